@@ -1,0 +1,3 @@
+// C shim for the mcvd plugin.
+#pragma once
+#include <gst/gst.h>

@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+// gst-mcvd: a GStreamer element (C shim + Swift) running Masked Conditional Video Diffusion on the CPU.
+// Targets in dependency order: C system modules, the C shim, the engine, the model, diffusion, the
+// element, the CLI; then the tests.
+import PackageDescription
+
+let package = Package(
+    name: "gst-mcvd",
+    products: [
+        // libgstmcvd.so: GST_PLUGIN_PATH=<dir with it> gst-inspect-1.0 mcvd
+        .library(name: "gstmcvd", type: .dynamic, targets: ["Element"]),
+        .executable(name: "mcvd", targets: ["CLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CGStreamer", path: "CShims/CGStreamer", pkgConfig: "gstreamer-video-1.0",
+                       providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev"])]),
+        .systemLibrary(name: "CGStreamerApp", path: "CShims/CGStreamerApp", pkgConfig: "gstreamer-app-1.0",
+                       providers: [.apt(["libgstreamer-plugins-base1.0-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "CShims/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "CGstMcvd", dependencies: ["CGStreamer"], path: "CShims/CGstMcvd",
+                cSettings: [.define("PACKAGE", to: "\"gst-mcvd\""), .unsafeFlags(["-Wall"])]),
+
+        .target(name: "Tensor", dependencies: ["COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
+        .target(name: "UNet", dependencies: ["Tensor"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
+        .target(name: "Diffusion"),
+        .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
+                linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
+        .executableTarget(name: "CLI", dependencies: [
+            "Tensor", "UNet", "Diffusion", "Element", "CGStreamer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
+    ]
+)

@@ -1,0 +1,1 @@
+print("mcvd: subcommands arrive with the engine")

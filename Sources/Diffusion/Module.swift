@@ -1,0 +1,1 @@
+// Diffusion module: see STYLE.md for what lives here. Filled in by the engine/diffusion work.

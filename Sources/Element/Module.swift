@@ -1,0 +1,1 @@
+// Element module: the mcvd element logic (filled in by issue 3).
