@@ -1,0 +1,102 @@
+// The reference's AttnBlockpp: GroupNorm, q/k/v by 1x1 "NIN" maps, softmax(q^T k / sqrt(d)) over all
+// H*W positions per head, output NIN, residual add (optionally / sqrt 2). Query rows are split between
+// the two threads; the matrix products go through sgemm (Conv.swift).
+
+/// Parameters of one attention block, named as the reference state_dict (GroupNorm_0, NIN_0..3).
+public struct AttentionWeights: @unchecked Sendable {
+    /// norm gamma, beta: (C)
+    public var normWeight: UnsafePointer<Float>, normBias: UnsafePointer<Float>
+    /// nin[i].w: (C, C) stored (in, out) as NIN.W; nin[i].b: (C). Order q, k, v, out.
+    public var nin: [(w: UnsafePointer<Float>, b: UnsafePointer<Float>)]
+    public init(normWeight: UnsafePointer<Float>, normBias: UnsafePointer<Float>,
+                nin: [(w: UnsafePointer<Float>, b: UnsafePointer<Float>)]) {
+        self.normWeight = normWeight; self.normBias = normBias; self.nin = nin
+    }
+}
+
+/// The reference's head count: C / headChannels heads, or 1 when headChannels is -1 or C < headChannels.
+public func referenceHeads(channels: Int, headChannels: Int) -> Int {
+    if headChannels <= 0 || channels < headChannels { return 1 }
+    precondition(channels % headChannels == 0, "attention: \(channels) channels, \(headChannels) per head")
+    return channels / headChannels
+}
+
+/// x: (N, C, H, W), w: NIN (C, C) stored (in, out), b: (C) -> y: (N, C, H, W); y = W^T x + b (+ residual) * scale.
+public func nin(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, outChannels o: Int,
+                into y: Tensor, residual: Tensor? = nil, scale: Float = 1) {
+    let L = x.plane, ci = x.c
+    Parallel.shared.split(x.n * 2) { parts in
+        for part in parts {
+            let img = part / 2, half = (L + 1) / 2
+            let c0 = part % 2 == 0 ? 0 : half, cols = part % 2 == 0 ? half : L - half
+            guard cols > 0 else { continue }
+            let xi = x.data + img * ci * L + c0, yi = y.data + img * o * L + c0
+            sgemm(transA: true, m: o, n: cols, k: ci, a: weight, lda: o, b: xi, ldb: L, c: yi, ldc: L)
+            let res = residual.map { $0.data + img * o * L + c0 }
+            for oc in 0..<o {
+                let row = yi + oc * L, bv = bias[oc]
+                if let res {
+                    let r = res + oc * L
+                    for j in 0..<cols { row[j] = (row[j] + bv + r[j]) * scale }
+                } else {
+                    for j in 0..<cols { row[j] = (row[j] + bv) * scale }
+                }
+            }
+        }
+    }
+}
+
+/// x: (N, C, H, W) -> y: (N, C, H, W). y must not alias x. Scratch from `arena` is released on return.
+public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipRescale: Bool, into y: Tensor,
+                           arena: Arena) {
+    let n = x.n, c = x.c, L = x.plane, ch = c / heads
+    let mark = arena.mark()
+    let h = arena.tensor(n, c, x.h, x.w)
+    groupNorm(x, groups: referenceGroups(c), eps: 1e-6, NormModulation(gamma: p.normWeight, beta: p.normBias),
+              activation: .none, into: h)
+    let q = arena.tensor(n, c, x.h, x.w), k = arena.tensor(n, c, x.h, x.w), v = arena.tensor(n, c, x.h, x.w)
+    nin(h, weight: p.nin[0].w, bias: p.nin[0].b, outChannels: c, into: q)
+    nin(h, weight: p.nin[1].w, bias: p.nin[1].b, outChannels: c, into: k)
+    nin(h, weight: p.nin[2].w, bias: p.nin[2].b, outChannels: c, into: v)
+    let scores = arena.floats(L * L)
+    let alpha = 1 / Float(ch).squareRoot()
+    // Reuse h for the attended values (N, C, H, W) before the output NIN.
+    for img in 0..<n {
+        for head in 0..<heads {
+            let off = img * c * L + head * ch * L
+            let qh = q.data + off, kh = k.data + off, vh = v.data + off, oh = h.data + off
+            Parallel.shared.split(L) { rows in
+                let i0 = rows.lowerBound, m = rows.count
+                let s = scores + i0 * L
+                // s[i, j] = alpha * sum_c q[c, i] k[c, j]
+                sgemm(transA: true, m: m, n: L, k: ch, alpha: alpha, a: qh + i0, lda: L, b: kh, ldb: L,
+                      c: s, ldc: L)
+                for i in 0..<m { softmaxRow(s + i * L, L) }
+                // o[c, i] = sum_j v[c, j] s[i, j]
+                sgemm(transB: true, m: ch, n: m, k: L, a: vh, lda: L, b: s, ldb: L, c: oh + i0, ldc: L)
+            }
+        }
+    }
+    nin(h, weight: p.nin[3].w, bias: p.nin[3].b, outChannels: c, into: y, residual: x,
+        scale: skipRescale ? Float(0.5).squareRoot() : 1)
+    arena.release(to: mark)
+}
+
+/// In place: r = exp(r - max r) / sum.
+@inline(__always)
+func softmaxRow(_ r: UnsafeMutablePointer<Float>, _ count: Int) {
+    var mx = -Float.infinity
+    for j in 0..<count { mx = max(mx, r[j]) }
+    var sum: Float = 0, j = 0
+    let vm = SIMD16<Float>(repeating: mx)
+    var acc = SIMD16<Float>.zero
+    while j + 16 <= count {
+        let e = exp16(UnsafeRawPointer(r + j).loadUnaligned(as: SIMD16<Float>.self) - vm)
+        UnsafeMutableRawPointer(r + j).storeBytes(of: e, as: SIMD16<Float>.self)
+        acc += e; j += 16
+    }
+    sum = acc.sum()
+    while j < count { r[j] = expScalar(r[j] - mx); sum += r[j]; j += 1 }
+    let inv = 1 / sum
+    for j in 0..<count { r[j] *= inv }
+}

@@ -1,0 +1,67 @@
+// conv2d and linear against their naive twins, with 1 and 2 threads, several geometries.
+import Testing
+@testable import Tensor
+
+@Suite struct ConvTests {
+    static let cases: [(ConvShape, Int, Int, Int)] = [
+        (ConvShape(inChannels: 5, outChannels: 6, kernel: 3), 2, 7, 9),                 // 3x3 s1 p1
+        (ConvShape(inChannels: 4, outChannels: 3, kernel: 3, stride: 2, pad: 1), 1, 8, 10), // 3x3 s2 p1
+        (ConvShape(inChannels: 4, outChannels: 3, kernel: 3, stride: 2, pad: 0), 2, 9, 9),  // 3x3 s2 p0
+        (ConvShape(inChannels: 7, outChannels: 5, kernel: 1), 2, 6, 5),                 // 1x1
+        (ConvShape(inChannels: 3, outChannels: 130, kernel: 3), 1, 4, 4),               // one band, split O
+        (ConvShape(inChannels: 40, outChannels: 8, kernel: 3), 1, 64, 64),              // many bands
+    ]
+
+    @Test(arguments: [1, 2], 0..<6)
+    func convMatchesNaive(threads: Int, index: Int) {
+        let (s, n, h, w) = Self.cases[index]
+        var rng = Rng(UInt64(index + 1))
+        let x = rng.array(n * s.inChannels * h * w), wt = rng.array(s.outChannels * s.reduction, scale: 0.3)
+        let b = rng.array(s.outChannels)
+        let (oh, ow) = s.outSize(h, w)
+        let want = Naive.conv2d(x, n: n, c: s.inChannels, h: h, w: w, weight: wt, bias: b, shape: s)
+        let xo = Owned(n, s.inChannels, h, w, x), yo = Owned(n, s.outChannels, oh, ow)
+        let arena = Arena()
+        withThreads(threads) {
+            conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, arena: arena)
+        }
+        expectClose(yo.array, want, tol: 1e-5, "conv \(s) threads \(threads)")
+    }
+
+    @Test(arguments: [1, 2])
+    func convResidualEpilogue(threads: Int) {
+        let s = ConvShape(inChannels: 3, outChannels: 4, kernel: 3)
+        var rng = Rng(9)
+        let x = rng.array(2 * 3 * 5 * 6), wt = rng.array(4 * 27), b = rng.array(4), r = rng.array(2 * 4 * 5 * 6)
+        let conv = Naive.conv2d(x, n: 2, c: 3, h: 5, w: 6, weight: wt, bias: b, shape: s)
+        let want = zip(conv, r).map { ($0 + $1) * 0.5 }
+        let xo = Owned(2, 3, 5, 6, x), yo = Owned(2, 4, 5, 6), ro = Owned(2, 4, 5, 6, r)
+        withThreads(threads) {
+            conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, residual: ro.t, scale: 0.5, arena: Arena())
+        }
+        expectClose(yo.array, want, tol: 1e-5, "conv residual")
+    }
+
+    @Test func linearMatchesNaive() {
+        var rng = Rng(3)
+        let x = rng.array(3 * 10), wt = rng.array(7 * 10), b = rng.array(7)
+        var y = [Float](repeating: 0, count: 21)
+        linear(x, n: 3, inFeatures: 10, weight: wt, bias: b, outFeatures: 7, into: &y)
+        expectClose(y, Naive.linear(x, n: 3, weight: wt, bias: b, inFeatures: 10, outFeatures: 7), tol: 1e-5, "linear")
+    }
+
+    @Test func arenaStopsAllocatingAfterFirstRound() {
+        let arena = Arena(capacity: 16)
+        for round in 0..<3 {
+            arena.reset()
+            let m = arena.mark()
+            _ = arena.floats(1000); _ = arena.floats(5000)
+            arena.release(to: m)
+            _ = arena.floats(3000)
+            if round == 0 { #expect(arena.allocations > 1) }
+        }
+        let before = arena.allocations
+        for _ in 0..<3 { arena.reset(); _ = arena.floats(6000) }
+        #expect(arena.allocations == before, "arena allocated again: \(arena.allocations) vs \(before)")
+    }
+}
