@@ -1,0 +1,111 @@
+// The architecture config of a model file: the reference config's `model:` and `data:` fields (their
+// reference names) from the "mcvd.config" metadata JSON, with the reference's defaults. What is fixed
+// in the reference code (BigGAN blocks, FIR [1,3,3,1], skip rescale, positional embedding) is not here.
+import Foundation
+
+public struct UNetError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "unet: \(message)" }
+}
+
+public struct UNetConfig: Sendable, Equatable {
+    // model:
+    public var ngf: Int
+    public var chMult: [Int]
+    public var numResBlocks: Int
+    public var attnResolutions: [Int]
+    /// Channels per attention head; -1 = one head.
+    public var nHeadChannels: Int
+    /// time_conditional: the network sees t (through the time embedding).
+    public var timeConditional: Bool
+    public var condEmb: Bool
+    /// SPATIN (SPADE_NCSNpp) instead of concatenation (NCSNpp).
+    public var spade: Bool
+    public var spadeDim: Int
+    public var arch: String
+    public var version: String
+    // data:
+    public var imageSize: Int
+    public var channels: Int
+    public var numFrames: Int
+    public var numFramesCond: Int
+    public var numFramesFuture: Int
+
+    /// Conditioning frames (past + future), as the reference's num_frames_cond of the network.
+    public var condFrames: Int { numFramesCond + numFramesFuture }
+    public var inputChannels: Int { channels * (spade ? numFrames : numFrames + condFrames) }
+    public var outputChannels: Int { channels * numFrames }
+    public var condChannels: Int { channels * condFrames }
+
+    public init(ngf: Int, chMult: [Int], numResBlocks: Int, attnResolutions: [Int], nHeadChannels: Int = -1,
+                timeConditional: Bool = true, condEmb: Bool = false, spade: Bool = false, spadeDim: Int = 128,
+                arch: String = "unetmore", version: String = "DDPM", imageSize: Int, channels: Int,
+                numFrames: Int, numFramesCond: Int, numFramesFuture: Int = 0) {
+        self.ngf = ngf; self.chMult = chMult; self.numResBlocks = numResBlocks
+        self.attnResolutions = attnResolutions; self.nHeadChannels = nHeadChannels
+        self.timeConditional = timeConditional; self.condEmb = condEmb; self.spade = spade
+        self.spadeDim = spadeDim; self.arch = arch; self.version = version; self.imageSize = imageSize
+        self.channels = channels; self.numFrames = numFrames; self.numFramesCond = numFramesCond
+        self.numFramesFuture = numFramesFuture
+    }
+
+    /// From the JSON object {"model": {...}, "data": {...}, ...} of the "mcvd.config" metadata key.
+    public init(json: String) throws {
+        guard let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let model = root["model"] as? [String: Any], let data = root["data"] as? [String: Any] else {
+            throw UNetError("config: expected a JSON object with \"model\" and \"data\" objects")
+        }
+        func int(_ d: [String: Any], _ key: String, _ def: Int? = nil) throws -> Int {
+            if let v = d[key] as? NSNumber, Double(v.intValue) == v.doubleValue { return v.intValue }
+            if d[key] == nil || d[key] is NSNull, let def { return def }
+            throw UNetError("config: \(key) must be an integer (got \(d[key].map { "\($0)" } ?? "nothing"))")
+        }
+        func ints(_ d: [String: Any], _ key: String) throws -> [Int] {
+            guard let a = d[key] as? [NSNumber] else { throw UNetError("config: \(key) must be a list of integers") }
+            return a.map(\.intValue)
+        }
+        func bool(_ d: [String: Any], _ key: String, _ def: Bool) -> Bool { (d[key] as? Bool) ?? def }
+        func string(_ d: [String: Any], _ key: String, _ def: String) -> String { (d[key] as? String) ?? def }
+        self.init(ngf: try int(model, "ngf"), chMult: try ints(model, "ch_mult"),
+                  numResBlocks: try int(model, "num_res_blocks"), attnResolutions: try ints(model, "attn_resolutions"),
+                  nHeadChannels: try int(model, "n_head_channels", -1),
+                  timeConditional: bool(model, "time_conditional", true), condEmb: bool(model, "cond_emb", false),
+                  spade: bool(model, "spade", false), spadeDim: try int(model, "spade_dim", 128),
+                  arch: string(model, "arch", "unetmore"), version: string(model, "version", "DDPM"),
+                  imageSize: try int(data, "image_size"), channels: try int(data, "channels"),
+                  numFrames: try int(data, "num_frames"), numFramesCond: try int(data, "num_frames_cond"),
+                  numFramesFuture: try int(data, "num_frames_future", 0))
+        try validate()
+    }
+
+    public func validate() throws {
+        guard arch == "unetmore" || arch == "unet" else {
+            throw UNetError("config: arch \(arch) is not supported (only the 2D unetmore network)")
+        }
+        guard ngf > 0, !chMult.isEmpty, chMult.allSatisfy({ $0 > 0 }), numResBlocks >= 1 else {
+            throw UNetError("config: ngf, ch_mult and num_res_blocks must be positive")
+        }
+        guard channels > 0, numFrames > 0, numFramesCond >= 0, numFramesFuture >= 0, spadeDim > 0 else {
+            throw UNetError("config: channels/num_frames must be positive, cond counts >= 0")
+        }
+        guard imageSize > 0, imageSize % (1 << (chMult.count - 1)) == 0 else {
+            throw UNetError("config: image_size \(imageSize) must be divisible by 2^\(chMult.count - 1)")
+        }
+        if spade && condFrames == 0 { throw UNetError("config: SPATIN (spade) needs conditioning frames") }
+        for m in chMult where nHeadChannels > 0 && ngf * m >= nHeadChannels && (ngf * m) % nHeadChannels != 0 {
+            throw UNetError("config: \(ngf * m) channels not divisible by n_head_channels \(nHeadChannels)")
+        }
+    }
+
+    /// The same architecture built for another image size (the reference decides attention levels
+    /// from data.image_size).
+    public func resized(_ size: Int) -> UNetConfig { var c = self; c.imageSize = size; return c }
+
+    public var summary: String {
+        "\(spade ? "SPATIN" : "concat") ngf=\(ngf) ch_mult=\(chMult) res_blocks=\(numResBlocks) attn=\(attnResolutions) "
+            + "heads_ch=\(nHeadChannels) frames C=\(channels) n=\(numFrames) past=\(numFramesCond) future=\(numFramesFuture) "
+            + "image=\(imageSize)" + (spade ? " spade_dim=\(spadeDim)" : "") + (condEmb ? " cond_emb" : "")
+            + (timeConditional ? "" : " unconditional-time")
+    }
+}

@@ -1,0 +1,210 @@
+// The network's layers as parameter records: each holds offsets of its weights in the model's one
+// parameter buffer (names and shapes as the reference state_dict) and a forward that calls Tensor ops.
+// Built by `LayerBuilder` in the reference's module order (all_modules.<i>.<name>).
+import Tensor
+
+/// Where the parameters go: one spec list (name, shape, offset) and one contiguous float buffer.
+final class LayerBuilder {
+    private(set) var specs: [(name: String, shape: [Int], offset: Int)] = []
+    private(set) var total = 0
+    private(set) var moduleIndex = 0
+
+    /// A parameter of the current module: all_modules.<index>.<suffix>.
+    func param(_ suffix: String, _ shape: [Int]) -> Int {
+        let offset = total
+        specs.append(("all_modules.\(moduleIndex).\(suffix)", shape, offset))
+        total += (shape.reduce(1, *) + 15) & ~15
+        return offset
+    }
+    func nextModule() { moduleIndex += 1 }
+}
+
+/// What every layer forward needs besides its input.
+struct Context {
+    let params: UnsafeMutablePointer<Float>
+    let arena: Arena
+    let profile: Profile?
+    /// silu(temb): (N, E), or nil when the network is not time-conditional.
+    let embAct: UnsafeMutablePointer<Float>?
+    let embDim: Int
+    /// cond resized to each level's size for SPADE, keyed by height (N, condC, h, w).
+    let spadeMaps: [Int: Tensor]
+    func p(_ offset: Int) -> UnsafeMutablePointer<Float> { params + offset }
+}
+
+struct ConvLayer {
+    let w: Int, b: Int
+    let shape: ConvShape
+    init(_ builder: LayerBuilder, _ prefix: String, _ cin: Int, _ cout: Int, kernel: Int) {
+        shape = ConvShape(inChannels: cin, outChannels: cout, kernel: kernel)
+        w = builder.param(prefix + "weight", [cout, cin, kernel, kernel])
+        b = builder.param(prefix + "bias", [cout])
+    }
+    // x: (N, cin, H, W) -> y: (N, cout, H, W); y = (conv + b + residual) * scale
+    func callAsFunction(_ x: Tensor, into y: Tensor, residual: Tensor? = nil, scale: Float = 1, _ ctx: Context) {
+        let kind: Profile.Kind = shape.kernel == 3 ? .conv3x3 : .conv1x1
+        ctx.profile.measure(kind, flops: shape.flops(n: x.n, oh: y.h, ow: y.w)) {
+            conv2d(x, weight: ctx.p(w), bias: ctx.p(b), shape: shape, into: y, residual: residual, scale: scale,
+                   arena: ctx.arena)
+        }
+    }
+}
+
+struct LinearLayer {
+    let w: Int, b: Int, inFeatures: Int, outFeatures: Int
+    init(_ builder: LayerBuilder, _ prefix: String, _ i: Int, _ o: Int) {
+        inFeatures = i; outFeatures = o
+        w = builder.param(prefix + "weight", [o, i])
+        b = builder.param(prefix + "bias", [o])
+    }
+    // x: (N, I) -> y: (N, O)
+    func callAsFunction(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>, _ ctx: Context) {
+        linear(x, n: n, inFeatures: inFeatures, weight: ctx.p(w), bias: ctx.p(b), outFeatures: outFeatures, into: y)
+    }
+}
+
+/// MySPADE: param-free GroupNorm (eps 1e-6) modulated by maps from the resized conditioning frames:
+/// actv = silu(conv3x3(cond)), gamma = conv3x3(actv), beta = conv3x3(actv).
+struct SpadeLayer {
+    let shared: ConvLayer, gamma: ConvLayer, beta: ConvLayer
+    init(_ builder: LayerBuilder, _ prefix: String, channels: Int, condChannels: Int, spadeDim: Int) {
+        shared = ConvLayer(builder, prefix + "mlp_shared.0.", condChannels, spadeDim, kernel: 3)
+        gamma = ConvLayer(builder, prefix + "mlp_gamma.", spadeDim, channels, kernel: 3)
+        beta = ConvLayer(builder, prefix + "mlp_beta.", spadeDim, channels, kernel: 3)
+    }
+    // cond at the layer's size (N, condC, H, W) -> (gamma, beta): (N, C, H, W) each, carved from the arena.
+    func maps(_ cond: Tensor, _ ctx: Context) -> (Tensor, Tensor) {
+        let n = cond.n, h = cond.h, w = cond.w
+        let g = ctx.arena.tensor(n, gamma.shape.outChannels, h, w), b = ctx.arena.tensor(n, beta.shape.outChannels, h, w)
+        let mark = ctx.arena.mark()
+        let actv = ctx.arena.tensor(n, shared.shape.outChannels, h, w)
+        shared(cond, into: actv, ctx)
+        ctx.profile.measure(.norm) { silu(actv.data, count: actv.count, into: actv.data) }
+        gamma(actv, into: g, ctx)
+        beta(actv, into: b, ctx)
+        ctx.arena.release(to: mark)
+        return (g, b)
+    }
+}
+
+/// get_act_norm: GroupNorm (or SPADE), then the time embedding's (1 + scale, shift) when there is one,
+/// then SiLU. Plain GroupNorm uses eps 1e-5 and is affine only without the embedding.
+struct ActNorm {
+    let channels: Int, groups: Int, eps: Float
+    let dense: LinearLayer?
+    let affine: (w: Int, b: Int)?
+    let spade: SpadeLayer?
+
+    init(_ builder: LayerBuilder, _ prefix: String, channels: Int, embDim: Int?, spade spadeCfg: (cond: Int, dim: Int)?) {
+        self.channels = channels
+        groups = referenceGroups(channels)
+        dense = embDim.map { LinearLayer(builder, prefix + "Dense_0.", $0, 2 * channels) }
+        if let spadeCfg {
+            eps = 1e-6
+            spade = SpadeLayer(builder, prefix + "Norm_0.", channels: channels, condChannels: spadeCfg.cond,
+                               spadeDim: spadeCfg.dim)
+            affine = nil
+        } else {
+            eps = 1e-5
+            spade = nil
+            affine = embDim == nil
+                ? (builder.param(prefix + "Norm_0.weight", [channels]), builder.param(prefix + "Norm_0.bias", [channels]))
+                : nil
+        }
+    }
+
+    // x: (N, C, H, W) -> y: (N, C, H, W); y may alias x.
+    func callAsFunction(_ x: Tensor, into y: Tensor, _ ctx: Context) {
+        let mark = ctx.arena.mark()
+        var m = NormModulation()
+        if let affine { m.gamma = UnsafePointer(ctx.p(affine.w)); m.beta = UnsafePointer(ctx.p(affine.b)) }
+        if let dense, let e = ctx.embAct {
+            let ss = ctx.arena.floats(x.n * 2 * channels)
+            dense(e, n: x.n, into: ss, ctx)
+            m.scaleShift = UnsafePointer(ss)
+        }
+        if let spade {
+            guard let cond = ctx.spadeMaps[x.h] else { preconditionFailure("SPADE: no conditioning at \(x.h)") }
+            let (g, b) = spade.maps(cond, ctx)
+            m.spadeGamma = g; m.spadeBeta = b
+        }
+        ctx.profile.measure(.norm) { groupNorm(x, groups: groups, eps: eps, m, activation: .silu, into: y) }
+        ctx.arena.release(to: mark)
+    }
+}
+
+/// ResnetBlockBigGANppGN / ResnetBlockBigGANppSPADE with skip_rescale: (shortcut(x) + h) / sqrt 2.
+struct ResBlock {
+    let inCh: Int, outCh: Int, up: Bool, down: Bool
+    let norm0: ActNorm, conv0: ConvLayer, norm1: ActNorm, conv1: ConvLayer
+    let shortcut: ConvLayer?
+
+    init(_ builder: LayerBuilder, inCh: Int, outCh: Int? = nil, up: Bool = false, down: Bool = false, embDim: Int?,
+         spade: (cond: Int, dim: Int)?) {
+        let out = outCh ?? inCh
+        self.inCh = inCh; self.outCh = out; self.up = up; self.down = down
+        norm0 = ActNorm(builder, "actnorm0.", channels: inCh, embDim: embDim, spade: spade)
+        conv0 = ConvLayer(builder, "Conv_0.", inCh, out, kernel: 3)
+        norm1 = ActNorm(builder, "actnorm1.", channels: out, embDim: embDim, spade: spade)
+        conv1 = ConvLayer(builder, "Conv_1.", out, out, kernel: 3)
+        shortcut = (inCh != out || up || down) ? ConvLayer(builder, "Conv_2.", inCh, out, kernel: 1) : nil
+        builder.nextModule()
+    }
+
+    func outSize(_ h: Int, _ w: Int) -> (Int, Int) { up ? (2 * h, 2 * w) : down ? (h / 2, w / 2) : (h, w) }
+
+    // x: (N, inCh, H, W) -> y: (N, outCh, H', W'), H' = 2H (up), H/2 (down) or H. y is carved by the caller.
+    func callAsFunction(_ x: Tensor, into y: Tensor, _ ctx: Context) {
+        let a = ctx.arena, n = x.n
+        let mark = a.mark()
+        var h = a.tensor(n, inCh, x.h, x.w)
+        norm0(x, into: h, ctx)
+        var xs = x
+        if up || down {
+            let (oh, ow) = outSize(x.h, x.w)
+            let h2 = a.tensor(n, inCh, oh, ow), x2 = a.tensor(n, inCh, oh, ow)
+            ctx.profile.measure(.resample) {
+                if up { firUpsample2x(h, into: h2); firUpsample2x(x, into: x2) }
+                else { firDownsample2x(h, into: h2); firDownsample2x(x, into: x2) }
+            }
+            h = h2; xs = x2
+        }
+        let h1 = a.tensor(n, outCh, y.h, y.w)
+        conv0(h, into: h1, ctx)
+        norm1(h1, into: h1, ctx)
+        if let shortcut {
+            let s = a.tensor(n, outCh, y.h, y.w)
+            shortcut(xs, into: s, ctx)
+            xs = s
+        }
+        conv1(h1, into: y, residual: xs, scale: Float(0.5).squareRoot(), ctx)
+        a.release(to: mark)
+    }
+}
+
+/// AttnBlockpp with skip_rescale.
+struct AttnLayer {
+    let channels: Int, heads: Int
+    let normW: Int, normB: Int
+    let nin: [(w: Int, b: Int)]
+    init(_ builder: LayerBuilder, channels: Int, headChannels: Int) {
+        self.channels = channels
+        heads = referenceHeads(channels: channels, headChannels: headChannels)
+        normW = builder.param("GroupNorm_0.weight", [channels])
+        normB = builder.param("GroupNorm_0.bias", [channels])
+        nin = (0..<4).map { i in
+            (builder.param("NIN_\(i).W", [channels, channels]), builder.param("NIN_\(i).b", [channels]))
+        }
+        builder.nextModule()
+    }
+    // x: (N, C, H, W) -> y: (N, C, H, W)
+    func callAsFunction(_ x: Tensor, into y: Tensor, _ ctx: Context) {
+        let L = x.plane, c = channels
+        let flops = x.n * (4 * 2 * c * c * L + 2 * 2 * L * L * c)
+        let weights = AttentionWeights(normWeight: ctx.p(normW), normBias: ctx.p(normB),
+                                       nin: nin.map { (UnsafePointer(ctx.p($0.w)), UnsafePointer(ctx.p($0.b))) })
+        ctx.profile.measure(.attention, flops: flops) {
+            attentionBlock(x, weights, heads: heads, skipRescale: true, into: y, arena: ctx.arena)
+        }
+    }
+}

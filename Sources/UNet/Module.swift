@@ -1,1 +1,0 @@
-// UNet module: see STYLE.md for what lives here. Filled in by the engine/diffusion work.

@@ -1,0 +1,36 @@
+// Per-layer-kind timing and FLOP counting for `mcvd bench --breakdown` and `mcvd info`.
+// FLOPs count the multiply-adds of convolutions, linear maps and attention products (2 per MAC).
+import Foundation
+
+public final class Profile: @unchecked Sendable {
+    public enum Kind: String, CaseIterable, Sendable {
+        case conv3x3, conv1x1, norm, attention, resample, embedding, copy
+    }
+    public private(set) var seconds: [Kind: Double] = [:]
+    public private(set) var flops: [Kind: Int] = [:]
+    /// When false only FLOPs are counted (no clock reads).
+    public var timing: Bool
+
+    public init(timing: Bool = true) {
+        self.timing = timing
+        for k in Kind.allCases { seconds[k] = 0; flops[k] = 0 }
+    }
+    public func reset() { for k in Kind.allCases { seconds[k] = 0; flops[k] = 0 } }
+    public var totalFlops: Int { flops.values.reduce(0, +) }
+
+    @inline(__always)
+    func measure(_ kind: Kind, flops f: Int = 0, _ body: () -> Void) {
+        flops[kind, default: 0] += f
+        guard timing else { body(); return }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        seconds[kind, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+    }
+}
+
+extension Optional where Wrapped == Profile {
+    @inline(__always)
+    func measure(_ kind: Profile.Kind, flops f: Int = 0, _ body: () -> Void) {
+        if let p = self { p.measure(kind, flops: f, body) } else { body() }
+    }
+}
