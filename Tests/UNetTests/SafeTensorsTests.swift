@@ -199,3 +199,63 @@ private func sampleFile(_ name: String) throws -> [UInt8] {
         #expect(try SafeTensors(bytes: rawFile(#"{"__metadata__":{"k":"v"}}      "#)).metadata == ["k": "v"])
     }
 }
+
+/// The committed parity fixtures: each model and vectors file opens, carries our metadata, and its
+/// tensors have the shapes that metadata implies.
+@Suite struct FixtureFileTests {
+    static let cases = ["tiny-concat", "smmnist-small5", "spatin"]
+
+    static func fixture(_ name: String, _ file: String) throws -> SafeTensors {
+        let root = try #require(Bundle.module.resourceURL).appendingPathComponent("Fixtures")
+        return try SafeTensors(path: root.appendingPathComponent(name).appendingPathComponent(file).path)
+    }
+
+    private static func ints(_ any: Any?) -> [Int]? { (any as? [Any])?.compactMap { ($0 as? NSNumber)?.intValue } }
+
+    @Test(arguments: cases) func fixtureMatchesItsMetadata(_ name: String) throws {
+        let model = try Self.fixture(name, "model.safetensors")
+        let vectors = try Self.fixture(name, "vectors.safetensors")
+        #expect(model.metadata["format"] == "mcvd-1")
+        let json = try #require(model.metadata["mcvd.config"]?.data(using: .utf8))
+        let config = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        let modelConfig = try #require(config["model"] as? [String: Any])
+        let data = try #require(config["data"] as? [String: Any])
+        let diffusion = try #require(config["diffusion"] as? [String: Any])
+        #expect(diffusion["num_steps"] as? Int == 1000)
+        #expect(vectors.metadata["mcvd.config"] == model.metadata["mcvd.config"])
+
+        let c = try #require(data["channels"] as? Int), n = try #require(data["num_frames"] as? Int)
+        let k = try #require(data["num_frames_cond"] as? Int), f = data["num_frames_future"] as? Int ?? 0
+        let size = try #require(data["image_size"] as? Int)
+        let ngf = try #require(modelConfig["ngf"] as? Int)
+        let chMult = try #require(Self.ints(modelConfig["ch_mult"]))
+        let spade = modelConfig["spade"] as? Bool ?? false
+
+        // Vectors: batch 2, frames stacked on channels.
+        #expect(vectors.names == ["cond", "out", "t", "x_t"])
+        #expect(vectors.shape("x_t") == [2, c * n, size, size])
+        #expect(vectors.shape("out") == [2, c * n, size, size])
+        #expect(vectors.shape("cond") == [2, c * (k + f), size, size])
+        #expect(vectors.shape("t") == [2])
+        let t = try vectors.floats("t")
+        #expect(t.allSatisfy { $0 >= 0 && $0 < 1000 && $0 == $0.rounded() } && t[0] != t[1])
+        let out = try vectors.floats("out")
+        #expect(out.count == 2 * c * n * size * size && out.allSatisfy { $0.isFinite })
+
+        // Model: time embedding, first and last convolution as the reference lays them out.
+        #expect(model.shape("unet.all_modules.0.weight") == [4 * ngf, ngf])
+        #expect(model.shape("unet.all_modules.1.weight") == [4 * ngf, 4 * ngf])
+        #expect(model.shape("unet.all_modules.2.weight") == [ngf, c * (spade ? n : n + k + f), 3, 3])
+        let indices = model.names.compactMap { name -> Int? in
+            let parts = name.split(separator: ".")
+            return parts.count > 2 && parts[0] == "unet" && parts[1] == "all_modules" ? Int(parts[2]) : nil
+        }
+        let last = try #require(indices.max())
+        #expect(model.shape("unet.all_modules.\(last).weight") == [c * n, ngf * chMult[0], 3, 3])
+        for name in model.names {
+            let values = try model.floats(name)
+            #expect(values.count == (model.shape(name) ?? []).reduce(1, *), "\(name)")
+            #expect(values.allSatisfy { $0.isFinite }, "\(name)")
+        }
+    }
+}
