@@ -24,10 +24,14 @@ let package = Package(
         .target(name: "CGstMcvd", dependencies: ["CGStreamer"], path: "CShims/CGstMcvd",
                 cSettings: [.define("PACKAGE", to: "\"gst-mcvd\""), .unsafeFlags(["-Wall"])]),
 
+        // The engine is optimised in debug builds too: its loops are 20-200x slower at -Onone, which
+        // would make parity and memory tests (real forwards) take many minutes.
         .target(name: "Tensor", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+                                .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "UNet", dependencies: ["Tensor"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+                                .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Diffusion"),
         .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
