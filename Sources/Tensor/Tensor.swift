@@ -54,8 +54,10 @@ public final class Arena: @unchecked Sendable {
 
     private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         var raw: UnsafeMutableRawPointer?
-        precondition(posix_memalign(&raw, 64, count * 4) == 0, "Arena: out of memory for \(count) floats")
-        return raw!.bindMemory(to: Float.self, capacity: count)
+        // Not inside precondition(): -Ounchecked drops its condition, side effects included.
+        let status = posix_memalign(&raw, 64, max(1, count) * 4)
+        guard status == 0, let raw else { fatalError("Arena: out of memory for \(count) floats") }
+        return raw.bindMemory(to: Float.self, capacity: count)
     }
 
     /// Forget every carved buffer; grow to the high-water mark if the last round overflowed.

@@ -1,0 +1,155 @@
+// `mcvd bench`: median U-Net forward time per (case, size, threads), achieved GFLOP/s beside this
+// machine's sgemm rate measured in the same run, and PyTorch's time for the same model (via
+// tools/bench_torch.py) when python3 has torch and the reference checkout is given.
+import ArgumentParser
+import Foundation
+import Tensor
+import UNet
+
+extension Mcvd {
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time U-Net forwards (Swift, and PyTorch when available) on the fixture configs.")
+
+        @Option(help: "Comma-separated fixture case names (folders under --fixtures).")
+        var cases: String = "tiny-concat,smmnist-small5,spatin"
+
+        @Option(help: "Comma-separated frame sizes (square); the architecture is built for each size as the reference would.")
+        var sizes: String = "64,128"
+
+        @Option(help: "Comma-separated thread counts (1 or 2).")
+        var threads: String = "1,2"
+
+        @Option(help: "Timed forwards per measurement (after 2 warm-up forwards); the median is reported.")
+        var iters: Int = 10
+
+        @Option(help: "Batch size.")
+        var batch: Int = 1
+
+        @Flag(help: "Also print time per layer kind (conv3x3, conv1x1, norm, attention, ...).")
+        var breakdown = false
+
+        @Option(help: "Path to a voletiv/mcvd-pytorch checkout; enables the PyTorch side (or env MCVD_REFERENCE).")
+        var reference: String?
+
+        @Option(help: "Folder holding <case>/model.safetensors.")
+        var fixtures: String = "Tests/UNetTests/Fixtures"
+
+        @Option(help: "The PyTorch bench script.")
+        var torchScript: String = "tools/bench_torch.py"
+
+        func validate() throws {
+            guard iters >= 1, batch >= 1 else { throw ValidationError("--iters and --batch must be >= 1") }
+            guard threadList.allSatisfy({ $0 == 1 || $0 == 2 }) else { throw ValidationError("--threads: 1 or 2") }
+            guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 >= 8 }) else { throw ValidationError("--sizes: sizes >= 8") }
+        }
+
+        var threadList: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        var sizeList: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+        func run() throws {
+            let ref = reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"]
+            let torch = ref.flatMap { TorchBench(script: torchScript, reference: $0) }
+            if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
+            print("# blas core: \(blasCoreName); threads are ours (BLAS single-threaded inside each half)")
+            var sgemm: [Int: Double] = [:]
+            for t in threadList { sgemm[t] = measureSgemm(threads: t) }
+            for name in cases.split(separator: ",").map(String.init) {
+                let path = "\(fixtures)/\(name)/model.safetensors"
+                let base = try UNet(path: path).config
+                for size in sizeList {
+                    let net = try UNet(config: base.resized(size))
+                    net.randomize(seed: 7)
+                    for t in threadList {
+                        Parallel.shared.threads = t
+                        let r = measure(net, size: size)
+                        var line = "case=\(name) size=\(size) threads=\(t) batch=\(batch) swift_ms=\(f1(r.ms)) "
+                            + "gflops=\(f0(r.gflop / r.ms * 1e3)) gflop=\(f2(r.gflop)) sgemm_gflops=\(f0(sgemm[t]!))"
+                        if let torch, let tms = torch.run(model: path, size: size, threads: t, iters: iters, batch: batch) {
+                            line += " torch_ms=\(f1(tms)) speedup=\(f2(tms / r.ms))"
+                        }
+                        print(line)
+                        if breakdown { print(r.breakdown) }
+                    }
+                }
+            }
+            Parallel.shared.threads = 1
+        }
+
+        func measure(_ net: UNet, size: Int) -> (ms: Double, gflop: Double, breakdown: String) {
+            let c = net.config, n = batch
+            var seed: UInt64 = 99
+            func rnd(_ k: Int) -> [Float] {
+                (0..<k).map { _ in seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Float(Int64(bitPattern: seed >> 11) % 2000) / 1000 - 1 }
+            }
+            let x = rnd(n * c.outputChannels * size * size), cond = rnd(n * c.condChannels * size * size)
+            var out = [Float](repeating: 0, count: x.count)
+            let t = [Float](repeating: 500, count: n)
+            func once(_ profile: Profile?) -> Double {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                x.withUnsafeBufferPointer { xp in cond.withUnsafeBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in
+                    net.forward(x: xp.baseAddress!, t: t, cond: c.condChannels > 0 ? cp.baseAddress! : nil, n: n, h: size,
+                                w: size, into: op.baseAddress!, profile: profile)
+                } } }
+                return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+            }
+            let counter = Profile(timing: false)
+            _ = once(counter); _ = once(nil)
+            let times = (0..<iters).map { _ in once(nil) }.sorted()
+            let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+            var text = ""
+            if breakdown {
+                let p = Profile(timing: true)
+                let rounds = max(1, iters / 2)
+                var total = 0.0
+                for _ in 0..<rounds { total += once(p) }
+                let parts = Profile.Kind.allCases.compactMap { k -> String? in
+                    let s = p.seconds[k, default: 0] * 1e3 / Double(rounds)
+                    guard s > 0 else { return nil }
+                    let fl = Double(p.flops[k, default: 0]) / Double(rounds)
+                    return "\(k.rawValue)=\(f2(s))ms" + (fl > 0 ? "(\(f0(fl / s * 1e-6))GF/s)" : "")
+                }
+                let accounted = Profile.Kind.allCases.reduce(0.0) { $0 + p.seconds[$1, default: 0] } * 1e3 / Double(rounds)
+                text = "  breakdown " + parts.joined(separator: " ") + " other=\(f2(total / Double(rounds) - accounted))ms"
+            }
+            return (median, Double(counter.totalFlops) * 1e-9, text)
+        }
+    }
+}
+
+func f0(_ v: Double) -> String { String(format: "%.0f", v) }
+func f1(_ v: Double) -> String { String(format: "%.1f", v) }
+func f2(_ v: Double) -> String { String(format: "%.2f", v) }
+
+/// Runs tools/bench_torch.py for one measurement and parses its `ms=` field.
+struct TorchBench {
+    let script: String, reference: String
+
+    init?(script: String, reference: String) {
+        guard FileManager.default.fileExists(atPath: script),
+              TorchBench.shell(["python3", "-c", "import torch"]).status == 0 else { return nil }
+        self.script = script; self.reference = reference
+    }
+
+    func run(model: String, size: Int, threads: Int, iters: Int, batch: Int) -> Double? {
+        let r = TorchBench.shell(["python3", script, "--reference", reference, "--model", model, "--size", "\(size)",
+                                  "--threads", "\(threads)", "--iters", "\(iters)", "--batch", "\(batch)"])
+        guard r.status == 0 else { FileHandle.standardError.write(Data("bench_torch: \(r.output)\n".utf8)); return nil }
+        for line in r.output.split(separator: "\n") where line.hasPrefix("impl=torch") {
+            for field in line.split(separator: " ") where field.hasPrefix("ms=") { return Double(field.dropFirst(3)) }
+        }
+        return nil
+    }
+
+    static func shell(_ args: [String]) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        do { try p.run() } catch { return (-1, "\(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}

@@ -1,0 +1,34 @@
+// `mcvd info MODEL`: the architecture config, parameter count and GFLOP per forward at a size.
+import ArgumentParser
+import Foundation
+import Tensor
+import UNet
+
+extension Mcvd {
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a model's config, parameter count and cost.")
+
+        @Argument(help: "Model file (.safetensors with mcvd.config metadata).")
+        var model: String
+
+        @Option(help: "Frame size (square) at which to count GFLOP per forward (batch 1).")
+        var size: Int = 64
+
+        func run() throws {
+            let net = try UNet(path: model)
+            let c = net.config
+            print("model: \(model)")
+            print("config: \(c.summary)")
+            print("input: x (N, \(c.outputChannels), H, W) cond (N, \(c.condChannels), H, W) -> eps (N, \(c.outputChannels), H, W)")
+            print("parameters: \(net.parameterCount) (\(net.parameterSpecs.count) tensors)")
+            let profile = Profile(timing: false)
+            _ = net.forward(x: [Float](repeating: 0, count: c.outputChannels * size * size), t: [0],
+                            cond: c.condChannels > 0 ? [Float](repeating: 0, count: c.condChannels * size * size) : nil,
+                            n: 1, h: size, w: size, profile: profile)
+            let kinds = Profile.Kind.allCases.filter { profile.flops[$0, default: 0] > 0 }
+                .map { "\($0.rawValue)=\(String(format: "%.3f", Double(profile.flops[$0]!) * 1e-9))" }
+            print(String(format: "gflop_per_forward=%.3f size=%d (%@)", Double(profile.totalFlops) * 1e-9, size,
+                         kinds.joined(separator: " ")))
+        }
+    }
+}

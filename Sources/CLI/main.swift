@@ -1,1 +1,0 @@
-print("mcvd: subcommands arrive with the engine")
