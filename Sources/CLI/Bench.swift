@@ -51,6 +51,7 @@ extension Mcvd {
             let ref = reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"]
             let torch = ref.flatMap { TorchBench(script: torchScript, reference: $0) }
             if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
+            Engine.setThreads(1)
             print("# blas core: \(blasCoreName); threads are ours (BLAS single-threaded inside each half)")
             var sgemm: [Int: Double] = [:]
             for t in threadList { sgemm[t] = measureSgemm(threads: t) }
@@ -61,7 +62,7 @@ extension Mcvd {
                     let net = try UNet(config: base.resized(size))
                     net.randomize(seed: 7)
                     for t in threadList {
-                        Parallel.shared.threads = t
+                        Engine.setThreads(t)
                         let r = measure(net, size: size)
                         var line = "case=\(name) size=\(size) threads=\(t) batch=\(batch) swift_ms=\(f1(r.ms)) "
                             + "gflops=\(f0(r.gflop / r.ms * 1e3)) gflop=\(f2(r.gflop)) sgemm_gflops=\(f0(sgemm[t]!))"

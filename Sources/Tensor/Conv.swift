@@ -4,10 +4,26 @@
 import COpenBLAS
 import Foundation
 
-/// BLAS runs single-threaded inside our own 2-way split; called once by `Engine.setThreads`.
+/// BLAS runs single-threaded inside our own 2-way split (see `Engine.setThreads`).
 public func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
 public var blasCoreName: String { String(cString: openblas_get_corename()) }
+
+// OpenBLAS's DYNAMIC_ARCH entry points (exported by libopenblas, not declared in cblas.h).
+@_silgen_name("gotoblas_dynamic_init") private func gotoblasDynamicInit()
+@_silgen_name("gotoblas_dynamic_quit") private func gotoblasDynamicQuit()
+
+/// Re-selects OpenBLAS's kernel set by name (OPENBLAS_CORETYPE, e.g. "SkylakeX"), as its loader does
+/// at startup: OpenBLAS 0.3.21 does not know Zen 5 and falls back to the AVX2 "Haswell" kernels on
+/// CPUs that have AVX-512. Call before any other thread uses BLAS. Returns the core name in use.
+@discardableResult
+public func selectBLASCore(_ name: String) -> String {
+    guard blasCoreName.lowercased() != name.lowercased() else { return blasCoreName }
+    setenv("OPENBLAS_CORETYPE", name, 1)
+    gotoblasDynamicQuit()
+    gotoblasDynamicInit()
+    return blasCoreName
+}
 
 /// Row-major C (m x n) = alpha * op(A) * op(B) + beta * C.
 @inline(__always)
