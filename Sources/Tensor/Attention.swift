@@ -58,7 +58,10 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
     nin(h, weight: p.nin[0].w, bias: p.nin[0].b, outChannels: c, into: q)
     nin(h, weight: p.nin[1].w, bias: p.nin[1].b, outChannels: c, into: k)
     nin(h, weight: p.nin[2].w, bias: p.nin[2].b, outChannels: c, into: v)
-    let scores = arena.floats(L * L)
+    // Query rows go in blocks whose score rows (block x L) stay in L2; each thread owns its rows.
+    let block = max(16, min(L, (1 << 17) / L))
+    let parts = Parallel.shared.threads
+    let scores = arena.floats(parts * block * L), inverse = arena.floats(parts * block)
     let alpha = 1 / Float(ch).squareRoot()
     // Reuse h for the attended values (N, C, H, W) before the output NIN.
     for img in 0..<n {
@@ -66,14 +69,23 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
             let off = img * c * L + head * ch * L
             let qh = q.data + off, kh = k.data + off, vh = v.data + off, oh = h.data + off
             Parallel.shared.split(L) { rows in
-                let i0 = rows.lowerBound, m = rows.count
-                let s = scores + i0 * L
-                // s[i, j] = alpha * sum_c q[c, i] k[c, j]
-                sgemm(transA: true, m: m, n: L, k: ch, alpha: alpha, a: qh + i0, lda: L, b: kh, ldb: L,
-                      c: s, ldc: L)
-                for i in 0..<m { softmaxRow(s + i * L, L) }
-                // o[c, i] = sum_j v[c, j] s[i, j]
-                sgemm(transB: true, m: ch, n: m, k: L, a: vh, lda: L, b: s, ldb: L, c: oh + i0, ldc: L)
+                let part = rows.lowerBound == 0 ? 0 : 1
+                let s = scores + part * block * L, inv = inverse + part * block
+                var i0 = rows.lowerBound
+                while i0 < rows.upperBound {
+                    let m = min(block, rows.upperBound - i0)
+                    // s[i, j] = alpha * sum_c q[c, i] k[c, j]
+                    sgemm(transA: true, m: m, n: L, k: ch, alpha: alpha, a: qh + i0, lda: L, b: kh, ldb: L,
+                          c: s, ldc: L)
+                    for i in 0..<m { inv[i] = 1 / softmaxNumerators(s + i * L, L) }
+                    // o[c, i] = sum_j v[c, j] s[i, j] / sum_j s[i, j]
+                    sgemm(transB: true, m: ch, n: m, k: L, a: vh, lda: L, b: s, ldb: L, c: oh + i0, ldc: L)
+                    for cc in 0..<ch {
+                        let row = oh + cc * L + i0
+                        for i in 0..<m { row[i] *= inv[i] }
+                    }
+                    i0 += m
+                }
             }
         }
     }
@@ -82,21 +94,27 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
     arena.release(to: mark)
 }
 
-/// In place: r = exp(r - max r) / sum.
+/// In place: r = exp(r - max r); returns the sum (the softmax denominator).
 @inline(__always)
-func softmaxRow(_ r: UnsafeMutablePointer<Float>, _ count: Int) {
-    var mx = -Float.infinity
-    for j in 0..<count { mx = max(mx, r[j]) }
-    var sum: Float = 0, j = 0
+func softmaxNumerators(_ r: UnsafeMutablePointer<Float>, _ count: Int) -> Float {
+    var j = 0
+    var vmax = SIMD16<Float>(repeating: -.infinity)
+    while j + 16 <= count {
+        let v = UnsafeRawPointer(r + j).loadUnaligned(as: SIMD16<Float>.self)
+        vmax.replace(with: v, where: v .> vmax)
+        j += 16
+    }
+    var mx = vmax.max()
+    while j < count { mx = max(mx, r[j]); j += 1 }
     let vm = SIMD16<Float>(repeating: mx)
     var acc = SIMD16<Float>.zero
+    j = 0
     while j + 16 <= count {
         let e = exp16(UnsafeRawPointer(r + j).loadUnaligned(as: SIMD16<Float>.self) - vm)
         UnsafeMutableRawPointer(r + j).storeBytes(of: e, as: SIMD16<Float>.self)
         acc += e; j += 16
     }
-    sum = acc.sum()
+    var sum = acc.sum()
     while j < count { r[j] = expScalar(r[j] - mx); sum += r[j]; j += 1 }
-    let inv = 1 / sum
-    for j in 0..<count { r[j] *= inv }
+    return sum
 }

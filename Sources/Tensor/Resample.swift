@@ -2,60 +2,63 @@
 // padding of up_or_down_sampling.upsample_2d / downsample_2d), the plain 2x nearest up / 2x2 mean down
 // of its non-FIR path, and nearest resizing (F.interpolate) of SPADE's conditioning maps.
 
-/// Separable taps of [1, 3, 3, 1]: 2D weights are products k[i] * k[j] / 64 (down) or / 16 (up).
-private let firTaps: [Float] = [1, 3, 3, 1]
+// Both FIR ops run separably: a vertical pass over whole rows (vectorisable) into a row buffer on the
+// stack, then the horizontal taps. The naive twin (Naive.upfirdn2d) applies the 2D kernel directly.
 
-/// x: (N, C, H, W) -> y: (N, C, H/2, W/2); y[i, j] = sum_{a,b<4} k[a] k[b] / 64 * x[2i+a-1, 2j+b-1] (zero outside).
+/// x: (N, C, H, W) -> y: (N, C, H/2, W/2); y[i, j] = sum_{a,b<4} k[a] k[b] / 64 * x[2i+a-1, 2j+b-1] (zero outside),
+/// k = [1, 3, 3, 1].
 public func firDownsample2x(_ x: Tensor, into y: Tensor) {
     precondition(y.n == x.n && y.c == x.c && y.h == x.h / 2 && y.w == x.w / 2, "firDownsample2x: shapes")
     let h = x.h, w = x.w, oh = y.h, ow = y.w
+    let taps: [Float] = [1, 3, 3, 1]
     Parallel.shared.split(x.n * x.c) { planes in
-        for pl in planes {
-            let src = x.data + pl * h * w, dst = y.data + pl * oh * ow
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var acc: Float = 0
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: w + 2) { buf in
+            let v = buf.baseAddress! + 1          // v[-1] and v[w] are the zero padding
+            v[-1] = 0; v[w] = 0
+            for pl in planes {
+                let src = x.data + pl * h * w, dst = y.data + pl * oh * ow
+                for oy in 0..<oh {
+                    v.update(repeating: 0, count: w)
                     for a in 0..<4 {
                         let iy = 2 * oy + a - 1
-                        if iy < 0 || iy >= h { continue }
-                        let row = src + iy * w
-                        for b in 0..<4 {
-                            let ix = 2 * ox + b - 1
-                            if ix < 0 || ix >= w { continue }
-                            acc += (firTaps[a] * firTaps[b] / 64) * row[ix]
-                        }
+                        guard iy >= 0 && iy < h else { continue }
+                        let row = src + iy * w, t = taps[a] / 8
+                        for j in 0..<w { v[j] += t * row[j] }
                     }
-                    dst[oy * ow + ox] = acc
+                    let out = dst + oy * ow
+                    for ox in 0..<ow {
+                        let c = v + 2 * ox
+                        out[ox] = (c[-1] + 3 * c[0] + 3 * c[1] + c[2]) / 8
+                    }
                 }
             }
         }
     }
 }
 
-/// x: (N, C, H, W) -> y: (N, C, 2H, 2W). Per axis y[2m] = (x[m-1] + 3 x[m]) / 4, y[2m+1] = (3 x[m] + x[m+1]) / 4.
+/// x: (N, C, H, W) -> y: (N, C, 2H, 2W). Per axis y[2m] = (x[m-1] + 3 x[m]) / 4, y[2m+1] = (3 x[m] + x[m+1]) / 4
+/// (upfirdn2d with the [1, 3, 3, 1] kernel, gain 4, zero outside).
 public func firUpsample2x(_ x: Tensor, into y: Tensor) {
     precondition(y.n == x.n && y.c == x.c && y.h == x.h * 2 && y.w == x.w * 2, "firUpsample2x: shapes")
     let h = x.h, w = x.w, ow = y.w
-    // Output parity p -> (source offset, tap) pairs: even uses (m-1, 1), (m, 3); odd (m, 3), (m+1, 1).
-    let pairs: [[(Int, Float)]] = [[(-1, 1), (0, 3)], [(0, 3), (1, 1)]]
     Parallel.shared.split(x.n * x.c) { planes in
-        for pl in planes {
-            let src = x.data + pl * h * w, dst = y.data + pl * 4 * h * w
-            for oy in 0..<(2 * h) {
-                let py = pairs[oy & 1], my = oy >> 1
-                for ox in 0..<ow {
-                    let px = pairs[ox & 1], mx = ox >> 1
-                    var acc: Float = 0
-                    for (dy, ty) in py {
-                        let iy = my + dy
-                        if iy < 0 || iy >= h { continue }
-                        for (dx, tx) in px {
-                            let ix = mx + dx
-                            if ix < 0 || ix >= w { continue }
-                            acc += (ty * tx / 16) * src[iy * w + ix]
-                        }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: w + 2) { buf in
+            let v = buf.baseAddress! + 1
+            v[-1] = 0; v[w] = 0
+            for pl in planes {
+                let src = x.data + pl * h * w, dst = y.data + pl * 4 * h * w
+                for oy in 0..<(2 * h) {
+                    // Even rows mix (m-1, m) with (1, 3); odd rows (m, m+1) with (3, 1).
+                    let m = oy >> 1
+                    let (r0, t0, r1, t1): (Int, Float, Int, Float) = oy & 1 == 0 ? (m - 1, 1, m, 3) : (m, 3, m + 1, 1)
+                    v.update(repeating: 0, count: w)
+                    if r0 >= 0 && r0 < h { let row = src + r0 * w, t = t0 / 4; for j in 0..<w { v[j] += t * row[j] } }
+                    if r1 >= 0 && r1 < h { let row = src + r1 * w, t = t1 / 4; for j in 0..<w { v[j] += t * row[j] } }
+                    let out = dst + oy * ow
+                    for n in 0..<w {
+                        out[2 * n] = (v[n - 1] + 3 * v[n]) / 4
+                        out[2 * n + 1] = (3 * v[n] + v[n + 1]) / 4
                     }
-                    dst[oy * ow + ox] = acc
                 }
             }
         }

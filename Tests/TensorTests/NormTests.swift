@@ -58,10 +58,11 @@ import Testing
         #expect(worst < 5e-7, "exp16 max relative error \(worst)")
     }
 
-    @Test(arguments: [(1, 2), (2, 1), (2, 2)])
-    func attentionMatchesNaive(heads: Int, threads: Int) {
-        let n = 2, c = 8, h = 4, w = 5
-        var rng = Rng(UInt64(heads * 7 + threads))
+    /// (heads, threads, side): side 32 gives 1024 positions, several query blocks per thread.
+    @Test(arguments: [(1, 2, 4), (2, 1, 4), (2, 2, 4), (2, 2, 32), (1, 1, 32)])
+    func attentionMatchesNaive(heads: Int, threads: Int, side: Int) {
+        let n = side > 4 ? 1 : 2, c = 8, h = side, w = side + 1
+        var rng = Rng(UInt64(heads * 7 + threads + side))
         let x = rng.array(n * c * h * w), nw = rng.array(c), nb = rng.array(c)
         let nin = (0..<4).map { _ in (rng.array(c * c, scale: 0.5), rng.array(c)) }
         let want = Naive.attention(x, n: n, c: c, h: h, w: w, normWeight: nw, normBias: nb, nin: nin, heads: heads,
