@@ -8,9 +8,10 @@ weights). At a size other than the config's image_size the same network runs wit
 same levels (attn_resolutions scaled by size / image_size). Prints one line per case, size and
 thread count:
 
-    impl=torch case=tiny-concat size=64 threads=2 batch=1 ms=38.1 gflop=2.550
+    impl=torch case=tiny-concat size=64 threads=2 batch=1 ms=38.1 ms_min=36.9 gflop=2.550
 
-ms is the median of --iters timed forwards after --warmup untimed ones. gflop counts 2 x the
+ms is the median of --iters timed forwards after --warmup untimed ones (ms_min their minimum, a
+steadier figure on a busy machine). gflop counts 2 x the
 multiply-adds of convolutions, linear layers (incl. NIN) and the two attention matmuls per forward,
 counted with forward hooks; norms, activations, FIR resampling and softmax are not counted.
 """
@@ -115,7 +116,7 @@ def bench(ref, case, config, weights, size, threads, batch, iters, warmup):
             times.append(time.perf_counter() - start)
     ms = 1000 * statistics.median(times)
     print(f"impl=torch case={case} size={size} threads={threads} batch={batch} ms={ms:.1f} "
-          f"gflop={counter.flops / 1e9:.3f}", flush=True)
+          f"ms_min={1000 * min(times):.1f} gflop={counter.flops / 1e9:.3f}", flush=True)
 
 
 def main():
