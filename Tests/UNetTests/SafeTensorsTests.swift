@@ -242,6 +242,22 @@ private func sampleFile(_ name: String) throws -> [UInt8] {
 
     private static func ints(_ any: Any?) -> [Int]? { (any as? [Any])?.compactMap { ($0 as? NSNumber)?.intValue } }
 
+    /// A real fixture cut at every byte of its length field and header and at spread-out points of
+    /// its data must be rejected.
+    @Test func truncatedFixtureThrows() throws {
+        let root = try #require(Bundle.module.resourceURL).appendingPathComponent("Fixtures")
+        let path = root.appendingPathComponent("smmnist-small5/vectors.safetensors").path
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let headerEnd = 8 + (0..<8).reduce(0) { $0 | Int(bytes[$1]) << (8 * $1) }
+        let cuts = Array(0...headerEnd) + stride(from: headerEnd + 1, to: bytes.count, by: bytes.count / 97) + [bytes.count - 1]
+        for length in cuts {
+            #expect(throws: SafeTensorsError.self, "cut at \(length) of \(bytes.count)") {
+                try SafeTensors(bytes: Array(bytes.prefix(length)))
+            }
+        }
+        #expect(try SafeTensors(bytes: bytes).names.count == 4)
+    }
+
     @Test(arguments: cases) func fixtureMatchesItsMetadata(_ name: String) throws {
         let model = try Self.fixture(name, "model.safetensors")
         let vectors = try Self.fixture(name, "vectors.safetensors")
