@@ -109,6 +109,36 @@ private func sampleFile(_ name: String) throws -> [UInt8] {
         }
     }
 
+    /// Seeded random byte changes anywhere in the header or the length field: each result either
+    /// opens (and then every tensor converts) or throws SafeTensorsError; nothing traps.
+    @Test func randomHeaderDamageNeverTraps() throws {
+        let good = try sampleFile("fuzz")
+        let headerEnd = 8 + (0..<8).reduce(0) { $0 | Int(good[$1]) << (8 * $1) }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        let alphabet = Array("{}[]\",:0123456789-.eE \"\\FBI".utf8)
+        var opened = 0, rejected = 0
+        for _ in 0..<3000 {
+            var bytes = good
+            for _ in 0..<(1 + next() % 3) {
+                let position = next() % headerEnd
+                bytes[position] = next() % 2 == 0 ? UInt8(truncatingIfNeeded: next()) : alphabet[next() % alphabet.count]
+            }
+            do {
+                let file = try SafeTensors(bytes: bytes)
+                for name in file.names { _ = try file.floats(name) }
+                opened += 1
+            } catch is SafeTensorsError {
+                rejected += 1
+            }
+        }
+        #expect(opened + rejected == 3000)
+        #expect(rejected > 2000, "most random damage must be caught (opened \(opened))")
+    }
+
     @Test func headerLengthFieldIsChecked() throws {
         let good = try sampleFile("length")
         for length: UInt64 in [0, 1, UInt64(good.count), UInt64(good.count - 7), 200_000_000, UInt64.max, 1 << 63] {
@@ -211,6 +241,22 @@ private func sampleFile(_ name: String) throws -> [UInt8] {
     }
 
     private static func ints(_ any: Any?) -> [Int]? { (any as? [Any])?.compactMap { ($0 as? NSNumber)?.intValue } }
+
+    /// A real fixture cut at every byte of its length field and header and at spread-out points of
+    /// its data must be rejected.
+    @Test func truncatedFixtureThrows() throws {
+        let root = try #require(Bundle.module.resourceURL).appendingPathComponent("Fixtures")
+        let path = root.appendingPathComponent("smmnist-small5/vectors.safetensors").path
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let headerEnd = 8 + (0..<8).reduce(0) { $0 | Int(bytes[$1]) << (8 * $1) }
+        let cuts = Array(0...headerEnd) + stride(from: headerEnd + 1, to: bytes.count, by: bytes.count / 97) + [bytes.count - 1]
+        for length in cuts {
+            #expect(throws: SafeTensorsError.self, "cut at \(length) of \(bytes.count)") {
+                try SafeTensors(bytes: Array(bytes.prefix(length)))
+            }
+        }
+        #expect(try SafeTensors(bytes: bytes).names.count == 4)
+    }
 
     @Test(arguments: cases) func fixtureMatchesItsMetadata(_ name: String) throws {
         let model = try Self.fixture(name, "model.safetensors")
