@@ -88,6 +88,29 @@ public struct NoiseStream: Sendable, Equatable {
         return out
     }
 
+    /// `count` raw 32-bit words from the start of the stream (4 per Philox block), for the trainer's
+    /// other draws (coin flips for masking, crop offsets) under the same naming scheme.
+    public func bits(_ count: Int) -> [UInt32] {
+        let key = (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
+        var out: [UInt32] = []
+        out.reserveCapacity(count + 3)
+        var blockIndex = 0
+        while out.count < count {
+            let r = Philox.block((UInt32(truncatingIfNeeded: blockIndex), step, sample, block), key: key)
+            out += [r.0, r.1, r.2, r.3]
+            blockIndex += 1
+        }
+        return Array(out.prefix(count))
+    }
+
+    /// `count` integers uniform in 0 ..< bound (e.g. training levels t), by multiply-shift
+    /// (Lemire 2019, "Fast Random Integer Generation in an Interval", without the rejection step: the
+    /// bias is below bound / 2^32, 2.4e-7 for T = 1000).
+    public func uniformInts(_ count: Int, below bound: Int) -> [Int] {
+        precondition(bound > 0 && bound <= Int(UInt32.max))
+        return bits(count).map { Int((UInt64($0) &* UInt64(bound)) >> 32) }
+    }
+
     @inline(__always)
     static func boxMuller(_ a: UInt32, _ b: UInt32) -> (Float, Float) {
         let scale = 1.0 / 4_294_967_296.0

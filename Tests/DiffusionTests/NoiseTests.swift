@@ -82,3 +82,20 @@ import Testing
         }
     }
 }
+
+@Suite struct UniformDrawTests {
+    /// Raw bits are the Philox output of the stream's counters; integers cover 0 ..< bound evenly
+    /// (chi-square over 10 bins of 100k draws below the 0.999 quantile for 9 d.o.f., 27.9).
+    @Test func uniformIntsCoverTheRange() {
+        let stream = NoiseStream(seed: 3, sample: 1, block: 2, step: 4)
+        let r = Philox.block((0, 4, 1, 2), key: (3, 0))
+        #expect(Array(stream.bits(6).prefix(4)) == [r.0, r.1, r.2, r.3])
+        let draws = stream.uniformInts(100_000, below: 1000)
+        #expect(draws.min()! >= 0 && draws.max()! < 1000)
+        var bins = [Int](repeating: 0, count: 10)
+        for d in draws { bins[d / 100] += 1 }
+        let chi2 = bins.reduce(0.0) { $0 + pow(Double($1) - 10_000, 2) / 10_000 }
+        #expect(chi2 < 27.9, "chi2 \(chi2), bins \(bins)")
+        #expect(stream.uniformInts(100, below: 1000) == Array(draws.prefix(100)))
+    }
+}
