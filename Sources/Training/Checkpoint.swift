@@ -1,0 +1,91 @@
+// Training checkpoints: one safetensors file (docs/model-format.md) that is also a model file —
+// `unet.<name>` holds the EMA weights (the raw ones without EMA) — plus the state a resume needs:
+// `train.raw.<name'>` (raw weights, when EMA is on), `train.adam_m.<name'>`, `train.adam_v.<name'>`,
+// name' = the reference name with "all_modules." shortened to "modules." so that model loaders, which
+// look for "...all_modules.*", see only the weights. Metadata: format, mcvd.config, step, seed, options.
+// Written atomically by SafeTensors.write (temp file + rename).
+import Foundation
+import Diffusion
+import UNet
+
+public struct CheckpointError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { "checkpoint: \(message)" }
+}
+
+extension Trainer {
+    static func stateName(_ kind: String, _ name: String) -> String {
+        "train.\(kind)." + name.replacingOccurrences(of: "all_modules.", with: "modules.")
+    }
+
+    /// The "mcvd.config" JSON of this model and training run (reference field names).
+    public var configJSON: String {
+        let c = model.config, o = options
+        let root: [String: Any] = [
+            "model": ["arch": c.arch, "spade": c.spade, "ngf": c.ngf, "ch_mult": c.chMult,
+                      "num_res_blocks": c.numResBlocks, "attn_resolutions": c.attnResolutions,
+                      "n_head_channels": c.nHeadChannels, "spade_dim": c.spadeDim, "dropout": o.dropout,
+                      "nonlinearity": "swish", "time_conditional": c.timeConditional, "cond_emb": c.condEmb,
+                      "version": c.version, "ema": o.emaRate != nil, "ema_rate": o.emaRate ?? 0],
+            "data": ["image_size": c.imageSize, "channels": c.channels, "num_frames": c.numFrames,
+                     "num_frames_cond": c.numFramesCond, "num_frames_future": c.numFramesFuture,
+                     "prob_mask_cond": o.masking.past, "prob_mask_future": o.masking.future,
+                     "prob_mask_sync": o.masking.synchronised, "rescaled": true],
+            "diffusion": ["schedule": o.cosineSchedule ? "cosine" : "linear", "num_steps": o.steps,
+                          "beta_min": o.betaMin, "beta_max": o.betaMax,
+                          "parameterization": o.parameterization.rawValue, "residual": o.residual],
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: root, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Writes the checkpoint atomically.
+    public func save(path: String) throws {
+        func tensors(_ base: UnsafeMutablePointer<Float>, _ name: (String) -> String) -> [(name: String, shape: [Int], data: [Float])] {
+            model.parameterLayout.map { spec in
+                (name(spec.name), spec.shape, Array(UnsafeBufferPointer(start: base + spec.offset, count: spec.shape.reduce(1, *))))
+            }
+        }
+        var all = tensors(ema?.shadow ?? model.parameterStorage) { "unet." + $0 }
+        if ema != nil { all += tensors(model.parameterStorage) { Self.stateName("raw", $0) } }
+        all += tensors(adam.m) { Self.stateName("adam_m", $0) }
+        all += tensors(adam.v) { Self.stateName("adam_v", $0) }
+        let optionsJSON = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
+        try SafeTensors.write(path: path, tensors: all, metadata: [
+            "format": "mcvd-1", "mcvd.config": configJSON, "weights": ema != nil ? "ema" : "raw",
+            "step": String(step), "seed": String(options.seed), "train.adam_updates": String(adam.updates),
+            "train.rng": "philox4x32-10 seed=\(options.seed) step=\(step)", "train.options": optionsJSON,
+        ])
+    }
+
+    /// Rebuilds a trainer from a checkpoint written by `save`: same model config, options, weights,
+    /// EMA, Adam moments and step, so that continuing gives the uninterrupted run's result bit for bit.
+    public convenience init(checkpoint path: String) throws {
+        let file = try SafeTensors(path: path)
+        guard let json = file.metadata["train.options"], let stepText = file.metadata["step"], let step = Int(stepText),
+              let updatesText = file.metadata["train.adam_updates"], let updates = Int(updatesText) else {
+            throw CheckpointError(message: "\(path) is not a training checkpoint (no train.options / step metadata)")
+        }
+        let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8))
+        let model = try UNet(config: try UNetConfig(json: file.metadata["mcvd.config"] ?? ""))
+        self.init(model: model, options: options)
+        func read(_ name: String, into base: UnsafeMutablePointer<Float>) throws {
+            for spec in model.parameterLayout {
+                let key = name.isEmpty ? "unet." + spec.name : Self.stateName(name, spec.name)
+                guard file.shape(key) == spec.shape else { throw CheckpointError(message: "\(path): \(key) missing or misshapen") }
+                let values = try file.floats(key)
+                (base + spec.offset).update(from: values, count: values.count)
+            }
+        }
+        if let ema {
+            try read("", into: ema.shadow)
+            try read("raw", into: model.parameterStorage)
+        } else {
+            try read("", into: model.parameterStorage)
+        }
+        try read("adam_m", into: adam.m)
+        try read("adam_v", into: adam.v)
+        adam.updates = updates
+        self.step = step
+    }
+}

@@ -1,0 +1,140 @@
+// The objective (masking, residual baseline, levels, targets), one step's loss/gradient bookkeeping,
+// overfitting one batch, and resume == uninterrupted run, bit for bit.
+import Foundation
+import Testing
+import Diffusion
+import UNet
+@testable import Training
+
+@Suite(.serialized) struct TrainerTests {
+    static let shape = BlockShape(channels: 1, height: 8, width: 8, frames: 1, past: 2, future: 1)
+
+    @Test func maskingFollowsProbabilities() {
+        let n = 400, fs = 64
+        let clips = (0..<(n * 4 * fs)).map { Float($0 % 97) / 97 + 0.01 }    // no zero values
+        let schedule = NoiseSchedule.linear()
+        for (p, sync) in [(0.0, false), (1.0, false), (0.3, false), (0.5, true)] {
+            let ex = makeExample(clips: clips, shape: Self.shape, samples: n, schedule: schedule, parameterization: .eps,
+                                 residual: false, masking: MaskingOptions(past: p, future: p, synchronised: sync),
+                                 seed: 9, step: 4)
+            let pastMasked = ex.cond.pastGiven.filter { !$0 }.count, futureMasked = ex.cond.futureGiven.filter { !$0 }.count
+            for i in 0..<n {
+                let past = ex.cond.past[i * 2 * fs ..< (i + 1) * 2 * fs], fut = ex.cond.future[i * fs ..< (i + 1) * fs]
+                #expect(past.allSatisfy { $0 == 0 } == !ex.cond.pastGiven[i], "p=\(p): past block of \(i) vs its flag")
+                #expect(fut.allSatisfy { $0 == 0 } == !ex.cond.futureGiven[i], "p=\(p): future block of \(i) vs its flag")
+                if sync { #expect(ex.cond.pastGiven[i] == ex.cond.futureGiven[i]) }
+            }
+            // Binomial(400, p): 4 standard deviations at most.
+            let sd = (Double(n) * p * (1 - p)).squareRoot()
+            #expect(abs(Double(pastMasked) - Double(n) * p) <= 4 * sd + 0.5, "p=\(p): \(pastMasked) past blocks masked")
+            #expect(abs(Double(futureMasked) - Double(n) * p) <= 4 * sd + 0.5, "p=\(p): \(futureMasked) future blocks masked")
+            if p == 0.3 { #expect(zip(ex.cond.pastGiven, ex.cond.futureGiven).contains { $0 != $1 }, "independent coins") }
+        }
+    }
+
+    @Test(arguments: [Parameterization.eps, .v])
+    func targetsAndResidual(_ param: Parameterization) {
+        let n = 64, fs = 64
+        let clips = MovingShapes.clips(count: n, frames: 4, size: 8, seed: 3)
+        let schedule = NoiseSchedule.linear()
+        let masking = MaskingOptions(past: 0.5, future: 0.5)
+        let plain = makeExample(clips: clips, shape: Self.shape, samples: n, schedule: schedule, parameterization: param,
+                                residual: false, masking: masking, seed: 1, step: 2)
+        let res = makeExample(clips: clips, shape: Self.shape, samples: n, schedule: schedule, parameterization: param,
+                              residual: true, masking: masking, seed: 1, step: 2)
+        #expect(plain.levels == res.levels && plain.cond == res.cond)
+        #expect(Set(plain.levels).count > 40, "levels should spread over 0..<1000")
+        #expect(plain.timeCond == plain.levels.map { Float(999 - $0) })
+        let b = baselines(cond: plain.cond, shape: Self.shape)
+        for i in 0..<n {
+            let a = schedule.alphaBar(plain.levels[i]), sa = Float(a.squareRoot()), sb = Float((1 - a).squareRoot())
+            let x0 = Array(clips[(i * 4 + 2) * fs ..< (i * 4 + 3) * fs])
+            let lastPast = Array(clips[(i * 4 + 1) * fs ..< (i * 4 + 2) * fs]), next = Array(clips[(i * 4 + 3) * fs ..< (i * 4 + 4) * fs])
+            for j in 0..<fs {
+                // Recover eps from the plain example, check target and the residual example's x_t.
+                let eps = (plain.xt[i * fs + j] - sa * x0[j]) / sb
+                let want = param == .eps ? eps : sa * eps - sb * x0[j]
+                #expect(abs(plain.target[i * fs + j] - want) <= 1e-3, "target \(i), \(j)")
+                let bb: Float
+                switch (plain.cond.pastGiven[i], plain.cond.futureGiven[i]) {
+                case (true, true): bb = (lastPast[j] + next[j]) / 2
+                case (true, false): bb = lastPast[j]
+                case (false, true): bb = next[j]
+                case (false, false): bb = 0
+                }
+                #expect(abs(b[i * fs + j] - bb) <= 1e-6)
+                #expect(abs(res.xt[i * fs + j] - (sa * (x0[j] - bb) + sb * eps)) <= 1e-4, "residual x_t \(i), \(j)")
+            }
+        }
+    }
+
+    static func options(dropout: Double = 0.1) -> TrainingOptions {
+        TrainingOptions(seed: 42, parameterization: .v, residual: true, masking: MaskingOptions(past: 0.5, future: 0.5),
+                        dropout: dropout, adam: AdamOptions(lr: 1e-3, weightDecay: 0.01, decoupled: true, warmup: 2,
+                                                            gradClip: 1), emaRate: 0.9)
+    }
+
+    static func batch(_ step: Int, n: Int = 3) -> [Float] {
+        MovingShapes.clips(count: n, frames: 4, size: 8, seed: 1000 + UInt64(step))
+    }
+
+    @Test func overfitsOneBatch() throws {
+        let model = try UNet(config: Tiny.config())
+        model.randomize(seed: 1)
+        var o = Self.options(dropout: 0)
+        o.adam = AdamOptions(lr: 3e-3, warmup: 0, gradClip: 1)
+        o.masking = MaskingOptions()
+        let trainer = Trainer(model: model, options: o)
+        let clips = Self.batch(0, n: 4)
+        // Same clips, same draws (evaluate at draw step 0): the loss must fall as the model fits them.
+        let before = trainer.evaluate(clips: clips, samples: 4, height: 8, width: 8, drawStep: 0)
+        for _ in 0..<30 {
+            let stats = trainer.trainStep(clips: clips, samples: 4, height: 8, width: 8)
+            #expect(stats.loss.isFinite && stats.gradNorm.isFinite)
+        }
+        let after = trainer.evaluate(clips: clips, samples: 4, height: 8, width: 8, drawStep: 0)
+        print("overfit one batch: loss \(before) -> \(after)")
+        #expect(after < 0.7 * before, "loss \(before) -> \(after)")
+    }
+
+    static func snapshot(_ t: Trainer) -> [[UInt32]] {
+        let n = t.model.parameterStorageCount
+        func bits(_ p: UnsafeMutablePointer<Float>) -> [UInt32] { (0..<n).map { p[$0].bitPattern } }
+        return [bits(t.model.parameterStorage), bits(t.ema!.shadow), bits(t.adam.m), bits(t.adam.v)]
+    }
+
+    @Test(arguments: [false, true])
+    func resumeIsBitIdentical(spade: Bool) throws {
+        let steps = 6
+        func fresh() throws -> Trainer {
+            let model = try UNet(config: Tiny.config(spade: spade))
+            model.randomize(seed: 2)
+            return Trainer(model: model, options: Self.options())
+        }
+        let straight = try fresh()
+        var lossesA: [Double] = []
+        for s in 0..<steps { lossesA.append(straight.trainStep(clips: Self.batch(s), samples: 3, height: 8, width: 8).loss) }
+
+        let first = try fresh()
+        var lossesB: [Double] = []
+        for s in 0..<(steps / 2) { lossesB.append(first.trainStep(clips: Self.batch(s), samples: 3, height: 8, width: 8).loss) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-resume-\(spade)-\(getpid()).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try first.save(path: path)
+        let resumed = try Trainer(checkpoint: path)
+        #expect(resumed.step == steps / 2 && resumed.options == first.options)
+        #expect(Self.snapshot(resumed) == Self.snapshot(first), "state after load differs from state saved")
+        for s in (steps / 2)..<steps { lossesB.append(resumed.trainStep(clips: Self.batch(s), samples: 3, height: 8, width: 8).loss) }
+
+        #expect(lossesA == lossesB, "losses \(lossesA) vs \(lossesB)")
+        #expect(Self.snapshot(resumed) == Self.snapshot(straight), "weights/EMA/moments differ after resume")
+        #expect(resumed.step == straight.step)
+
+        // The checkpoint is also a model file: its unet.* tensors (the EMA weights) load as a model.
+        let asModel = try UNet(path: path)
+        let ema = first.ema!.shadow
+        for spec in asModel.parameterLayout.prefix(5) {
+            #expect(asModel.parameter(spec.name)! == Array(UnsafeBufferPointer(start: ema + spec.offset, count: spec.shape.reduce(1, *))))
+        }
+    }
+}
