@@ -57,16 +57,21 @@ extension Mcvd {
             for t in threadList { sgemm[t] = measureSgemm(threads: t) }
             for name in cases.split(separator: ",").map(String.init) {
                 let path = "\(fixtures)/\(name)/model.safetensors"
-                let base = try UNet(path: path).config
+                let loaded = try UNet(path: path), base = loaded.config
                 for size in sizeList {
-                    let net = try UNet(config: base.resized(size))
-                    net.randomize(seed: 7)
+                    // At the fixture's own size: its weights, and the parity error of this run's kernels.
+                    let net = size == base.imageSize ? loaded : try UNet(config: base.resized(size))
+                    if net !== loaded { net.randomize(seed: 7) }
                     for t in threadList {
                         Engine.setThreads(t)
                         let r = measure(net, size: size)
                         var line = "case=\(name) size=\(size) threads=\(t) batch=\(batch) swift_ms=\(f1(r.ms)) "
                             + "gflops=\(f0(r.gflop / r.ms * 1e3)) gflop=\(f2(r.gflop)) sgemm_gflops=\(f0(sgemm[t]!))"
-                        if let torch, let tms = torch.run(model: path, size: size, threads: t, iters: iters, batch: batch) {
+                        if net === loaded, let err = parityError(net, vectors: "\(fixtures)/\(name)/vectors.safetensors") {
+                            line += " parity=\(String(format: "%.1e", err))"
+                        }
+                        if let torch, let tms = torch.run(case: name, fixtures: fixtures, size: size, threads: t,
+                                                          iters: iters, batch: batch) {
                             line += " torch_ms=\(f1(tms)) speedup=\(f2(tms / r.ms))"
                         }
                         print(line)
@@ -75,6 +80,15 @@ extension Mcvd {
                 }
             }
             Parallel.shared.threads = 1
+        }
+
+        /// max|out - ref| / max|ref| on the fixture's reference vectors, or nil without them.
+        func parityError(_ net: UNet, vectors path: String) -> Double? {
+            guard let v = try? SafeTensors(path: path), let shape = v.shape("x_t"), let ref = try? v.floats("out"),
+                  let x = try? v.floats("x_t"), let t = try? v.floats("t"), let cond = try? v.floats("cond") else { return nil }
+            let out = net.forward(x: x, t: t, cond: cond, n: shape[0], h: shape[2], w: shape[3])
+            let diff = zip(out, ref).map { abs($0 - $1) }.max() ?? 0, scale = ref.map { abs($0) }.max() ?? 1
+            return Double(diff / scale)
         }
 
         func measure(_ net: UNet, size: Int) -> (ms: Double, gflop: Double, breakdown: String) {
@@ -132,9 +146,10 @@ struct TorchBench {
         self.script = script; self.reference = reference
     }
 
-    func run(model: String, size: Int, threads: Int, iters: Int, batch: Int) -> Double? {
-        let r = TorchBench.shell(["python3", script, "--reference", reference, "--model", model, "--size", "\(size)",
-                                  "--threads", "\(threads)", "--iters", "\(iters)", "--batch", "\(batch)"])
+    func run(case name: String, fixtures: String, size: Int, threads: Int, iters: Int, batch: Int) -> Double? {
+        let r = TorchBench.shell(["python3", script, "--reference", reference, "--case", name, "--fixtures", fixtures,
+                                  "--size", "\(size)", "--threads", "\(threads)", "--iters", "\(iters)",
+                                  "--batch", "\(batch)"])
         guard r.status == 0 else { FileHandle.standardError.write(Data("bench_torch: \(r.output)\n".utf8)); return nil }
         for line in r.output.split(separator: "\n") where line.hasPrefix("impl=torch") {
             for field in line.split(separator: " ") where field.hasPrefix("ms=") { return Double(field.dropFirst(3)) }
