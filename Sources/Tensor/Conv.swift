@@ -60,16 +60,36 @@ public struct ConvShape: Sendable, Equatable {
 }
 
 /// im2col budget per band in floats (~512 KB: a band and its packed panels stay in the 2 MB L2).
-let bandBudget = 1 << 17
+let bandBudget = ProcessInfo.processInfo.environment["MCVD_BAND"].flatMap { Int($0) } ?? (1 << 17)
+
+/// w: (O, C, 3, 3) -> wt: (9C, O), row (ky*3 + kx)*C + ci: the right operand of the pixel-major
+/// product in `conv3x3Rows`. Models pack once at load; `conv2d` packs into its arena when not given.
+public func packConv3x3Weights(_ w: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int,
+                               into wt: UnsafeMutablePointer<Float>) {
+    for oc in 0..<o { for ci in 0..<c { for t in 0..<9 { wt[(t * c + ci) * o + oc] = w[(oc * c + ci) * 9 + t] } } }
+}
 
 /// x: (N, C, H, W), w: (O, C, k, k), b: (O) -> y: (N, O, OH, OW);
 /// y = (conv(x) + b + residual) * scale, residual (N, O, OH, OW) optional.
+/// packedWeight: `packConv3x3Weights` of w for 3x3 stride-1 pad-1 convolutions (optional).
 public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, shape s: ConvShape,
-                   into y: Tensor, residual: Tensor? = nil, scale: Float = 1, arena: Arena) {
+                   into y: Tensor, residual: Tensor? = nil, scale: Float = 1, packedWeight: UnsafePointer<Float>? = nil,
+                   arena: Arena) {
     precondition(x.c == s.inChannels && y.c == s.outChannels && x.n == y.n, "conv2d: channels/batch")
     let (oh, ow) = s.outSize(x.h, x.w)
     precondition(y.h == oh && y.w == ow, "conv2d: output \(y.shape) for input \(x.shape)")
     if let residual { precondition(residual.count == y.count, "conv2d: residual shape") }
+    if s.kernel == 3 && s.stride == 1 && s.pad == 1 {
+        let mark = arena.mark()
+        let wt = packedWeight ?? {
+            let p = arena.floats(9 * s.inChannels * s.outChannels)
+            packConv3x3Weights(weight, inChannels: s.inChannels, outChannels: s.outChannels, into: p)
+            return UnsafePointer(p)
+        }()
+        conv3x3Rows(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
+        arena.release(to: mark)
+        return
+    }
     let pool = Parallel.shared
     let o = s.outChannels, kk = s.reduction, L = oh * ow
     let direct = s.kernel == 1 && s.stride == 1 && s.pad == 0
@@ -127,6 +147,70 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
         }
     }
     arena.release(to: mark)
+}
+
+/// The 3x3 / stride 1 / pad 1 convolution, pixel-major: per band of output rows, the input rows
+/// (+1 halo) go to a zero-padded (rows+2, W+2, C) slab; each output pixel's 3 x 3C contiguous runs of
+/// it form one row of R (cols, 9C); T (cols, O) = R * wt (one sgemm, M = pixels: the shape OpenBLAS runs
+/// fastest for few channels); T is transposed into y with bias, residual and scale.
+/// x: (N, C, H, W), wt: (9C, O), b: (O) -> y: (N, O, H, W).
+func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: Tensor,
+                 residual: Tensor?, scale: Float, arena: Arena) {
+    let pool = Parallel.shared, parts = pool.threads
+    let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, k9 = 9 * c
+    var rowsPerBand = max(1, min(h, bandBudget / max(1, k9 * w)))
+    if x.n * ((h + rowsPerBand - 1) / rowsPerBand) < parts { rowsPerBand = max(1, (h + parts - 1) / parts) }
+    let bands = (h + rowsPerBand - 1) / rowsPerBand, items = x.n * bands
+    let slabFloats = (rowsPerBand + 2) * (w + 2) * c, rFloats = rowsPerBand * w * k9, tFloats = rowsPerBand * w * o
+    let perThread = ((slabFloats + 15) & ~15) + ((rFloats + 15) & ~15) + tFloats
+    let scratch = arena.floats(perThread * parts)
+
+    func runBand(_ item: Int, _ buf: UnsafeMutablePointer<Float>) {
+        let img = item / bands, band = item % bands
+        let oy0 = band * rowsPerBand, oy1 = min(h, oy0 + rowsPerBand), cols = (oy1 - oy0) * w
+        let slab = buf, r = buf + ((slabFloats + 15) & ~15), t = r + ((rFloats + 15) & ~15)
+        let xi = x.data + img * c * L, pw = (w + 2) * c
+        // 1. Slab rows oy0-1 ... oy1 (NHWC, zero border).
+        for sr in 0..<(oy1 - oy0 + 2) {
+            let iy = oy0 - 1 + sr, dst = slab + sr * pw
+            guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: pw); continue }
+            dst.update(repeating: 0, count: c)
+            (dst + (w + 1) * c).update(repeating: 0, count: c)
+            for ci in 0..<c {
+                let src = xi + ci * L + iy * w
+                var d = dst + c + ci
+                for ox in 0..<w { d.pointee = src[ox]; d += c }
+            }
+        }
+        // 2. R rows: pixel (oy, ox) <- slab[oy - oy0 + ky, ox ..< ox + 3, :] for ky = 0, 1, 2.
+        for oy in oy0..<oy1 {
+            for ox in 0..<w {
+                let row = r + ((oy - oy0) * w + ox) * k9
+                for ky in 0..<3 { (row + ky * 3 * c).update(from: slab + (oy - oy0 + ky) * pw + ox * c, count: 3 * c) }
+            }
+        }
+        // 3. T = R * wt.
+        sgemm(m: cols, n: o, k: k9, a: r, lda: k9, b: wt, ldb: o, c: t, ldc: o)
+        // 4. y[oc, p] = (T[p, oc] + b[oc] + residual[oc, p]) * scale.
+        let yi = y.data + img * o * L + oy0 * w
+        let res = residual.map { UnsafePointer($0.data + img * o * L + oy0 * w) }
+        for oc in 0..<o {
+            let row = yi + oc * L, bv = bias?[oc] ?? 0
+            var src = UnsafePointer(t + oc)
+            if let res {
+                let rr = res + oc * L
+                for j in 0..<cols { row[j] = (src.pointee + bv + rr[j]) * scale; src += o }
+            } else {
+                for j in 0..<cols { row[j] = (src.pointee + bv) * scale; src += o }
+            }
+        }
+    }
+
+    pool.run(parts: min(parts, items)) { part in
+        let per = (items + parts - 1) / parts
+        let lo = part * per, hi = min(items, lo + per)
+        for item in lo..<max(lo, hi) { runBand(item, scratch + part * perThread) }
+    }
 }
 
 /// x (one image): (C, H, W) -> buf: (C*k*k, rows*OW) for output rows `rows`.

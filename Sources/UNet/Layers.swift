@@ -8,6 +8,16 @@ final class LayerBuilder {
     private(set) var specs: [(name: String, shape: [Int], offset: Int)] = []
     private(set) var total = 0
     private(set) var moduleIndex = 0
+    /// 3x3 convolutions' packed weights (Tensor.packConv3x3Weights) live in a second buffer.
+    private(set) var packedTotal = 0
+    private(set) var packs: [(weight: Int, packed: Int, c: Int, o: Int)] = []
+
+    func pack3x3(weight: Int, c: Int, o: Int) -> Int {
+        let offset = packedTotal
+        packs.append((weight, offset, c, o))
+        packedTotal += (9 * c * o + 15) & ~15
+        return offset
+    }
 
     /// A parameter of the current module: all_modules.<index>.<suffix>.
     func param(_ suffix: String, _ shape: [Int]) -> Int {
@@ -22,6 +32,7 @@ final class LayerBuilder {
 /// What every layer forward needs besides its input.
 struct Context {
     let params: UnsafeMutablePointer<Float>
+    let packed: UnsafeMutablePointer<Float>
     let arena: Arena
     let profile: Profile?
     /// silu(temb): (N, E), or nil when the network is not time-conditional.
@@ -34,18 +45,20 @@ struct Context {
 
 struct ConvLayer {
     let w: Int, b: Int
+    let packed: Int?
     let shape: ConvShape
     init(_ builder: LayerBuilder, _ prefix: String, _ cin: Int, _ cout: Int, kernel: Int) {
         shape = ConvShape(inChannels: cin, outChannels: cout, kernel: kernel)
         w = builder.param(prefix + "weight", [cout, cin, kernel, kernel])
         b = builder.param(prefix + "bias", [cout])
+        packed = kernel == 3 ? builder.pack3x3(weight: w, c: cin, o: cout) : nil
     }
     // x: (N, cin, H, W) -> y: (N, cout, H, W); y = (conv + b + residual) * scale
     func callAsFunction(_ x: Tensor, into y: Tensor, residual: Tensor? = nil, scale: Float = 1, _ ctx: Context) {
         let kind: Profile.Kind = shape.kernel == 3 ? .conv3x3 : .conv1x1
         ctx.profile.measure(kind, flops: shape.flops(n: x.n, oh: y.h, ow: y.w)) {
             conv2d(x, weight: ctx.p(w), bias: ctx.p(b), shape: shape, into: y, residual: residual, scale: scale,
-                   arena: ctx.arena)
+                   packedWeight: packed.map { UnsafePointer(ctx.packed + $0) }, arena: ctx.arena)
         }
     }
 }
