@@ -65,14 +65,15 @@ extension Mcvd {
                     for t in threadList {
                         Engine.setThreads(t)
                         let r = measure(net, size: size)
-                        var line = "case=\(name) size=\(size) threads=\(t) batch=\(batch) swift_ms=\(f1(r.ms)) "
+                        var line = "case=\(name) size=\(size) threads=\(t) batch=\(batch) swift_ms=\(f1(r.ms)) swift_min=\(f1(r.min)) "
                             + "gflops=\(f0(r.gflop / r.ms * 1e3)) gflop=\(f2(r.gflop)) sgemm_gflops=\(f0(sgemm[t]!))"
                         if net === loaded, let err = parityError(net, vectors: "\(fixtures)/\(name)/vectors.safetensors") {
                             line += " parity=\(String(format: "%.1e", err))"
                         }
                         if let torch, let tms = torch.run(case: name, fixtures: fixtures, size: size, threads: t,
                                                           iters: iters, batch: batch) {
-                            line += " torch_ms=\(f1(tms)) speedup=\(f2(tms / r.ms))"
+                            line += " torch_ms=\(f1(tms.median)) torch_min=\(f1(tms.min)) speedup=\(f2(tms.median / r.ms))"
+                                + " speedup_min=\(f2(tms.min / r.min))"
                         }
                         print(line)
                         if breakdown { print(r.breakdown) }
@@ -91,7 +92,7 @@ extension Mcvd {
             return Double(diff / scale)
         }
 
-        func measure(_ net: UNet, size: Int) -> (ms: Double, gflop: Double, breakdown: String) {
+        func measure(_ net: UNet, size: Int) -> (ms: Double, min: Double, gflop: Double, breakdown: String) {
             let c = net.config, n = batch
             var seed: UInt64 = 99
             func rnd(_ k: Int) -> [Float] {
@@ -127,7 +128,7 @@ extension Mcvd {
                 let accounted = Profile.Kind.allCases.reduce(0.0) { $0 + p.seconds[$1, default: 0] } * 1e3 / Double(rounds)
                 text = "  breakdown " + parts.joined(separator: " ") + " other=\(f2(total / Double(rounds) - accounted))ms"
             }
-            return (median, Double(counter.totalFlops) * 1e-9, text)
+            return (median, times[0], Double(counter.totalFlops) * 1e-9, text)
         }
     }
 }
@@ -146,13 +147,18 @@ struct TorchBench {
         self.script = script; self.reference = reference
     }
 
-    func run(case name: String, fixtures: String, size: Int, threads: Int, iters: Int, batch: Int) -> Double? {
+    func run(case name: String, fixtures: String, size: Int, threads: Int, iters: Int, batch: Int) -> (median: Double, min: Double)? {
         let r = TorchBench.shell(["python3", script, "--reference", reference, "--case", name, "--fixtures", fixtures,
                                   "--size", "\(size)", "--threads", "\(threads)", "--iters", "\(iters)",
                                   "--batch", "\(batch)"])
         guard r.status == 0 else { FileHandle.standardError.write(Data("bench_torch: \(r.output)\n".utf8)); return nil }
         for line in r.output.split(separator: "\n") where line.hasPrefix("impl=torch") {
-            for field in line.split(separator: " ") where field.hasPrefix("ms=") { return Double(field.dropFirst(3)) }
+            var fields: [Substring: Double] = [:]
+            for field in line.split(separator: " ") {
+                let kv = field.split(separator: "=", maxSplits: 1)
+                if kv.count == 2 { fields[kv[0]] = Double(kv[1]) }
+            }
+            if let ms = fields["ms"] { return (ms, fields["ms_min"] ?? ms) }
         }
         return nil
     }

@@ -64,9 +64,11 @@ let bandBudget = ProcessInfo.processInfo.environment["MCVD_BAND"].flatMap { Int(
 
 /// w: (O, C, 3, 3) -> wt: (9C, O), row (ky*3 + kx)*C + ci: the right operand of the pixel-major
 /// product in `conv3x3Rows`. Models pack once at load; `conv2d` packs into its arena when not given.
+/// With `rowStride` > O, w fills columns [0, O) of a wider matrix (several convs sharing one input).
 public func packConv3x3Weights(_ w: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int,
-                               into wt: UnsafeMutablePointer<Float>) {
-    for oc in 0..<o { for ci in 0..<c { for t in 0..<9 { wt[(t * c + ci) * o + oc] = w[(oc * c + ci) * 9 + t] } } }
+                               into wt: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
+    let ld = rowStride ?? o
+    for oc in 0..<o { for ci in 0..<c { for t in 0..<9 { wt[(t * c + ci) * ld + oc] = w[(oc * c + ci) * 9 + t] } } }
 }
 
 /// x: (N, C, H, W), w: (O, C, k, k), b: (O) -> y: (N, O, OH, OW);
@@ -158,8 +160,9 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
                  residual: Tensor?, scale: Float, arena: Arena) {
     let pool = Parallel.shared, parts = pool.threads
     let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, k9 = 9 * c
-    var rowsPerBand = max(1, min(h, bandBudget / max(1, k9 * w)))
-    if x.n * ((h + rowsPerBand - 1) / rowsPerBand) < parts { rowsPerBand = max(1, (h + parts - 1) / parts) }
+    // Equal bands within the L2 budget, a count both threads share evenly when one exists.
+    let maxRows = max(1, min(h, bandBudget / max(1, k9 * w)))
+    let rowsPerBand = stride(from: maxRows, to: 0, by: -1).first { h % $0 == 0 && (x.n * (h / $0)) % parts == 0 } ?? maxRows
     let bands = (h + rowsPerBand - 1) / rowsPerBand, items = x.n * bands
     let slabFloats = (rowsPerBand + 2) * (w + 2) * c, rFloats = rowsPerBand * w * k9, tFloats = rowsPerBand * w * o
     let perThread = ((slabFloats + 15) & ~15) + ((rFloats + 15) & ~15) + tFloats

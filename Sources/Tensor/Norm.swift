@@ -17,8 +17,10 @@ public enum Activation: Sendable { case none, silu }
 public struct NormModulation: @unchecked Sendable {
     /// gamma, beta: (C) — nn.GroupNorm affine.
     public var gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?
-    /// spadeGamma, spadeBeta: (N, C, H, W).
+    /// spadeGamma, spadeBeta: (N, C, H, W), images `spadeImageStride` floats apart (default C*H*W; one
+    /// (N, 2C, H, W) buffer holding gamma then beta per image has stride 2C*H*W).
     public var spadeGamma: Tensor?, spadeBeta: Tensor?
+    public var spadeImageStride: Int?
     /// scaleShift: (N, 2C), first C the scale, then the shift (torch.chunk(emb, 2, dim=1)).
     public var scaleShift: UnsafePointer<Float>?
     public init(gamma: UnsafePointer<Float>? = nil, beta: UnsafePointer<Float>? = nil, spadeGamma: Tensor? = nil,
@@ -48,7 +50,8 @@ public func groupNorm(_ x: Tensor, groups g: Int, eps: Float, _ m: NormModulatio
                 let off = img * x.imageCount + ch * plane
                 let src = x.data + off, dst = y.data + off
                 if let sg = m.spadeGamma, let sb = m.spadeBeta {
-                    modulateSpatial(src, dst, plane, a, b, sg.data + off, sb.data + off, post, activation)
+                    let moff = img * (m.spadeImageStride ?? x.imageCount) + ch * plane
+                    modulateSpatial(src, dst, plane, a, b, sg.data + moff, sb.data + moff, post, activation)
                 } else {
                     let fa = a * post.0, fb = b * post.0 + post.1
                     affineActivate(src, dst, plane, fa, fb, activation)

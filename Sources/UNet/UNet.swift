@@ -14,7 +14,7 @@ public final class UNet: @unchecked Sendable {
     let offsets: [Int]
     /// Packed copies of the 3x3 weights (refreshed by `prepare` after every parameter change).
     let packed: UnsafeMutablePointer<Float>
-    let packs: [(weight: Int, packed: Int, c: Int, o: Int)]
+    let packs: [LayerBuilder.Pack]
     let dense0: LinearLayer?, dense1: LinearLayer?
     let condEmbedding: Int?       // offset of the (2, nf/2) table when cond_emb
     let convIn: ConvLayer
@@ -93,7 +93,16 @@ public final class UNet: @unchecked Sendable {
 
     /// Re-derives the packed weights from the parameters; call after changing parameters in place.
     public func prepare() {
-        for p in packs { packConv3x3Weights(params + p.weight, inChannels: p.c, outChannels: p.o, into: packed + p.packed) }
+        for p in packs {
+            let total = p.parts.reduce(0) { $0 + $1.o }
+            var column = 0
+            for part in p.parts {
+                packConv3x3Weights(params + part.weight, inChannels: p.c, outChannels: part.o, into: packed + p.matrix + column,
+                                   rowStride: total)
+                (packed + p.bias + column).update(from: params + part.bias, count: part.o)
+                column += part.o
+            }
+        }
     }
 
     /// Loads every parameter from `file` (names as the reference state_dict, any prefix before
