@@ -29,6 +29,9 @@ extension Mcvd {
         @Flag(help: "Also print time per layer kind (conv3x3, conv1x1, norm, attention, ...).")
         var breakdown = false
 
+        @Flag(help: "Time single ops (conv3x3, GroupNorm+SiLU) at typical shapes instead of whole forwards.")
+        var ops = false
+
         @Option(help: "Path to a voletiv/mcvd-pytorch checkout; enables the PyTorch side (or env MCVD_REFERENCE).")
         var reference: String?
 
@@ -48,6 +51,7 @@ extension Mcvd {
         var sizeList: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
         func run() throws {
+            if ops { for t in threadList { OpsBench.run(threads: t, iters: iters) }; return }
             let ref = reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"]
             let torch = ref.flatMap { TorchBench(script: torchScript, reference: $0) }
             if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }

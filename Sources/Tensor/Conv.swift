@@ -152,31 +152,33 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
 }
 
 /// The 3x3 / stride 1 / pad 1 convolution, pixel-major: per band of output rows, the input rows
-/// (+1 halo) go to a zero-padded (rows+2, W+2, C) slab; each output pixel's 3 x 3C contiguous runs of
-/// it form one row of R (cols, 9C); T (cols, O) = R * wt (one sgemm, M = pixels: the shape OpenBLAS runs
-/// fastest for few channels); T is transposed into y with bias, residual and scale.
+/// (+1 halo) go to a zero-padded (rows+2, W+2, C) NHWC slab. Output position p = r*(W+2) + ox reads slab
+/// position p + ky*(W+2) + kx for tap (ky, kx), so each tap is one sgemm on a shifted view of the slab:
+/// T (P, O) += slab_tap (P, C) * wt_tap (C, O), nine of them, with M = P pixels (the shape OpenBLAS runs
+/// fastest for few channels) and no im2col; the 2 padding columns per row are computed and dropped.
+/// T is transposed into y with bias, residual and scale.
 /// x: (N, C, H, W), wt: (9C, O), b: (O) -> y: (N, O, H, W).
 func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: Tensor,
                  residual: Tensor?, scale: Float, arena: Arena) {
     let pool = Parallel.shared, parts = pool.threads
-    let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, k9 = 9 * c
+    let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, pw = w + 2
     // Equal bands within the L2 budget, a count both threads share evenly when one exists.
-    let maxRows = max(1, min(h, bandBudget / max(1, k9 * w)))
+    let maxRows = max(1, min(h, bandBudget / max(1, pw * (c + o))))
     let rowsPerBand = stride(from: maxRows, to: 0, by: -1).first { h % $0 == 0 && (x.n * (h / $0)) % parts == 0 } ?? maxRows
     let bands = (h + rowsPerBand - 1) / rowsPerBand, items = x.n * bands
-    let slabFloats = (rowsPerBand + 2) * (w + 2) * c, rFloats = rowsPerBand * w * k9, tFloats = rowsPerBand * w * o
-    let perThread = ((slabFloats + 15) & ~15) + ((rFloats + 15) & ~15) + tFloats
+    let slabFloats = ((rowsPerBand + 2) * pw * c + 15) & ~15, tFloats = rowsPerBand * pw * o
+    let perThread = slabFloats + tFloats
     let scratch = arena.floats(perThread * parts)
 
     func runBand(_ item: Int, _ buf: UnsafeMutablePointer<Float>) {
         let img = item / bands, band = item % bands
-        let oy0 = band * rowsPerBand, oy1 = min(h, oy0 + rowsPerBand), cols = (oy1 - oy0) * w
-        let slab = buf, r = buf + ((slabFloats + 15) & ~15), t = r + ((rFloats + 15) & ~15)
-        let xi = x.data + img * c * L, pw = (w + 2) * c
+        let oy0 = band * rowsPerBand, oy1 = min(h, oy0 + rowsPerBand), rows = oy1 - oy0
+        let slab = buf, t = buf + slabFloats
+        let xi = x.data + img * c * L, rowFloats = pw * c
         // 1. Slab rows oy0-1 ... oy1 (NHWC, zero border).
-        for sr in 0..<(oy1 - oy0 + 2) {
-            let iy = oy0 - 1 + sr, dst = slab + sr * pw
-            guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: pw); continue }
+        for sr in 0..<(rows + 2) {
+            let iy = oy0 - 1 + sr, dst = slab + sr * rowFloats
+            guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: rowFloats); continue }
             dst.update(repeating: 0, count: c)
             (dst + (w + 1) * c).update(repeating: 0, count: c)
             for ci in 0..<c {
@@ -185,26 +187,27 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
                 for ox in 0..<w { d.pointee = src[ox]; d += c }
             }
         }
-        // 2. R rows: pixel (oy, ox) <- slab[oy - oy0 + ky, ox ..< ox + 3, :] for ky = 0, 1, 2.
-        for oy in oy0..<oy1 {
-            for ox in 0..<w {
-                let row = r + ((oy - oy0) * w + ox) * k9
-                for ky in 0..<3 { (row + ky * 3 * c).update(from: slab + (oy - oy0 + ky) * pw + ox * c, count: 3 * c) }
-            }
+        // 2. T = sum over taps of shifted slab views times the tap's weights.
+        let positions = rows * pw - 2
+        for tap in 0..<9 {
+            let shift = (tap / 3) * pw + tap % 3
+            sgemm(m: positions, n: o, k: c, a: slab + shift * c, lda: c, b: wt + tap * c * o, ldb: o,
+                  beta: tap == 0 ? 0 : 1, c: t, ldc: o)
         }
-        // 3. T = R * wt.
-        sgemm(m: cols, n: o, k: k9, a: r, lda: k9, b: wt, ldb: o, c: t, ldc: o)
-        // 4. y[oc, p] = (T[p, oc] + b[oc] + residual[oc, p]) * scale.
+        // 3. y[oc, (r, ox)] = (T[r*(W+2) + ox, oc] + b[oc] + residual) * scale.
         let yi = y.data + img * o * L + oy0 * w
         let res = residual.map { UnsafePointer($0.data + img * o * L + oy0 * w) }
         for oc in 0..<o {
-            let row = yi + oc * L, bv = bias?[oc] ?? 0
-            var src = UnsafePointer(t + oc)
-            if let res {
-                let rr = res + oc * L
-                for j in 0..<cols { row[j] = (src.pointee + bv + rr[j]) * scale; src += o }
-            } else {
-                for j in 0..<cols { row[j] = (src.pointee + bv) * scale; src += o }
+            let bv = bias?[oc] ?? 0
+            for r in 0..<rows {
+                let row = yi + oc * L + r * w
+                var src = UnsafePointer(t + r * pw * o + oc)
+                if let res {
+                    let rr = res + oc * L + r * w
+                    for ox in 0..<w { row[ox] = (src.pointee + bv + rr[ox]) * scale; src += o }
+                } else {
+                    for ox in 0..<w { row[ox] = (src.pointee + bv) * scale; src += o }
+                }
             }
         }
     }
