@@ -81,7 +81,8 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
     let (oh, ow) = s.outSize(x.h, x.w)
     precondition(y.h == oh && y.w == ow, "conv2d: output \(y.shape) for input \(x.shape)")
     if let residual { precondition(residual.count == y.count, "conv2d: residual shape") }
-    if s.kernel == 3 && s.stride == 1 && s.pad == 1 {
+    // Few input channels (SPADE's conditioning frames) make nine K = C products too thin: im2col then.
+    if s.kernel == 3 && s.stride == 1 && s.pad == 1 && s.inChannels >= 16 {
         let mark = arena.mark()
         let wt = packedWeight ?? {
             let p = arena.floats(9 * s.inChannels * s.outChannels)
@@ -181,10 +182,16 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
             guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: rowFloats); continue }
             dst.update(repeating: 0, count: c)
             (dst + (w + 1) * c).update(repeating: 0, count: c)
-            for ci in 0..<c {
-                let src = xi + ci * L + iy * w
-                var d = dst + c + ci
-                for ox in 0..<w { d.pointee = src[ox]; d += c }
+            // Transposed in 16-pixel tiles so the written lines stay in L1 until complete.
+            var ox0 = 0
+            while ox0 < w {
+                let ox1 = min(w, ox0 + 16)
+                for ci in 0..<c {
+                    let src = xi + ci * L + iy * w
+                    var d = dst + (1 + ox0) * c + ci
+                    for ox in ox0..<ox1 { d.pointee = src[ox]; d += c }
+                }
+                ox0 = ox1
             }
         }
         // 2. T = sum over taps of shifted slab views times the tap's weights.
@@ -197,17 +204,23 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
         // 3. y[oc, (r, ox)] = (T[r*(W+2) + ox, oc] + b[oc] + residual) * scale.
         let yi = y.data + img * o * L + oy0 * w
         let res = residual.map { UnsafePointer($0.data + img * o * L + oy0 * w) }
-        for oc in 0..<o {
-            let bv = bias?[oc] ?? 0
-            for r in 0..<rows {
-                let row = yi + oc * L + r * w
-                var src = UnsafePointer(t + r * pw * o + oc)
-                if let res {
-                    let rr = res + oc * L + r * w
-                    for ox in 0..<w { row[ox] = (src.pointee + bv + rr[ox]) * scale; src += o }
-                } else {
-                    for ox in 0..<w { row[ox] = (src.pointee + bv) * scale; src += o }
+        // In 16-pixel tiles: the tile's T rows (16 x O) stay in L1 while every channel reads them.
+        for r in 0..<rows {
+            var ox0 = 0
+            while ox0 < w {
+                let ox1 = min(w, ox0 + 16)
+                for oc in 0..<o {
+                    let bv = bias?[oc] ?? 0
+                    let row = yi + oc * L + r * w
+                    var src = UnsafePointer(t + (r * pw + ox0) * o + oc)
+                    if let res {
+                        let rr = res + oc * L + r * w
+                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv + rr[ox]) * scale; src += o }
+                    } else {
+                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv) * scale; src += o }
+                    }
                 }
+                ox0 = ox1
             }
         }
     }
