@@ -29,6 +29,9 @@ extension Mcvd {
         @Flag(help: "Also print time per layer kind (conv3x3, conv1x1, norm, attention, ...).")
         var breakdown = false
 
+        @Flag(help: "Time single ops (conv3x3, GroupNorm+SiLU) at typical shapes instead of whole forwards.")
+        var ops = false
+
         @Option(help: "Path to a voletiv/mcvd-pytorch checkout; enables the PyTorch side (or env MCVD_REFERENCE).")
         var reference: String?
 
@@ -48,6 +51,7 @@ extension Mcvd {
         var sizeList: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
         func run() throws {
+            if ops { for t in threadList { OpsBench.run(threads: t, iters: iters) }; return }
             let ref = reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"]
             let torch = ref.flatMap { TorchBench(script: torchScript, reference: $0) }
             if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
@@ -57,17 +61,23 @@ extension Mcvd {
             for t in threadList { sgemm[t] = measureSgemm(threads: t) }
             for name in cases.split(separator: ",").map(String.init) {
                 let path = "\(fixtures)/\(name)/model.safetensors"
-                let base = try UNet(path: path).config
+                let loaded = try UNet(path: path), base = loaded.config
                 for size in sizeList {
-                    let net = try UNet(config: base.resized(size))
-                    net.randomize(seed: 7)
+                    // At the fixture's own size: its weights, and the parity error of this run's kernels.
+                    let net = size == base.imageSize ? loaded : try UNet(config: base.resized(size))
+                    if net !== loaded { net.randomize(seed: 7) }
                     for t in threadList {
                         Engine.setThreads(t)
                         let r = measure(net, size: size)
-                        var line = "case=\(name) size=\(size) threads=\(t) batch=\(batch) swift_ms=\(f1(r.ms)) "
+                        var line = "case=\(name) size=\(size) threads=\(t) batch=\(batch) swift_ms=\(f1(r.ms)) swift_min=\(f1(r.min)) "
                             + "gflops=\(f0(r.gflop / r.ms * 1e3)) gflop=\(f2(r.gflop)) sgemm_gflops=\(f0(sgemm[t]!))"
-                        if let torch, let tms = torch.run(model: path, size: size, threads: t, iters: iters, batch: batch) {
-                            line += " torch_ms=\(f1(tms)) speedup=\(f2(tms / r.ms))"
+                        if net === loaded, let err = parityError(net, vectors: "\(fixtures)/\(name)/vectors.safetensors") {
+                            line += " parity=\(String(format: "%.1e", err))"
+                        }
+                        if let torch, let tms = torch.run(case: name, fixtures: fixtures, size: size, threads: t,
+                                                          iters: iters, batch: batch) {
+                            line += " torch_ms=\(f1(tms.median)) torch_min=\(f1(tms.min)) speedup=\(f2(tms.median / r.ms))"
+                                + " speedup_min=\(f2(tms.min / r.min))"
                         }
                         print(line)
                         if breakdown { print(r.breakdown) }
@@ -77,7 +87,16 @@ extension Mcvd {
             Parallel.shared.threads = 1
         }
 
-        func measure(_ net: UNet, size: Int) -> (ms: Double, gflop: Double, breakdown: String) {
+        /// max|out - ref| / max|ref| on the fixture's reference vectors, or nil without them.
+        func parityError(_ net: UNet, vectors path: String) -> Double? {
+            guard let v = try? SafeTensors(path: path), let shape = v.shape("x_t"), let ref = try? v.floats("out"),
+                  let x = try? v.floats("x_t"), let t = try? v.floats("t"), let cond = try? v.floats("cond") else { return nil }
+            let out = net.forward(x: x, t: t, cond: cond, n: shape[0], h: shape[2], w: shape[3])
+            let diff = zip(out, ref).map { abs($0 - $1) }.max() ?? 0, scale = ref.map { abs($0) }.max() ?? 1
+            return Double(diff / scale)
+        }
+
+        func measure(_ net: UNet, size: Int) -> (ms: Double, min: Double, gflop: Double, breakdown: String) {
             let c = net.config, n = batch
             var seed: UInt64 = 99
             func rnd(_ k: Int) -> [Float] {
@@ -113,7 +132,7 @@ extension Mcvd {
                 let accounted = Profile.Kind.allCases.reduce(0.0) { $0 + p.seconds[$1, default: 0] } * 1e3 / Double(rounds)
                 text = "  breakdown " + parts.joined(separator: " ") + " other=\(f2(total / Double(rounds) - accounted))ms"
             }
-            return (median, Double(counter.totalFlops) * 1e-9, text)
+            return (median, times[0], Double(counter.totalFlops) * 1e-9, text)
         }
     }
 }
@@ -132,12 +151,18 @@ struct TorchBench {
         self.script = script; self.reference = reference
     }
 
-    func run(model: String, size: Int, threads: Int, iters: Int, batch: Int) -> Double? {
-        let r = TorchBench.shell(["python3", script, "--reference", reference, "--model", model, "--size", "\(size)",
-                                  "--threads", "\(threads)", "--iters", "\(iters)", "--batch", "\(batch)"])
+    func run(case name: String, fixtures: String, size: Int, threads: Int, iters: Int, batch: Int) -> (median: Double, min: Double)? {
+        let r = TorchBench.shell(["python3", script, "--reference", reference, "--case", name, "--fixtures", fixtures,
+                                  "--size", "\(size)", "--threads", "\(threads)", "--iters", "\(iters)",
+                                  "--batch", "\(batch)"])
         guard r.status == 0 else { FileHandle.standardError.write(Data("bench_torch: \(r.output)\n".utf8)); return nil }
         for line in r.output.split(separator: "\n") where line.hasPrefix("impl=torch") {
-            for field in line.split(separator: " ") where field.hasPrefix("ms=") { return Double(field.dropFirst(3)) }
+            var fields: [Substring: Double] = [:]
+            for field in line.split(separator: " ") {
+                let kv = field.split(separator: "=", maxSplits: 1)
+                if kv.count == 2 { fields[kv[0]] = Double(kv[1]) }
+            }
+            if let ms = fields["ms"] { return (ms, fields["ms_min"] ?? ms) }
         }
         return nil
     }

@@ -60,16 +60,39 @@ public struct ConvShape: Sendable, Equatable {
 }
 
 /// im2col budget per band in floats (~512 KB: a band and its packed panels stay in the 2 MB L2).
-let bandBudget = 1 << 17
+let bandBudget = ProcessInfo.processInfo.environment["MCVD_BAND"].flatMap { Int($0) } ?? (1 << 17)
+
+/// w: (O, C, 3, 3) -> wt: (9C, O), row (ky*3 + kx)*C + ci: the right operand of the pixel-major
+/// product in `conv3x3Rows`. Models pack once at load; `conv2d` packs into its arena when not given.
+/// With `rowStride` > O, w fills columns [0, O) of a wider matrix (several convs sharing one input).
+public func packConv3x3Weights(_ w: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int,
+                               into wt: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
+    let ld = rowStride ?? o
+    for oc in 0..<o { for ci in 0..<c { for t in 0..<9 { wt[(t * c + ci) * ld + oc] = w[(oc * c + ci) * 9 + t] } } }
+}
 
 /// x: (N, C, H, W), w: (O, C, k, k), b: (O) -> y: (N, O, OH, OW);
 /// y = (conv(x) + b + residual) * scale, residual (N, O, OH, OW) optional.
+/// packedWeight: `packConv3x3Weights` of w for 3x3 stride-1 pad-1 convolutions (optional).
 public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, shape s: ConvShape,
-                   into y: Tensor, residual: Tensor? = nil, scale: Float = 1, arena: Arena) {
+                   into y: Tensor, residual: Tensor? = nil, scale: Float = 1, packedWeight: UnsafePointer<Float>? = nil,
+                   arena: Arena) {
     precondition(x.c == s.inChannels && y.c == s.outChannels && x.n == y.n, "conv2d: channels/batch")
     let (oh, ow) = s.outSize(x.h, x.w)
     precondition(y.h == oh && y.w == ow, "conv2d: output \(y.shape) for input \(x.shape)")
     if let residual { precondition(residual.count == y.count, "conv2d: residual shape") }
+    // Few input channels (SPADE's conditioning frames) make nine K = C products too thin: im2col then.
+    if s.kernel == 3 && s.stride == 1 && s.pad == 1 && s.inChannels >= 16 {
+        let mark = arena.mark()
+        let wt = packedWeight ?? {
+            let p = arena.floats(9 * s.inChannels * s.outChannels)
+            packConv3x3Weights(weight, inChannels: s.inChannels, outChannels: s.outChannels, into: p)
+            return UnsafePointer(p)
+        }()
+        conv3x3Rows(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
+        arena.release(to: mark)
+        return
+    }
     let pool = Parallel.shared
     let o = s.outChannels, kk = s.reduction, L = oh * ow
     let direct = s.kernel == 1 && s.stride == 1 && s.pad == 0
@@ -127,6 +150,86 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
         }
     }
     arena.release(to: mark)
+}
+
+/// The 3x3 / stride 1 / pad 1 convolution, pixel-major: per band of output rows, the input rows
+/// (+1 halo) go to a zero-padded (rows+2, W+2, C) NHWC slab. Output position p = r*(W+2) + ox reads slab
+/// position p + ky*(W+2) + kx for tap (ky, kx), so each tap is one sgemm on a shifted view of the slab:
+/// T (P, O) += slab_tap (P, C) * wt_tap (C, O), nine of them, with M = P pixels (the shape OpenBLAS runs
+/// fastest for few channels) and no im2col; the 2 padding columns per row are computed and dropped.
+/// T is transposed into y with bias, residual and scale.
+/// x: (N, C, H, W), wt: (9C, O), b: (O) -> y: (N, O, H, W).
+func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: Tensor,
+                 residual: Tensor?, scale: Float, arena: Arena) {
+    let pool = Parallel.shared, parts = pool.threads
+    let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, pw = w + 2
+    // Equal bands within the L2 budget, a count both threads share evenly when one exists.
+    let maxRows = max(1, min(h, bandBudget / max(1, pw * (c + o))))
+    let rowsPerBand = stride(from: maxRows, to: 0, by: -1).first { h % $0 == 0 && (x.n * (h / $0)) % parts == 0 } ?? maxRows
+    let bands = (h + rowsPerBand - 1) / rowsPerBand, items = x.n * bands
+    let slabFloats = ((rowsPerBand + 2) * pw * c + 15) & ~15, tFloats = rowsPerBand * pw * o
+    let perThread = slabFloats + tFloats
+    let scratch = arena.floats(perThread * parts)
+
+    func runBand(_ item: Int, _ buf: UnsafeMutablePointer<Float>) {
+        let img = item / bands, band = item % bands
+        let oy0 = band * rowsPerBand, oy1 = min(h, oy0 + rowsPerBand), rows = oy1 - oy0
+        let slab = buf, t = buf + slabFloats
+        let xi = x.data + img * c * L, rowFloats = pw * c
+        // 1. Slab rows oy0-1 ... oy1 (NHWC, zero border).
+        for sr in 0..<(rows + 2) {
+            let iy = oy0 - 1 + sr, dst = slab + sr * rowFloats
+            guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: rowFloats); continue }
+            dst.update(repeating: 0, count: c)
+            (dst + (w + 1) * c).update(repeating: 0, count: c)
+            // Transposed in 16-pixel tiles so the written lines stay in L1 until complete.
+            var ox0 = 0
+            while ox0 < w {
+                let ox1 = min(w, ox0 + 16)
+                for ci in 0..<c {
+                    let src = xi + ci * L + iy * w
+                    var d = dst + (1 + ox0) * c + ci
+                    for ox in ox0..<ox1 { d.pointee = src[ox]; d += c }
+                }
+                ox0 = ox1
+            }
+        }
+        // 2. T = sum over taps of shifted slab views times the tap's weights.
+        let positions = rows * pw - 2
+        for tap in 0..<9 {
+            let shift = (tap / 3) * pw + tap % 3
+            sgemm(m: positions, n: o, k: c, a: slab + shift * c, lda: c, b: wt + tap * c * o, ldb: o,
+                  beta: tap == 0 ? 0 : 1, c: t, ldc: o)
+        }
+        // 3. y[oc, (r, ox)] = (T[r*(W+2) + ox, oc] + b[oc] + residual) * scale.
+        let yi = y.data + img * o * L + oy0 * w
+        let res = residual.map { UnsafePointer($0.data + img * o * L + oy0 * w) }
+        // In 16-pixel tiles: the tile's T rows (16 x O) stay in L1 while every channel reads them.
+        for r in 0..<rows {
+            var ox0 = 0
+            while ox0 < w {
+                let ox1 = min(w, ox0 + 16)
+                for oc in 0..<o {
+                    let bv = bias?[oc] ?? 0
+                    let row = yi + oc * L + r * w
+                    var src = UnsafePointer(t + (r * pw + ox0) * o + oc)
+                    if let res {
+                        let rr = res + oc * L + r * w
+                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv + rr[ox]) * scale; src += o }
+                    } else {
+                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv) * scale; src += o }
+                    }
+                }
+                ox0 = ox1
+            }
+        }
+    }
+
+    pool.run(parts: min(parts, items)) { part in
+        let per = (items + parts - 1) / parts
+        let lo = part * per, hi = min(items, lo + per)
+        for item in lo..<max(lo, hi) { runBand(item, scratch + part * perThread) }
+    }
 }
 
 /// x (one image): (C, H, W) -> buf: (C*k*k, rows*OW) for output rows `rows`.

@@ -17,8 +17,10 @@ public enum Activation: Sendable { case none, silu }
 public struct NormModulation: @unchecked Sendable {
     /// gamma, beta: (C) — nn.GroupNorm affine.
     public var gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?
-    /// spadeGamma, spadeBeta: (N, C, H, W).
+    /// spadeGamma, spadeBeta: (N, C, H, W), images `spadeImageStride` floats apart (default C*H*W; one
+    /// (N, 2C, H, W) buffer holding gamma then beta per image has stride 2C*H*W).
     public var spadeGamma: Tensor?, spadeBeta: Tensor?
+    public var spadeImageStride: Int?
     /// scaleShift: (N, 2C), first C the scale, then the shift (torch.chunk(emb, 2, dim=1)).
     public var scaleShift: UnsafePointer<Float>?
     public init(gamma: UnsafePointer<Float>? = nil, beta: UnsafePointer<Float>? = nil, spadeGamma: Tensor? = nil,
@@ -48,7 +50,8 @@ public func groupNorm(_ x: Tensor, groups g: Int, eps: Float, _ m: NormModulatio
                 let off = img * x.imageCount + ch * plane
                 let src = x.data + off, dst = y.data + off
                 if let sg = m.spadeGamma, let sb = m.spadeBeta {
-                    modulateSpatial(src, dst, plane, a, b, sg.data + off, sb.data + off, post, activation)
+                    let moff = img * (m.spadeImageStride ?? x.imageCount) + ch * plane
+                    modulateSpatial(src, dst, plane, a, b, sg.data + moff, sb.data + moff, post, activation)
                 } else {
                     let fa = a * post.0, fb = b * post.0 + post.1
                     affineActivate(src, dst, plane, fa, fb, activation)
@@ -58,26 +61,42 @@ public func groupNorm(_ x: Tensor, groups g: Int, eps: Float, _ m: NormModulatio
     }
 }
 
-/// Mean and 1/sqrt(var + eps) of `count` floats (biased variance, as torch): two passes, Float lanes
-/// over short runs folded into Double, so large means do not cancel the variance away.
+/// Mean and 1/sqrt(var + eps) of `count` floats (biased variance, as torch): two passes (mean, then
+/// squared deviations), Float lanes over runs of 512 folded into Double, so large means do not cancel.
 @inline(__always)
 func moments(_ p: UnsafePointer<Float>, count: Int, eps: Float) -> (Float, Float) {
-    func accumulate(_ f: (SIMD16<Float>) -> SIMD16<Float>, _ g: (Float) -> Float) -> Double {
-        var total = 0.0, i = 0
-        while i + 16 <= count {
-            var s = SIMD16<Float>.zero, j = 0
-            while j < 32 && i + 16 <= count {
-                s += f(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self))
-                i += 16; j += 1
-            }
-            total += Double(s.sum())
+    let raw = UnsafeRawPointer(p)
+    var total = 0.0, i = 0
+    while i + 16 <= count {
+        var s0 = SIMD16<Float>.zero, s1 = SIMD16<Float>.zero
+        let end = min(count & ~15, i + 512)
+        while i + 32 <= end {
+            s0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            s1 += raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self)
+            i += 32
         }
-        while i < count { total += Double(g(p[i])); i += 1 }
-        return total
+        if i + 16 <= end { s0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self); i += 16 }
+        total += Double((s0 + s1).sum())
     }
-    let mean = Float(accumulate({ $0 }, { $0 }) / Double(count))
+    while i < count { total += Double(p[i]); i += 1 }
+    let mean = Float(total / Double(count))
     let vm = SIMD16<Float>(repeating: mean)
-    let v = accumulate({ ($0 - vm) * ($0 - vm) }, { ($0 - mean) * ($0 - mean) }) / Double(count)
+    var dev = 0.0
+    i = 0
+    while i + 16 <= count {
+        var s0 = SIMD16<Float>.zero, s1 = SIMD16<Float>.zero
+        let end = min(count & ~15, i + 512)
+        while i + 32 <= end {
+            let a = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - vm
+            let b = raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self) - vm
+            s0 += a * a; s1 += b * b
+            i += 32
+        }
+        if i + 16 <= end { let a = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - vm; s0 += a * a; i += 16 }
+        dev += Double((s0 + s1).sum())
+    }
+    while i < count { let d = p[i] - mean; dev += Double(d * d); i += 1 }
+    let v = dev / Double(count)
     return (mean, Float(1 / (v + Double(eps)).squareRoot()))
 }
 
@@ -86,11 +105,18 @@ func affineActivate(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Flo
                     _ b: Float, _ act: Activation) {
     var i = 0
     let va = SIMD16<Float>(repeating: a), vb = SIMD16<Float>(repeating: b)
-    while i + 16 <= count {
-        var t = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) * va + vb
-        if act == .silu { t = silu16(t) }
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: t, as: SIMD16<Float>.self)
-        i += 16
+    if act == .silu {
+        while i + 16 <= count {
+            let t = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) * va + vb
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: silu16(t), as: SIMD16<Float>.self)
+            i += 16
+        }
+    } else {
+        while i + 16 <= count {
+            let t = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) * va + vb
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: t, as: SIMD16<Float>.self)
+            i += 16
+        }
     }
     while i < count { let t = src[i] * a + b; dst[i] = act == .silu ? siluScalar(t) : t; i += 1 }
 }
@@ -121,7 +147,13 @@ func modulateSpatial(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Fl
 
 /// x: any (count) -> y = x * sigmoid(x), in place allowed.
 public func silu(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
-    affineActivate(x, y, count, 1, 0, .silu)
+    var i = 0
+    while i + 16 <= count {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(y + i).storeBytes(of: v / (1 + exp16(-v)), as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count { y[i] = siluScalar(x[i]); i += 1 }
 }
 
 @inline(__always)

@@ -98,9 +98,14 @@ public struct UNetConfig: Sendable, Equatable {
         }
     }
 
-    /// The same architecture built for another image size (the reference decides attention levels
-    /// from data.image_size).
-    public func resized(_ size: Int) -> UNetConfig { var c = self; c.imageSize = size; return c }
+    /// The same network for another image size: attention stays at the same levels (the reference
+    /// picks levels from data.image_size, so attn_resolutions scale with it), as tools/bench_torch.py does.
+    public func resized(_ size: Int) -> UNetConfig {
+        var c = self
+        c.attnResolutions = attnResolutions.map { $0 * size / imageSize }
+        c.imageSize = size
+        return c
+    }
 
     public var summary: String {
         "\(spade ? "SPATIN" : "concat") ngf=\(ngf) ch_mult=\(chMult) res_blocks=\(numResBlocks) attn=\(attnResolutions) "

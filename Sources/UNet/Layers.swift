@@ -8,6 +8,20 @@ final class LayerBuilder {
     private(set) var specs: [(name: String, shape: [Int], offset: Int)] = []
     private(set) var total = 0
     private(set) var moduleIndex = 0
+    /// 3x3 convolutions' packed weights (Tensor.packConv3x3Weights) live in a second buffer.
+    private(set) var packedTotal = 0
+    private(set) var packs: [Pack] = []
+
+    /// 3x3 convolutions over one input with `c` channels, packed side by side (Conv.packConv3x3Weights),
+    /// their biases concatenated after the matrix: returns (matrix, bias) offsets in the packed buffer.
+    struct Pack { let parts: [(weight: Int, bias: Int, o: Int)]; let c: Int; let matrix: Int; let bias: Int }
+    func pack3x3(_ parts: [(weight: Int, bias: Int, o: Int)], c: Int) -> (matrix: Int, bias: Int) {
+        let o = parts.reduce(0) { $0 + $1.o }
+        let matrix = packedTotal, bias = matrix + ((9 * c * o + 15) & ~15)
+        packs.append(Pack(parts: parts, c: c, matrix: matrix, bias: bias))
+        packedTotal = bias + ((o + 15) & ~15)
+        return (matrix, bias)
+    }
 
     /// A parameter of the current module: all_modules.<index>.<suffix>.
     func param(_ suffix: String, _ shape: [Int]) -> Int {
@@ -22,6 +36,7 @@ final class LayerBuilder {
 /// What every layer forward needs besides its input.
 struct Context {
     let params: UnsafeMutablePointer<Float>
+    let packed: UnsafeMutablePointer<Float>
     let arena: Arena
     let profile: Profile?
     /// silu(temb): (N, E), or nil when the network is not time-conditional.
@@ -34,18 +49,20 @@ struct Context {
 
 struct ConvLayer {
     let w: Int, b: Int
+    let packed: Int?
     let shape: ConvShape
-    init(_ builder: LayerBuilder, _ prefix: String, _ cin: Int, _ cout: Int, kernel: Int) {
+    init(_ builder: LayerBuilder, _ prefix: String, _ cin: Int, _ cout: Int, kernel: Int, pack: Bool = true) {
         shape = ConvShape(inChannels: cin, outChannels: cout, kernel: kernel)
         w = builder.param(prefix + "weight", [cout, cin, kernel, kernel])
         b = builder.param(prefix + "bias", [cout])
+        packed = kernel == 3 && pack ? builder.pack3x3([(w, b, cout)], c: cin).matrix : nil
     }
     // x: (N, cin, H, W) -> y: (N, cout, H, W); y = (conv + b + residual) * scale
     func callAsFunction(_ x: Tensor, into y: Tensor, residual: Tensor? = nil, scale: Float = 1, _ ctx: Context) {
         let kind: Profile.Kind = shape.kernel == 3 ? .conv3x3 : .conv1x1
         ctx.profile.measure(kind, flops: shape.flops(n: x.n, oh: y.h, ow: y.w)) {
             conv2d(x, weight: ctx.p(w), bias: ctx.p(b), shape: shape, into: y, residual: residual, scale: scale,
-                   arena: ctx.arena)
+                   packedWeight: packed.map { UnsafePointer(ctx.packed + $0) }, arena: ctx.arena)
         }
     }
 }
@@ -65,25 +82,35 @@ struct LinearLayer {
 
 /// MySPADE: param-free GroupNorm (eps 1e-6) modulated by maps from the resized conditioning frames:
 /// actv = silu(conv3x3(cond)), gamma = conv3x3(actv), beta = conv3x3(actv).
+/// mlp_gamma and mlp_beta read the same actv, so they run as one convolution with 2C outputs.
 struct SpadeLayer {
     let shared: ConvLayer, gamma: ConvLayer, beta: ConvLayer
+    let both: (matrix: Int, bias: Int)
+    let channels: Int
     init(_ builder: LayerBuilder, _ prefix: String, channels: Int, condChannels: Int, spadeDim: Int) {
+        self.channels = channels
         shared = ConvLayer(builder, prefix + "mlp_shared.0.", condChannels, spadeDim, kernel: 3)
-        gamma = ConvLayer(builder, prefix + "mlp_gamma.", spadeDim, channels, kernel: 3)
-        beta = ConvLayer(builder, prefix + "mlp_beta.", spadeDim, channels, kernel: 3)
+        gamma = ConvLayer(builder, prefix + "mlp_gamma.", spadeDim, channels, kernel: 3, pack: false)
+        beta = ConvLayer(builder, prefix + "mlp_beta.", spadeDim, channels, kernel: 3, pack: false)
+        both = builder.pack3x3([(gamma.w, gamma.b, channels), (beta.w, beta.b, channels)], c: spadeDim)
     }
-    // cond at the layer's size (N, condC, H, W) -> (gamma, beta): (N, C, H, W) each, carved from the arena.
-    func maps(_ cond: Tensor, _ ctx: Context) -> (Tensor, Tensor) {
+    // cond at the layer's size (N, condC, H, W) -> gamma and beta, (N, 2C, H, W) carved from the arena:
+    // per image C gamma planes then C beta planes.
+    func maps(_ cond: Tensor, _ ctx: Context) -> Tensor {
         let n = cond.n, h = cond.h, w = cond.w
-        let g = ctx.arena.tensor(n, gamma.shape.outChannels, h, w), b = ctx.arena.tensor(n, beta.shape.outChannels, h, w)
+        let gb = ctx.arena.tensor(n, 2 * channels, h, w)
         let mark = ctx.arena.mark()
         let actv = ctx.arena.tensor(n, shared.shape.outChannels, h, w)
         shared(cond, into: actv, ctx)
         ctx.profile.measure(.norm) { silu(actv.data, count: actv.count, into: actv.data) }
-        gamma(actv, into: g, ctx)
-        beta(actv, into: b, ctx)
+        let s = ConvShape(inChannels: shared.shape.outChannels, outChannels: 2 * channels, kernel: 3)
+        ctx.profile.measure(.conv3x3, flops: s.flops(n: n, oh: h, ow: w)) {
+            // weight is not read when packedWeight is given (it holds both convs).
+            conv2d(actv, weight: ctx.p(gamma.w), bias: ctx.packed + both.bias, shape: s, into: gb,
+                   packedWeight: ctx.packed + both.matrix, arena: ctx.arena)
+        }
         ctx.arena.release(to: mark)
-        return (g, b)
+        return gb
     }
 }
 
@@ -125,8 +152,10 @@ struct ActNorm {
         }
         if let spade {
             guard let cond = ctx.spadeMaps[x.h] else { preconditionFailure("SPADE: no conditioning at \(x.h)") }
-            let (g, b) = spade.maps(cond, ctx)
-            m.spadeGamma = g; m.spadeBeta = b
+            let gb = spade.maps(cond, ctx), plane = x.plane
+            m.spadeGamma = Tensor(gb.data, x.n, channels, x.h, x.w)
+            m.spadeBeta = Tensor(gb.data + channels * plane, x.n, channels, x.h, x.w)
+            m.spadeImageStride = 2 * channels * plane
         }
         ctx.profile.measure(.norm) { groupNorm(x, groups: groups, eps: eps, m, activation: .silu, into: y) }
         ctx.arena.release(to: mark)

@@ -44,7 +44,7 @@ extension UNet {
         if let dense0, let dense1 {
             embDim = 4 * nf + (condEmbedding == nil ? 0 : nf / 2)
             let e0 = a.floats(n * nf), e1 = a.floats(n * 4 * nf), e2 = a.floats(n * 4 * nf), e = a.floats(n * embDim)
-            let ctx0 = Context(params: params, arena: a, profile: nil, embAct: nil, embDim: 0, spadeMaps: [:])
+            let ctx0 = Context(params: params, packed: packed, arena: a, profile: nil, embAct: nil, embDim: 0, spadeMaps: [:])
             profile.measure(.embedding, flops: 2 * n * (nf * 4 * nf + 16 * nf * nf)) {
                 timestepEmbedding(t, dim: nf, into: e0)
                 dense0(e0, n: n, into: e1, ctx0)
@@ -60,7 +60,7 @@ extension UNet {
             }
             embAct = e
         }
-        let ctx = Context(params: params, arena: a, profile: profile, embAct: embAct, embDim: embDim, spadeMaps: maps)
+        let ctx = Context(params: params, packed: packed, arena: a, profile: profile, embAct: embAct, embDim: embDim, spadeMaps: maps)
 
         // Runs `body` with scratch released afterwards; the result is carved before the mark.
         func step(_ ch: Int, _ hh: Int, _ ww: Int, _ body: (Tensor) -> Void) -> Tensor {

@@ -12,6 +12,9 @@ public final class UNet: @unchecked Sendable {
 
     let params: UnsafeMutablePointer<Float>
     let offsets: [Int]
+    /// Packed copies of the 3x3 weights (refreshed by `prepare` after every parameter change).
+    let packed: UnsafeMutablePointer<Float>
+    let packs: [LayerBuilder.Pack]
     let dense0: LinearLayer?, dense1: LinearLayer?
     let condEmbedding: Int?       // offset of the (2, nf/2) table when cond_emb
     let convIn: ConvLayer
@@ -81,9 +84,26 @@ public final class UNet: @unchecked Sendable {
         offsets = b.specs.map(\.offset)
         params = UnsafeMutablePointer<Float>.allocate(capacity: max(16, b.total))
         params.update(repeating: 0, count: max(16, b.total))
+        packs = b.packs
+        packed = UnsafeMutablePointer<Float>.allocate(capacity: max(16, b.packedTotal))
+        prepare()
     }
 
-    deinit { params.deallocate() }
+    deinit { params.deallocate(); packed.deallocate() }
+
+    /// Re-derives the packed weights from the parameters; call after changing parameters in place.
+    public func prepare() {
+        for p in packs {
+            let total = p.parts.reduce(0) { $0 + $1.o }
+            var column = 0
+            for part in p.parts {
+                packConv3x3Weights(params + part.weight, inChannels: p.c, outChannels: part.o, into: packed + p.matrix + column,
+                                   rowStride: total)
+                (packed + p.bias + column).update(from: params + part.bias, count: part.o)
+                column += part.o
+            }
+        }
+    }
 
     /// Loads every parameter from `file` (names as the reference state_dict, any prefix before
     /// "all_modules." such as "unet." or "module.unet."), checking shapes; the config comes from
@@ -118,6 +138,7 @@ public final class UNet: @unchecked Sendable {
         if let extra = file.names.first(where: { $0.hasPrefix(prefix + "all_modules.") && !known.contains($0) }) {
             throw UNetError("model file has \(extra), which the config's architecture does not have")
         }
+        prepare()
     }
 
     /// Seeded uniform init (scale / sqrt(fan-in) for weights, small biases): for benchmarks and tests
@@ -135,6 +156,7 @@ public final class UNet: @unchecked Sendable {
                 p[j] = isNormWeight ? 1 + 0.1 * u : u * bound
             }
         }
+        prepare()
     }
 
     /// A parameter by its reference name (no prefix), as floats.

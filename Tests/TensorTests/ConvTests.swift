@@ -10,9 +10,11 @@ import Testing
         (ConvShape(inChannels: 7, outChannels: 5, kernel: 1), 2, 6, 5),                 // 1x1
         (ConvShape(inChannels: 3, outChannels: 130, kernel: 3), 1, 4, 4),               // one band, split O
         (ConvShape(inChannels: 40, outChannels: 8, kernel: 3), 1, 64, 64),              // many bands
+        (ConvShape(inChannels: 16, outChannels: 20, kernel: 3), 3, 9, 7),               // NHWC slab path, batch 3
+        (ConvShape(inChannels: 24, outChannels: 5, kernel: 3), 1, 1, 33),               // one row
     ]
 
-    @Test(arguments: [1, 2], 0..<6)
+    @Test(arguments: [1, 2], 0..<8)
     func convMatchesNaive(threads: Int, index: Int) {
         let (s, n, h, w) = Self.cases[index]
         var rng = Rng(UInt64(index + 1))
@@ -30,12 +32,13 @@ import Testing
 
     @Test(arguments: [1, 2])
     func convResidualEpilogue(threads: Int) {
-        let s = ConvShape(inChannels: 3, outChannels: 4, kernel: 3)
+        // 17 input channels: the NHWC slab path (>= 16) with its fused epilogue.
+        let s = ConvShape(inChannels: 17, outChannels: 4, kernel: 3)
         var rng = Rng(9)
-        let x = rng.array(2 * 3 * 5 * 6), wt = rng.array(4 * 27), b = rng.array(4), r = rng.array(2 * 4 * 5 * 6)
-        let conv = Naive.conv2d(x, n: 2, c: 3, h: 5, w: 6, weight: wt, bias: b, shape: s)
+        let x = rng.array(2 * 17 * 5 * 6), wt = rng.array(4 * 17 * 9), b = rng.array(4), r = rng.array(2 * 4 * 5 * 6)
+        let conv = Naive.conv2d(x, n: 2, c: 17, h: 5, w: 6, weight: wt, bias: b, shape: s)
         let want = zip(conv, r).map { ($0 + $1) * 0.5 }
-        let xo = Owned(2, 3, 5, 6, x), yo = Owned(2, 4, 5, 6), ro = Owned(2, 4, 5, 6, r)
+        let xo = Owned(2, 17, 5, 6, x), yo = Owned(2, 4, 5, 6), ro = Owned(2, 4, 5, 6, r)
         withThreads(threads) {
             conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, residual: ro.t, scale: 0.5, arena: Arena())
         }

@@ -1,0 +1,52 @@
+// `mcvd bench --ops`: single ops at the U-Net's typical shapes (batch 1), for tuning the engine.
+import Foundation
+import Tensor
+
+enum OpsBench {
+    static func time(_ iters: Int, _ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity
+        for _ in 0..<iters {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6)
+        }
+        return best
+    }
+
+    static func run(threads: Int, iters: Int) {
+        Engine.setThreads(threads)
+        let arena = Arena(capacity: 1 << 22)
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            for i in 0..<n { p[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
+            return p
+        }
+        for (c, o, s) in [(32, 32, 64), (64, 64, 64), (64, 64, 32), (128, 128, 16), (64, 64, 8)] {
+            let x = Tensor(buffer(c * s * s), 1, c, s, s), y = Tensor(buffer(o * s * s), 1, o, s, s)
+            let shape = ConvShape(inChannels: c, outChannels: o, kernel: 3)
+            let w = buffer(o * c * 9), b = buffer(o), packed = buffer(o * c * 9)
+            packConv3x3Weights(w, inChannels: c, outChannels: o, into: packed)
+            let ms = time(iters) {
+                arena.reset()
+                conv2d(x, weight: w, bias: b, shape: shape, into: y, packedWeight: packed, arena: arena)
+            }
+            let gf = Double(shape.flops(n: 1, oh: s, ow: s)) * 1e-9
+            let norm = time(iters) {
+                groupNorm(x, groups: referenceGroups(c), eps: 1e-6, NormModulation(scaleShift: b), activation: .silu, into: x)
+            }
+            let siluMs = time(iters) { silu(x.data, count: x.count, into: x.data) }
+            let e16 = time(iters) {
+                var i = 0
+                while i + 16 <= x.count {
+                    let v = UnsafeRawPointer(x.data + i).loadUnaligned(as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(x.data + i).storeBytes(of: exp16(v * 0.001), as: SIMD16<Float>.self)
+                    i += 16
+                }
+            }
+            print("  silu ns/elem \(String(format: "%.2f", siluMs * 1e6 / Double(x.count))) exp16 (CLI module) \(String(format: "%.2f", e16 * 1e6 / Double(x.count)))")
+            print("op=conv3x3 threads=\(threads) c=\(c) o=\(o) size=\(s) ms=\(f2(ms * 1e0)) gflops=\(f0(gf / ms * 1e3))"
+                  + "  op=groupnorm_silu ms=\(String(format: "%.3f", norm)) ns_per_elem=\(String(format: "%.2f", norm * 1e6 / Double(c * s * s)))")
+        }
+    }
+}
