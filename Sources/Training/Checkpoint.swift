@@ -86,6 +86,7 @@ extension Trainer {
         try read("adam_m", into: adam.m)
         try read("adam_v", into: adam.v)
         adam.updates = updates
+        model.prepare()
         self.step = step
     }
 }

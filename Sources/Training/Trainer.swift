@@ -111,6 +111,7 @@ public final class Trainer: @unchecked Sendable {
         let norm = clipGradientNorm(pass.gradients, count: count, maxNorm: options.adam.gradClip)
         let lr = options.adam.learningRate(atUpdate: step)
         adam.update(params: model.parameterStorage, grads: pass.gradients, lr: lr)
+        model.prepare()     // the inference forward's packed weight copies
         ema?.update(model.parameterStorage)
         let stats = StepStats(step: step, loss: loss, gradNorm: norm, learningRate: lr)
         step += 1
@@ -137,6 +138,7 @@ public final class Trainer: @unchecked Sendable {
         precondition(target.config == model.config, "copyWeights: different architectures")
         let src = useEMA ? (ema?.shadow ?? model.parameterStorage) : model.parameterStorage
         target.parameterStorage.update(from: src, count: model.parameterStorageCount)
+        target.prepare()
     }
 }
 

@@ -406,7 +406,9 @@ extension UNet {
         return max(16, offsets[last] + ((parameterSpecs[last].shape.reduce(1, *) + 15) & ~15))
     }
 
-    /// The parameter buffer itself (layout: `parameterLocation`). Padding floats are zero.
+    /// The parameter buffer itself (layout: `parameterLocation`). Padding floats are zero. After changing
+    /// it in place, call `prepare()` before `forward` (which reads packed copies of the 3x3 weights);
+    /// `UNetTraining` reads the parameters directly.
     public var parameterStorage: UnsafeMutablePointer<Float> { params }
 
     /// Offset and count of a parameter (reference name, no prefix) in `parameterStorage`.

@@ -29,6 +29,7 @@ import UNet
             let last = model.parameterLayout.last { $0.name.hasSuffix("." + name) }!
             model.parameterStorage.advanced(by: last.offset).update(repeating: 0, count: last.shape.reduce(1, *))
         }
+        model.prepare()
         let options = TrainingOptions(seed: 7, parameterization: .v, residual: true,
                                       masking: MaskingOptions(past: 0, future: 0.5),
                                       adam: AdamOptions(lr: 2e-3, warmup: 50, gradClip: 1), emaRate: 0.99)

@@ -6,7 +6,7 @@ import UNet
 enum Tiny {
     static func config(size: Int = 8, spade: Bool = false, past: Int = 2, future: Int = 1) -> UNetConfig {
         UNetConfig(ngf: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [size / 2], nHeadChannels: -1,
-                   spade: spade, spadeDim: 8, imageSize: size, channels: 1, numFrames: 1, numFramesCond: past,
+                   spade: spade, spadeDim: 16, imageSize: size, channels: 1, numFrames: 1, numFramesCond: past,
                    numFramesFuture: future)
     }
 }
