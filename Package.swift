@@ -30,7 +30,8 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
         .target(name: "Diffusion"),
         .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
+                swiftSettings: [.swiftLanguageMode(.v5),
+                                .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
                 linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
         .executableTarget(name: "CLI", dependencies: [
             "Tensor", "UNet", "Diffusion", "Element", "CGStreamer",

@@ -1,0 +1,287 @@
+// The streaming side of the mcvd element: caps negotiation, chain, serialized events, queries.
+// Timing rules (README "Timestamps"): output slots lie on a grid anchored at the first input PTS after a
+// (re)start; a slot within the tolerance of an input PTS is that input frame, passed through untouched;
+// other slots are synthesised from the input frames around them; at EOS (and before a discontinuity,
+// a new segment, a gap or a caps change) the last frame is repeated until its own end time.
+import CGStreamer
+import CGstMcvd
+
+extension McvdFilter {
+    // MARK: caps (streaming thread)
+
+    /// Sink CAPS event: parse input caps, pick the output rate (downstream's if it fixes one, else
+    /// input x factor), push the output caps. Drains held frames first if the caps change.
+    func setCaps(_ caps: CapsPtr) -> Bool {
+        var info = GstVideoInfo()
+        guard gst_video_info_from_caps(&info, caps) != 0 else {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT, "Cannot parse input caps",
+                            debug: capsString(caps))
+            return false
+        }
+        guard info.fps_n > 0, info.fps_d > 0 else {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "mcvd needs a fixed input frame rate; got framerate \(info.fps_n)/\(info.fps_d) "
+                            + "(variable rate). Put videorate before mcvd to make the rate constant.",
+                            debug: capsString(caps))
+            return false
+        }
+        if stream.negotiated, gst_video_info_is_equal(&info, &stream.info) != 0 { return true }
+        if stream.held != nil { _ = drainHeld() }
+
+        let inRate = Fraction(n: info.fps_n, d: info.fps_d)
+        let factor = settings.withLock { $0.factor }
+        guard let target = inRate.times(factor) else {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT, "Output frame rate \(inRate) x \(factor) overflows")
+            return false
+        }
+        guard let outCaps = fixateOutputCaps(caps, target: target) else { return false }
+        defer { capsUnref(outCaps) }
+        guard let outRate = getFraction(gst_caps_get_structure(outCaps, 0), "framerate"), outRate.n > 0 else {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "Downstream wants a variable frame rate (0/1); mcvd outputs a fixed rate",
+                            debug: capsString(outCaps))
+            return false
+        }
+        gstLog(.info, element, "input \(capsString(caps)) -> output rate \(outRate)")
+        stream.info = info
+        stream.inRate = inRate
+        stream.outRate = outRate
+        stream.negotiated = true
+        stream.release()
+        lookAheadNs.store(inRate.frameDuration, ordering: .relaxed)
+        return gst_pad_push_event(srcpad, gst_event_new_caps(outCaps)) != 0
+    }
+
+    /// Output caps = input caps with the frame rate downstream accepts nearest to `target`.
+    func fixateOutputCaps(_ caps: CapsPtr, target: Fraction) -> CapsPtr? {
+        let filter = capsWithoutFramerate(caps)
+        defer { capsUnref(filter) }
+        guard var peer = gst_pad_peer_query_caps(srcpad, filter) else { return nil }
+        if gst_caps_is_empty(peer) != 0 {
+            capsUnref(peer)
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "Downstream accepts no video of this format and size",
+                            debug: capsString(filter))
+            return nil
+        }
+        peer = gst_caps_truncate(peer)
+        peer = capsMakeWritable(peer)
+        let s = gst_caps_get_structure(peer, 0)
+        if gst_structure_has_field(s, "framerate") != 0 {
+            _ = gst_structure_fixate_field_nearest_fraction(s, "framerate", target.n, target.d)
+        } else {
+            setFraction(s, "framerate", target)
+        }
+        return gst_caps_fixate(peer)
+    }
+
+    // MARK: chain (streaming thread)
+
+    func chain(_ buffer: BufferPtr) -> GstFlowReturn {
+        stats.withLock { $0.framesIn += 1 }
+        guard stream.negotiated else {
+            bufferUnref(buffer)
+            postCoreError(element, GST_CORE_ERROR_NEGOTIATION, "Buffer before caps: input is not negotiated")
+            return GST_FLOW_NOT_NEGOTIATED
+        }
+        let inDuration = stream.inRate.frameDuration
+        var pts = buffer.pointee.pts
+        if pts == clockTimeNone {
+            // Documented rule: a buffer without PTS follows the held frame by one input frame duration;
+            // with none held it starts at the segment start.
+            pts = stream.held.map { $0.pts + inDuration } ?? stream.segment.start
+        }
+        if let held = stream.held {
+            if pts <= held.pts {
+                gstLog(.warning, element, "dropping input frame: PTS \(pts) not after previous \(held.pts)")
+                stats.withLock { $0.framesDropped += 1 }
+                bufferUnref(buffer)
+                return GST_FLOW_OK
+            }
+            if bufferHasFlag(buffer, GST_BUFFER_FLAG_DISCONT) {
+                gstLog(.debug, element, "DISCONT at \(pts): no synthesis across it")
+                let ret = drainHeld()
+                if ret != GST_FLOW_OK { bufferUnref(buffer); return ret }
+            }
+        }
+        let duration = buffer.pointee.duration != clockTimeNone && buffer.pointee.duration > 0
+            ? buffer.pointee.duration : inDuration
+        if stream.grid == nil {
+            stream.grid = OutputGrid(anchor: pts, rate: stream.outRate)
+            stream.nextSlot = 0
+        }
+        var ret = GST_FLOW_OK
+        if let held = stream.held {
+            ret = emitSlots(before: pts, from: held, to: HeldFrame(buffer: buffer, pts: pts, duration: duration))
+            bufferUnref(held.buffer)
+        }
+        stream.held = HeldFrame(buffer: buffer, pts: pts, duration: duration)
+        return ret
+    }
+
+    /// Pushes every output slot that starts before `end` (minus the tolerance): `from` itself for the slot
+    /// at its PTS, synthesised frames between `from` and `to` (or repeats of `from` when `to` is nil).
+    func emitSlots(before end: UInt, from: HeldFrame, to: HeldFrame?) -> GstFlowReturn {
+        guard let grid = stream.grid else { return GST_FLOW_OK }
+        let method = settings.withLock { $0.method }
+        while grid.slot(stream.nextSlot, isBefore: end) {
+            let t = grid.start(stream.nextSlot), tEnd = grid.start(stream.nextSlot + 1)
+            let out: BufferPtr
+            var inserted = false
+            if t <= from.pts || t - from.pts <= grid.tolerance {
+                out = bufferMakeWritable(bufferRef(from.buffer))
+            } else if let to, method == .blend {
+                let w = blendWeight(t: t, p0: from.pts, p1: to.pts)
+                guard let b = blend(from.buffer, to.buffer, weight: w) else { return GST_FLOW_ERROR }
+                out = b
+                inserted = true
+            } else {
+                out = bufferMakeWritable(bufferRef(from.buffer))
+                inserted = true
+            }
+            if inserted {
+                gst_buffer_add_reference_timestamp_meta(out, McvdFilter.insertedCaps, from.pts,
+                                                        to.map { $0.pts - from.pts } ?? from.duration)
+            }
+            out.pointee.pts = t
+            out.pointee.dts = clockTimeNone
+            out.pointee.duration = tEnd - t
+            out.pointee.offset = stream.outOffset
+            out.pointee.offset_end = stream.outOffset + 1
+            if stream.discontPending { bufferSetFlag(out, GST_BUFFER_FLAG_DISCONT) }
+            else { bufferClearFlag(out, GST_BUFFER_FLAG_DISCONT) }
+            stream.discontPending = false
+            stream.nextSlot += 1
+            stream.outOffset += 1
+            stats.withLock { $0.framesOut += 1; if inserted { $0.framesInserted += 1 } }
+            let ret = gst_pad_push(srcpad, out)
+            if ret != GST_FLOW_OK { return ret }
+        }
+        return GST_FLOW_OK
+    }
+
+    /// Emits the held frame's remaining slots up to its end time (repeats), then forgets it: the next
+    /// buffer re-anchors the grid and is flagged DISCONT downstream.
+    func drainHeld() -> GstFlowReturn {
+        guard let held = stream.held else { return GST_FLOW_OK }
+        let ret = emitSlots(before: held.pts &+ held.duration, from: held, to: nil)
+        stream.release()
+        return ret
+    }
+
+    func blend(_ a: BufferPtr, _ b: BufferPtr, weight: Int) -> BufferPtr? {
+        guard let out = gst_buffer_new_allocate(nil, stream.info.size, nil) else {
+            postCoreError(element, GST_CORE_ERROR_FAILED, "Out of memory allocating a \(stream.info.size)-byte frame")
+            return nil
+        }
+        guard var fa = MappedFrame(&stream.info, a, write: false) else {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT, "Input buffer too small for the negotiated caps")
+            bufferUnref(out); return nil
+        }
+        defer { fa.unmap() }
+        guard var fb = MappedFrame(&stream.info, b, write: false) else {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT, "Input buffer too small for the negotiated caps")
+            bufferUnref(out); return nil
+        }
+        defer { fb.unmap() }
+        guard var fo = MappedFrame(&stream.info, out, write: true) else { bufferUnref(out); return nil }
+        defer { fo.unmap() }
+        BlendSynthesizer().synthesize(past: fa.planes, future: fb.planes, weight: weight, output: fo.planes)
+        return out
+    }
+
+    // MARK: events
+
+    /// Sink pad events. Serialized ones run on the streaming thread.
+    func sinkEvent(_ pad: UnsafeMutablePointer<GstPad>, _ parent: UnsafeMutablePointer<GstObject>?,
+                   _ event: EventPtr) -> Bool {
+        switch event.pointee.type {
+        case GST_EVENT_CAPS:
+            var caps: CapsPtr?
+            gst_event_parse_caps(event, &caps)
+            let ok = caps.map { setCaps($0) } ?? false
+            gst_event_unref(event)
+            return ok
+        case GST_EVENT_SEGMENT:
+            var segment = GstSegment()
+            gst_event_copy_segment(event, &segment)
+            guard segment.format == GST_FORMAT_TIME else {
+                postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                                "mcvd needs TIME segments, got \(String(cString: gst_format_get_name(segment.format)))")
+                gst_event_unref(event)
+                return false
+            }
+            _ = drainHeld()
+            stream.segment = segment
+            return gst_pad_event_default(pad, parent, event) != 0
+        case GST_EVENT_GAP, GST_EVENT_EOS:
+            // Nothing is synthesised across a gap; EOS drains the held frame (tail rule).
+            _ = drainHeld()
+            return gst_pad_event_default(pad, parent, event) != 0
+        case GST_EVENT_FLUSH_STOP:
+            stream.release()
+            stream.outOffset = 0
+            gst_segment_init(&stream.segment, GST_FORMAT_TIME)
+            return gst_pad_event_default(pad, parent, event) != 0
+        default:
+            return gst_pad_event_default(pad, parent, event) != 0
+        }
+    }
+
+    // MARK: queries (any thread)
+
+    func sinkQuery(_ pad: UnsafeMutablePointer<GstPad>, _ parent: UnsafeMutablePointer<GstObject>?,
+                   _ query: UnsafeMutablePointer<GstQuery>) -> Bool {
+        if query.pointee.type == GST_QUERY_CAPS { return capsQuery(pad, peerOf: srcpad, query) }
+        return gst_pad_query_default(pad, parent, query) != 0
+    }
+
+    func srcQuery(_ pad: UnsafeMutablePointer<GstPad>, _ parent: UnsafeMutablePointer<GstObject>?,
+                  _ query: UnsafeMutablePointer<GstQuery>) -> Bool {
+        switch query.pointee.type {
+        case GST_QUERY_CAPS:
+            return capsQuery(pad, peerOf: sinkpad, query)
+        case GST_QUERY_LATENCY:
+            // Upstream latency plus the look-ahead: an output slot is known once the next input arrives.
+            guard gst_pad_peer_query(sinkpad, query) != 0 else { return false }
+            var live: gboolean = 0
+            var minLatency: GstClockTime = 0, maxLatency: GstClockTime = 0
+            gst_query_parse_latency(query, &live, &minLatency, &maxLatency)
+            let extra = lookAheadNs.load(ordering: .relaxed)
+            gstLog(.debug, element, "latency: upstream min \(minLatency) + look-ahead \(extra)")
+            gst_query_set_latency(query, live, minLatency + extra,
+                                  maxLatency == clockTimeNone ? maxLatency : maxLatency + extra)
+            return true
+        default:
+            return gst_pad_query_default(pad, parent, query) != 0
+        }
+    }
+
+    /// What `pad` can do = what the other side's peer can do, at any frame rate, within our template.
+    func capsQuery(_ pad: UnsafeMutablePointer<GstPad>, peerOf other: UnsafeMutablePointer<GstPad>,
+                   _ query: UnsafeMutablePointer<GstQuery>) -> Bool {
+        var filter: CapsPtr?
+        gst_query_parse_caps(query, &filter)
+        let template = gst_pad_get_pad_template_caps(pad)!
+        var result: CapsPtr
+        let otherFilter = filter.map { capsWithoutFramerate($0) }
+        if let peer = gst_pad_peer_query_caps(other, otherFilter) {
+            let anyRate = capsWithoutFramerate(peer)
+            result = gst_caps_intersect(anyRate, template)
+            capsUnref(anyRate)
+            capsUnref(peer)
+        } else {
+            result = gst_caps_ref(template)
+        }
+        if let otherFilter { capsUnref(otherFilter) }
+        capsUnref(template)
+        if let filter {
+            let r = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST)!
+            capsUnref(result)
+            result = r
+        }
+        gst_query_set_caps_result(query, result)
+        capsUnref(result)
+        return true
+    }
+}
