@@ -26,7 +26,7 @@ extension McvdFilter {
             return false
         }
         if stream.negotiated, gst_video_info_is_equal(&info, &stream.info) != 0 { return true }
-        if stream.held != nil { _ = drainHeld() }
+        if stream.held != nil { _ = drainHeld(restartGrid: true) }
 
         let inRate = Fraction(n: info.fps_n, d: info.fps_d)
         let factor = settings.withLock { $0.factor }
@@ -100,13 +100,16 @@ extension McvdFilter {
             }
             if bufferHasFlag(buffer, GST_BUFFER_FLAG_DISCONT) {
                 gstLog(.debug, element, "DISCONT at \(pts): no synthesis across it")
-                let ret = drainHeld()
+                let ret = drainHeld(restartGrid: false)
                 if ret != GST_FLOW_OK { bufferUnref(buffer); return ret }
             }
         }
         let duration = buffer.pointee.duration != clockTimeNone && buffer.pointee.duration > 0
             ? buffer.pointee.duration : inDuration
-        if stream.grid == nil {
+        if let grid = stream.grid {
+            // After a DISCONT or GAP the grid goes on: skip the slots that lie before this frame.
+            if stream.held == nil { while grid.slot(stream.nextSlot, isBefore: pts) { stream.nextSlot += 1 } }
+        } else {
             stream.grid = OutputGrid(anchor: pts, rate: stream.outRate)
             stream.nextSlot = 0
         }
@@ -160,12 +163,18 @@ extension McvdFilter {
         return GST_FLOW_OK
     }
 
-    /// Emits the held frame's remaining slots up to its end time (repeats), then forgets it: the next
-    /// buffer re-anchors the grid and is flagged DISCONT downstream.
-    func drainHeld() -> GstFlowReturn {
-        guard let held = stream.held else { return GST_FLOW_OK }
-        let ret = emitSlots(before: held.pts &+ held.duration, from: held, to: nil)
-        stream.release()
+    /// Emits the held frame's remaining slots up to its end time (repeats), then forgets it; the next
+    /// output buffer is flagged DISCONT. With `restartGrid` (new segment, caps, flush) the next input
+    /// frame anchors a new grid; without (DISCONT, GAP) the grid continues.
+    func drainHeld(restartGrid: Bool) -> GstFlowReturn {
+        var ret = GST_FLOW_OK
+        if let held = stream.held {
+            ret = emitSlots(before: held.pts &+ held.duration, from: held, to: nil)
+            bufferUnref(held.buffer)
+            stream.held = nil
+        }
+        stream.discontPending = true
+        if restartGrid { stream.release() }
         return ret
     }
 
@@ -211,12 +220,12 @@ extension McvdFilter {
                 gst_event_unref(event)
                 return false
             }
-            _ = drainHeld()
+            _ = drainHeld(restartGrid: true)
             stream.segment = segment
             return gst_pad_event_default(pad, parent, event) != 0
         case GST_EVENT_GAP, GST_EVENT_EOS:
             // Nothing is synthesised across a gap; EOS drains the held frame (tail rule).
-            _ = drainHeld()
+            _ = drainHeld(restartGrid: false)
             return gst_pad_event_default(pad, parent, event) != 0
         case GST_EVENT_FLUSH_STOP:
             stream.release()
