@@ -57,6 +57,10 @@ extension McvdFilter {
         let filter = capsWithoutFramerate(caps)
         defer { capsUnref(filter) }
         guard var peer = gst_pad_peer_query_caps(srcpad, filter) else { return nil }
+        // Intersect ourselves: a peer may ignore the filter.
+        let allowed = gst_caps_intersect(peer, filter)!
+        capsUnref(peer)
+        peer = allowed
         if gst_caps_is_empty(peer) != 0 {
             capsUnref(peer)
             postStreamError(element, GST_STREAM_ERROR_FORMAT,
@@ -79,11 +83,25 @@ extension McvdFilter {
 
     func chain(_ buffer: BufferPtr) -> GstFlowReturn {
         stats.withLock { $0.framesIn += 1 }
+        guard stream.segment.format == GST_FORMAT_TIME else {
+            bufferUnref(buffer)
+            return GST_FLOW_ERROR  // the SEGMENT event already posted the error
+        }
         guard stream.negotiated else {
             bufferUnref(buffer)
-            postCoreError(element, GST_CORE_ERROR_NEGOTIATION, "Buffer before caps: input is not negotiated")
+            postCoreError(element, GST_CORE_ERROR_NEGOTIATION, "Input not negotiated: upstream sent no caps, or they were refused because downstream accepts no video of that format and size")
             return GST_FLOW_NOT_NEGOTIATED
         }
+        // A buffer that cannot hold a frame of the negotiated caps is an error, not a crash later.
+        guard var check = MappedFrame(&stream.info, buffer, write: false) else {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "Input buffer of \(gst_buffer_get_size(buffer)) bytes does not hold a "
+                            + "\(stream.info.width)x\(stream.info.height) frame of the negotiated caps "
+                            + "(\(stream.info.size) bytes)")
+            bufferUnref(buffer)
+            return GST_FLOW_ERROR
+        }
+        check.unmap()
         let inDuration = stream.inRate.frameDuration
         var pts = buffer.pointee.pts
         if pts == clockTimeNone {
@@ -217,6 +235,7 @@ extension McvdFilter {
             guard segment.format == GST_FORMAT_TIME else {
                 postStreamError(element, GST_STREAM_ERROR_FORMAT,
                                 "mcvd needs TIME segments, got \(String(cString: gst_format_get_name(segment.format)))")
+                stream.segment = segment  // refuses buffers until a TIME segment comes
                 gst_event_unref(event)
                 return false
             }
