@@ -1,0 +1,146 @@
+// Tasks by masking (DESIGN.md sec. 2): which conditioning blocks are given, the cheap baseline b of
+// residual mode, and `sampleBlock`, which runs one block end to end (conditioning, baseline, starting
+// noise or warm start, sampler, b + r). Multi-block videos are in Autoregression.swift.
+
+/// What the model is asked to do; decided by which conditioning blocks are given.
+///
+/// | task          | past  | future | residual baseline b                                  |
+/// | ------------- | ----- | ------ | ---------------------------------------------------- |
+/// | interpolate   | given | given  | blend of the last past and first future frame        |
+/// | predict       | given | zeros  | the last past frame (copy-last)                      |
+/// | predictPast   | zeros | given  | the first future frame                               |
+/// | generate      | zeros | zeros  | zeros                                                |
+public enum Task: String, Sendable, CaseIterable, Codable {
+    case interpolate
+    case predict
+    case predictPast = "predict-past"
+    case generate
+
+    public var usesPast: Bool { self == .interpolate || self == .predict }
+    public var usesFuture: Bool { self == .interpolate || self == .predictPast }
+
+    /// Builds the conditioning of N samples: given blocks copied, the others zeroed and flagged masked.
+    /// - past: (N, k, C, H, W), required when the task uses the past (k > 0); ignored otherwise.
+    /// - future: (N, f, C, H, W), required when the task uses the future (f > 0); ignored otherwise.
+    public func conditioning(shape: BlockShape, samples n: Int, past: [Float]? = nil,
+                             future: [Float]? = nil) throws -> Conditioning {
+        let p = n * shape.past * shape.frameSize, f = n * shape.future * shape.frameSize
+        func block(_ given: Bool, _ frames: [Float]?, _ size: Int, _ name: String, _ k: Int) throws -> [Float] {
+            guard given else { return [Float](repeating: 0, count: size) }
+            guard k > 0 else { throw TaskError.missingBlock("task \(rawValue) needs \(name) frames; the model has none") }
+            guard let frames else { throw TaskError.missingBlock("task \(rawValue) needs the \(name) block") }
+            guard frames.count == size else {
+                throw TaskError.badShape("\(name) block has \(frames.count) values, expected \(size)")
+            }
+            return frames
+        }
+        return Conditioning(
+            past: try block(usesPast, past, p, "past", shape.past),
+            future: try block(usesFuture, future, f, "future", shape.future),
+            pastGiven: [Bool](repeating: usesPast, count: n),
+            futureGiven: [Bool](repeating: usesFuture, count: n))
+    }
+
+    /// The residual baseline b: (N, n, C, H, W), from the given blocks of `cond`.
+    /// Interpolation blends linearly in time: frame j of n (0-based) sits at w = (j + 1) / (n + 1)
+    /// between the last past frame P and the first future frame Q, b_j = (1 - w) P + w Q (n = 1: the
+    /// average). Prediction copies P into every frame; past prediction copies Q; generation is zeros.
+    public func baseline(shape: BlockShape, cond: Conditioning) -> [Float] {
+        let n = cond.samples, fs = shape.frameSize, frames = shape.frames
+        var b = [Float](repeating: 0, count: n * shape.sampleSize)
+        for i in 0..<n {
+            let lastPast = usesPast && shape.past > 0 ? ((i * shape.past + shape.past - 1) * fs) : nil
+            let firstFuture = usesFuture && shape.future > 0 ? (i * shape.future * fs) : nil
+            for j in 0..<frames {
+                let dst = (i * frames + j) * fs
+                switch (lastPast, firstFuture) {
+                case let (p?, q?):
+                    let w = Float(j + 1) / Float(frames + 1)
+                    for e in 0..<fs { b[dst + e] = (1 - w) * cond.past[p + e] + w * cond.future[q + e] }
+                case let (p?, nil):
+                    for e in 0..<fs { b[dst + e] = cond.past[p + e] }
+                case let (nil, q?):
+                    for e in 0..<fs { b[dst + e] = cond.future[q + e] }
+                case (nil, nil):
+                    break
+                }
+            }
+        }
+        return b
+    }
+}
+
+public enum TaskError: Error, Equatable {
+    case missingBlock(String)
+    case badShape(String)
+    case unsupported(String)
+}
+
+/// How one block is sampled: everything but the network and the frames.
+public struct BlockOptions: Sendable {
+    public var sampler: SamplerKind
+    /// Sampler steps S (DDPM with S = T is the reference's full chain).
+    public var steps: Int
+    public var spacing: TimestepSpacing
+    public var eta: Double
+    public var clip: Bool
+    /// Residual mode (model metadata): the sampler runs on r = x0 - b; the result is b + r.
+    public var residual: Bool
+    /// Warm start strength in (0, 1]: start from the task's baseline b noised to level
+    /// strength * (T - 1), keeping only the scheduled levels at or below it. nil = start from noise.
+    public var warmStart: Double?
+    public var noise: NoiseSource
+
+    public init(sampler: SamplerKind = .ddim, steps: Int = 100, spacing: TimestepSpacing = .skip, eta: Double = 0,
+                clip: Bool = true, residual: Bool = false, warmStart: Double? = nil, noise: NoiseSource = NoiseSource()) {
+        self.sampler = sampler
+        self.steps = steps
+        self.spacing = spacing
+        self.eta = eta
+        self.clip = clip
+        self.residual = residual
+        self.warmStart = warmStart
+        self.noise = noise
+    }
+
+    /// The levels this block visits, noisiest first.
+    public func timesteps(_ schedule: NoiseSchedule) -> [Int] {
+        var ts = schedule.timesteps(steps, spacing: spacing)
+        if let s = warmStart {
+            let top = Int((min(max(s, 0), 1) * Double(schedule.count - 1)).rounded())
+            ts = ts.filter { $0 <= top }
+            if ts.isEmpty { ts = [top] }
+        }
+        return ts
+    }
+}
+
+/// Samples one block of N samples for `task` given its conditioning; returns (N, n, C, H, W).
+///
+/// Steps: 1. b = the task's baseline (residual mode) or zeros; 2. the start: noise x_T, or with a warm
+/// start the guess (the baseline; in residual mode r = 0) noised to the first level; 3. the sampler on
+/// x (= r in residual mode) with x0 clipped so that b + x0 stays in the data range; 4. b + x.
+public func sampleBlock(network: @escaping ConditionalNetwork, schedule: NoiseSchedule,
+                        parameterization: Parameterization, shape: BlockShape, task: Task, cond: Conditioning,
+                        options: BlockOptions, progress: SamplerProgress? = nil) throws -> [Float] {
+    let n = cond.samples
+    let model = Denoiser(schedule: schedule, parameterization: parameterization, shape: shape,
+                         network: network, cond: cond)
+    // 1. Baseline.
+    let b = options.residual ? task.baseline(shape: shape, cond: cond) : nil
+    // 2. Start.
+    var knobs = SamplerKnobs(eta: options.eta, clip: options.clip, clipOffset: b, noise: options.noise)
+    var x: [Float]
+    if options.warmStart != nil {
+        knobs.start = .guess
+        x = options.residual ? [Float](repeating: 0, count: n * shape.sampleSize)
+                             : task.baseline(shape: shape, cond: cond)
+    } else {
+        x = options.noise.initialNoise(samples: n, perSample: shape.sampleSize)
+    }
+    // 3. Sampler.
+    try options.sampler.function(model, &x, options.timesteps(schedule), knobs, progress)
+    // 4. Back from the residual.
+    if let b { for j in x.indices { x[j] += b[j] } }
+    return x
+}
