@@ -5,8 +5,9 @@ import CGstCheck
 import Element
 import Testing
 
-let allFormats = ["GRAY8", "RGB", "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR",
-                  "I420", "NV12", "GRAY16_LE"]
+let allFormats = ["GRAY8", "RGB", "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA", "BGRA", "ARGB", "ABGR", "AYUV",
+                  "I420", "YV12", "NV12", "NV21", "Y42B", "NV16", "Y41B", "Y444", "NV24", "YUY2", "UYVY", "YVYU",
+                  "GRAY16_LE", "I420_10LE", "I422_10LE", "Y444_10LE"]
 
 @Suite struct FormatTests {
     /// 3x slot positions 1/3 and 2/3: weights 85 and 171. Sizes: odd, tiny and one wide enough for the

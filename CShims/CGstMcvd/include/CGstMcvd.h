@@ -11,7 +11,9 @@
 #define GST_MCVD_MAX_FACTOR 16
 
 // Video formats the element accepts; output format = input format.
-#define GST_MCVD_FORMATS "{ GRAY8, RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, NV12, GRAY16_LE }"
+#define GST_MCVD_FORMATS \
+  "{ GRAY8, RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, AYUV, I420, YV12, NV12, NV21, Y42B, " \
+  "NV16, Y41B, Y444, NV24, YUY2, UYVY, YVYU, GRAY16_LE, I420_10LE, I422_10LE, Y444_10LE }"
 
 typedef enum {
   GST_MCVD_PROP_0,
