@@ -9,9 +9,11 @@ import CGstMcvd
 extension McvdFilter {
     // MARK: caps (streaming thread)
 
-    /// Sink CAPS event: parse input caps, pick the output rate (downstream's if it fixes one, else
-    /// input x factor), push the output caps. Drains held frames first if the caps change.
-    func setCaps(_ caps: CapsPtr) -> Bool {
+    /// Sink CAPS event (or a RECONFIGURE from downstream, with `force`): parse the input caps, pick the
+    /// output rate (downstream's if it fixes one, else input x factor) and push the output caps. When the
+    /// input or the output rate changes, the held frame drains first (under the old caps) and the grid
+    /// restarts; a renegotiation that changes nothing keeps both.
+    func setCaps(_ caps: CapsPtr, force: Bool = false) -> Bool {
         var info = GstVideoInfo()
         guard gst_video_info_from_caps(&info, caps) != 0 else {
             postStreamError(element, GST_STREAM_ERROR_FORMAT, "Cannot parse input caps",
@@ -25,8 +27,13 @@ extension McvdFilter {
                             debug: capsString(caps))
             return false
         }
-        if stream.negotiated, gst_video_info_is_equal(&info, &stream.info) != 0 { return true }
-        if stream.held != nil { _ = drainHeld(restartGrid: true) }
+        guard info.interlace_mode == GST_VIDEO_INTERLACE_MODE_PROGRESSIVE else {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "mcvd needs progressive video; put deinterlace before it", debug: capsString(caps))
+            return false
+        }
+        let sameInput = stream.negotiated && gst_video_info_is_equal(&info, &stream.info) != 0
+        if sameInput && !force { return true }
 
         let inRate = Fraction(n: info.fps_n, d: info.fps_d)
         let factor = settings.withLock { $0.factor }
@@ -42,12 +49,16 @@ extension McvdFilter {
                             debug: capsString(outCaps))
             return false
         }
+        let restart = !sameInput || outRate != stream.outRate
+        if restart, stream.held != nil { _ = drainHeld(restartGrid: true) }
         gstLog(.info, element, "input \(capsString(caps)) -> output rate \(outRate)")
         stream.info = info
+        if let old = stream.inCaps { capsUnref(old) }
+        stream.inCaps = gst_caps_ref(caps)
         stream.inRate = inRate
         stream.outRate = outRate
         stream.negotiated = true
-        stream.release()
+        if restart { stream.release() }
         lookAheadNs.store(inRate.frameDuration, ordering: .relaxed)
         return gst_pad_push_event(srcpad, gst_event_new_caps(outCaps)) != 0
     }
@@ -102,6 +113,16 @@ extension McvdFilter {
             return GST_FLOW_ERROR
         }
         check.unmap()
+        // Downstream asked to renegotiate (RECONFIGURE): redo the output caps from the input caps.
+        if gst_pad_check_reconfigure(srcpad) != 0, let caps = stream.inCaps {
+            let keep = gst_caps_ref(caps)!
+            defer { capsUnref(keep) }
+            guard setCaps(keep, force: true) else {
+                gst_pad_mark_reconfigure(srcpad)  // try again with the next buffer
+                bufferUnref(buffer)
+                return GST_FLOW_NOT_NEGOTIATED
+            }
+        }
         let inDuration = stream.inRate.frameDuration
         var pts = buffer.pointee.pts
         if pts == clockTimeNone {

@@ -33,6 +33,8 @@ struct HeldFrame {
 /// Built on caps, dropped on stop/flush.
 struct StreamState {
     var info = GstVideoInfo()
+    /// The input caps (ref held), kept to renegotiate the output when downstream asks (RECONFIGURE).
+    var inCaps: CapsPtr?
     var negotiated = false
     var inRate = Fraction(n: 0, d: 1)
     var outRate = Fraction(n: 0, d: 1)
@@ -71,7 +73,10 @@ final class McvdFilter: @unchecked Sendable {
         srcpad = mcvd.pointee.srcpad
     }
 
-    deinit { stream.release() }
+    deinit {
+        stream.release()
+        if let c = stream.inCaps { capsUnref(c) }
+    }
 
     // MARK: properties (any thread)
 

@@ -11,6 +11,11 @@ import Testing
         #expect(h.push(seed: 0, pts: 0) == GST_FLOW_NOT_NEGOTIATED)
     }
 
+    @Test func interlacedIsRefusedWithAHint() {
+        let h = Harness(caps: "video/x-raw,format=I420,width=8,height=8,framerate=25/1,interlace-mode=interleaved")
+        #expect(h.error()?.contains("deinterlace") == true)
+    }
+
     @Test func downstreamRejectsFormat() {
         let h = Harness(caps: "video/x-raw,format=GRAY8,width=4,height=4,framerate=30/1",
                         sinkCaps: "video/x-raw,format=RGB,width=4,height=4,framerate=60/1")

@@ -71,6 +71,23 @@ import Testing
         #expect(outs.map(\.pts) == (0..<4).map { q(4) + scale(UInt($0), second, 30) })  // new grid
     }
 
+    /// Downstream changes its caps mid-stream (RECONFIGURE): the held frame drains at the old rate, then
+    /// output continues at the new rate on a grid restarted at the next input frame.
+    @Test func downstreamRateChangeRenegotiates() {
+        let h = Harness(caps: caps, sinkCaps: "video/x-raw,format=GRAY8,width=4,height=4,framerate=60/1")
+        for k in 0..<3 { h.push(seed: UInt64(k), pts: p(k)) }
+        #expect(h.pullAll().count == 4)
+        gst_harness_set_sink_caps_str(h.h, "video/x-raw,format=GRAY8,width=4,height=4,framerate=90/1")
+        for k in 3..<5 { h.push(seed: UInt64(k), pts: p(k)) }
+        #expect(h.event(gst_event_new_eos()))
+        let outs = h.pullAll()
+        #expect(h.outRate == (90, 1))
+        // Frame 2 drains at 60 fps (2 slots), then frames 3 and 4 at 90 fps (3 slots each).
+        #expect(outs.map(\.pts) == [scale(4, second, 60), scale(5, second, 60)] + (0..<6).map { p(3) + scale(UInt($0), second, 90) })
+        #expect(outs[2].discont && outs[2].samples == h.samples(seed: 3))
+        #expect(outs[3].samples == expectedBlend(h.samples(seed: 3), h.samples(seed: 4), weight: 85))
+    }
+
     /// A DISCONT buffer is not blended with its predecessor; the predecessor's tail is repeated.
     @Test func discontIsNotBlendedAcross() {
         let h = Harness(caps: caps)
