@@ -151,6 +151,27 @@ import Testing
         #expect(g_value_get_uint64(&v) == 2)
     }
 
+    /// A segment with a playback rate (and applied rate) goes downstream unchanged; timestamps are not
+    /// rescaled by mcvd.
+    @Test func segmentRateIsForwarded() {
+        let h = Harness(caps: caps)
+        var seg = GstSegment()
+        gst_segment_init(&seg, GST_FORMAT_TIME)
+        seg.rate = 2.0
+        seg.applied_rate = 0.5
+        seg.start = p(3)
+        #expect(h.event(gst_event_new_segment(&seg)))
+        h.push(seed: 3, pts: p(3))
+        h.push(seed: 4, pts: p(4))
+        var last = GstSegment()
+        while let e = gst_harness_try_pull_event(h.h) {
+            if e.pointee.type == GST_EVENT_SEGMENT { gst_event_copy_segment(e, &last) }
+            gst_event_unref(e)
+        }
+        #expect(last.rate == 2.0 && last.applied_rate == 0.5 && last.start == p(3))
+        #expect(h.pullAll().map(\.pts) == [p(3), p(3) + scale(1, second, 60)])
+    }
+
     /// Latency = upstream latency + one input frame (the look-ahead).
     @Test func latencyIncludesLookAhead() {
         let h = Harness(caps: caps)
