@@ -130,21 +130,24 @@ extension McvdFilter {
             // with none held it starts at the segment start.
             pts = stream.held.map { $0.pts + inDuration } ?? stream.segment.start
         }
-        if let held = stream.held {
-            if pts <= held.pts {
-                gstLog(.warning, element, "dropping input frame: PTS \(pts) not after previous \(held.pts)")
-                stats.withLock { $0.framesDropped += 1 }
-                bufferUnref(buffer)
-                return GST_FLOW_OK
-            }
-            if bufferHasFlag(buffer, GST_BUFFER_FLAG_DISCONT) {
-                gstLog(.debug, element, "DISCONT at \(pts): no synthesis across it")
-                let ret = drainHeld(restartGrid: false)
-                if ret != GST_FLOW_OK { bufferUnref(buffer); return ret }
-            }
+        if stream.held != nil, bufferHasFlag(buffer, GST_BUFFER_FLAG_DISCONT) {
+            gstLog(.debug, element, "DISCONT at \(pts): no synthesis across it")
+            let ret = drainHeld(restartGrid: false)
+            if ret != GST_FLOW_OK { bufferUnref(buffer); return ret }
+        }
+        if let held = stream.held, pts <= held.pts {
+            gstLog(.warning, element, "dropping input frame: PTS \(pts) not after previous \(held.pts)")
+            stats.withLock { $0.framesDropped += 1 }
+            bufferUnref(buffer)
+            return GST_FLOW_OK
         }
         let duration = buffer.pointee.duration != clockTimeNone && buffer.pointee.duration > 0
             ? buffer.pointee.duration : inDuration
+        if let grid = stream.grid, stream.held == nil, stream.nextSlot > 0,
+           pts < grid.start(stream.nextSlot - 1) {
+            // After a DISCONT or GAP that went back in time: restart the grid at this frame.
+            stream.grid = nil
+        }
         if let grid = stream.grid {
             // After a DISCONT or GAP the grid goes on: skip the slots that lie before this frame.
             if stream.held == nil { while grid.slot(stream.nextSlot, isBefore: pts) { stream.nextSlot += 1 } }

@@ -102,6 +102,20 @@ import Testing
         #expect(outs[3].samples == expectedBlend(h.samples(seed: 1), h.samples(seed: 2), weight: 128))
     }
 
+    /// A DISCONT that jumps back in time restarts the grid at the new frame instead of waiting for the
+    /// old grid to catch up.
+    @Test func discontBackwardsRestartsGrid() {
+        let h = Harness(caps: caps)
+        for k in 10..<12 { h.push(seed: UInt64(k), pts: p(k)) }
+        h.push(seed: 2, pts: p(2), discont: true)
+        h.push(seed: 3, pts: p(3))
+        #expect(h.event(gst_event_new_eos()))
+        let outs = h.pullAll()
+        #expect(outs.map(\.pts) == [p(10), p(10) + scale(1, second, 60), p(11), p(11) + scale(1, second, 60) + 1,
+                                     p(2), p(2) + scale(1, second, 60), p(3) - 1, p(2) + scale(3, second, 60)])
+        #expect(outs[4].discont && outs[4].samples == h.samples(seed: 2))
+    }
+
     /// A GAP event: the held frame drains to its end, the gap goes downstream, frames after it restart.
     @Test func gapEventDrainsAndForwards() {
         let h = Harness(caps: caps)
