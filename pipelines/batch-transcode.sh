@@ -17,7 +17,8 @@ for i in "${!files[@]}"; do
   if log=$("$here/interpolate-file.sh" "$f" "$out" $rate 2>&1); then
     ok=$((ok + 1)); echo "ok ($(( $(date +%s) - start )) s) -> $out"
   else
-    failed+=("$f"); rm -f "$out"; echo "FAILED"; echo "$log" | tail -3 | sed 's/^/    /'
+    failed+=("$f"); rm -f "$out"; echo "FAILED"
+    { echo "$log" | grep -E "^ERROR" || echo "$log" | tail -3; } | head -3 | sed "s/^/    /"
   fi
 done
 echo "done: $ok of $total converted${failed:+, failed: ${failed[*]}}"
