@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "UNet", dependencies: ["Tensor"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]),
         .target(name: "Diffusion"),
+        .target(name: "VideoData", dependencies: ["CGStreamer", "CGStreamerApp", "Diffusion"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd"],
                 swiftSettings: [.swiftLanguageMode(.v5),
                                 .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
@@ -45,5 +47,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
+        .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )
