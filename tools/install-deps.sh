@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what gst-mcvd needs on Debian 12 (as root, or through sudo): GStreamer 1.22 dev packages and
-# tools, base/good/ugly/libav plugins (decode, x264enc, mp4mux), OpenBLAS, ffmpeg (ffprobe, benchmarks)
+# tools, base/good/bad/ugly/libav plugins (demuxers and decoders, x264enc, mp4mux), OpenBLAS, ffmpeg (ffprobe, benchmarks)
 # and python3-imageio (it ships the sample clip the demo uses). Swift itself is expected at /opt/swift.
 set -euo pipefail
 packages=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-          gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav
+          gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+          gstreamer1.0-libav
           libopenblas-dev ffmpeg python3-imageio)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
