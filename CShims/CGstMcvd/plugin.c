@@ -1,1 +1,138 @@
+// Plugin entry and GType registration of the mcvd element: class_init (metadata, pad templates, param
+// specs) and instance_init (pads). Every vfunc forwards to Swift through the callback table.
 #include "CGstMcvd.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_mcvd_debug);
+
+static GstMcvdCallbacks callbacks;
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("video/x-raw, format=(string)" GST_MCVD_FORMATS ", width=(int)[1, max], "
+                    "height=(int)[1, max], framerate=(fraction)[0/1, max]"));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("video/x-raw, format=(string)" GST_MCVD_FORMATS ", width=(int)[1, max], "
+                    "height=(int)[1, max], framerate=(fraction)[0/1, max]"));
+
+G_DEFINE_TYPE(GstMcvd, gst_mcvd, GST_TYPE_ELEMENT)
+
+GType gst_mcvd_mode_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {0, "Interpolate: insert frames between input frames (frame-rate up-conversion)", "interpolate"},
+      {0, NULL, NULL}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMcvdMode", values));
+  return type;
+}
+
+GType gst_mcvd_method_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {0, "Repeat the most recent input frame", "repeat"},
+      {1, "Time-weighted blend of the two neighbouring input frames", "blend"},
+      {0, NULL, NULL}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMcvdMethod", values));
+  return type;
+}
+
+static void gst_mcvd_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec) {
+  callbacks.set_property(((GstMcvd *)object)->impl, prop_id, value);
+}
+
+static void gst_mcvd_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec) {
+  callbacks.get_property(((GstMcvd *)object)->impl, prop_id, value);
+}
+
+static GstStateChangeReturn gst_mcvd_change_state(GstElement *element, GstStateChange transition) {
+  GstMcvd *self = (GstMcvd *)element;
+  if (!callbacks.state_before(self->impl, transition)) return GST_STATE_CHANGE_FAILURE;
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_mcvd_parent_class)->change_state(element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) return ret;
+  callbacks.state_after(self->impl, transition);
+  return ret;
+}
+
+static void gst_mcvd_finalize(GObject *object) {
+  GstMcvd *self = (GstMcvd *)object;
+  if (self->impl) callbacks.destroy(self->impl);
+  self->impl = NULL;
+  G_OBJECT_CLASS(gst_mcvd_parent_class)->finalize(object);
+}
+
+static void gst_mcvd_class_init(GstMcvdClass *klass) {
+  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  gobject_class->set_property = gst_mcvd_set_property;
+  gobject_class->get_property = gst_mcvd_get_property;
+  gobject_class->finalize = gst_mcvd_finalize;
+  element_class->change_state = gst_mcvd_change_state;
+
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+  const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS;
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_MODE,
+      g_param_spec_enum("mode", "Mode", "What to synthesise: interpolate inserts frames between input frames",
+                        gst_mcvd_mode_get_type(), GST_MCVD_DEFAULT_MODE, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_METHOD,
+      g_param_spec_enum("method", "Method",
+                        "How inserted frames are made: repeat the previous input frame, or blend the two "
+                        "neighbours weighted by time (may change while PLAYING)",
+                        gst_mcvd_method_get_type(), GST_MCVD_DEFAULT_METHOD, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FACTOR,
+      g_param_spec_int("factor", "Factor",
+                       "Output frame rate = input frame rate x factor, unless downstream caps fix the output "
+                       "frame rate (that wins)",
+                       GST_MCVD_MIN_FACTOR, GST_MCVD_MAX_FACTOR, GST_MCVD_DEFAULT_FACTOR,
+                       rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_IN,
+      g_param_spec_uint64("frames-in", "Frames in", "Input frames received", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_OUT,
+      g_param_spec_uint64("frames-out", "Frames out", "Frames pushed downstream", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_INSERTED,
+      g_param_spec_uint64("frames-inserted", "Frames inserted",
+                          "Synthesised frames pushed (they carry a GstReferenceTimestampMeta "
+                          "timestamp/x-mcvd-inserted)", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_DROPPED,
+      g_param_spec_uint64("frames-dropped", "Frames dropped",
+                          "Input frames dropped (timestamp not after the previous frame's)", 0, G_MAXUINT64, 0, ro));
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(element_class, "MCVD frame synthesiser", "Filter/Effect/Converter/Video",
+      "Changes the frame rate by inserting synthesised frames (repeat, blend; diffusion to come). Example: "
+      "gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! mcvd ! video/x-raw,framerate=60/1 "
+      "! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4",
+      "gst-mcvd developers");
+}
+
+static void gst_mcvd_init(GstMcvd *self) {
+  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
+  gst_pad_set_chain_function(self->sinkpad, callbacks.chain);
+  gst_pad_set_event_function(self->sinkpad, callbacks.sink_event);
+  gst_pad_set_query_function(self->sinkpad, callbacks.sink_query);
+  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
+  gst_pad_set_event_function(self->srcpad, callbacks.src_event);
+  gst_pad_set_query_function(self->srcpad, callbacks.src_query);
+  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+
+  self->impl = callbacks.create(self);
+}
+
+gpointer gst_mcvd_impl(GstObject *element) { return ((GstMcvd *)element)->impl; }
+
+GstDebugCategory *gst_mcvd_debug_category(void) { return gst_mcvd_debug; }
+
+gboolean gst_mcvd_plugin_init(GstPlugin *plugin) {
+  GST_DEBUG_CATEGORY_INIT(gst_mcvd_debug, "mcvd", 0, "MCVD frame synthesiser");
+  if (callbacks.create == NULL) gst_mcvd_swift_install(&callbacks);
+  return gst_element_register(plugin, "mcvd", GST_RANK_NONE, gst_mcvd_get_type());
+}
+
+gboolean gst_mcvd_register_static(void) {
+  return gst_plugin_register_static(GST_VERSION_MAJOR, GST_VERSION_MINOR, "mcvd",
+                                    "Masked Conditional Video Diffusion frame synthesis", gst_mcvd_plugin_init,
+                                    "0.1.0", "MIT/X11", "gst-mcvd", "gst-mcvd", "gst-mcvd");
+}
+
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, mcvd, "Masked Conditional Video Diffusion frame synthesis",
+                  gst_mcvd_plugin_init, "0.1.0", "MIT/X11", "gst-mcvd", "gst-mcvd")

@@ -1,3 +1,70 @@
-// C shim for the mcvd plugin.
+// C shim of the mcvd plugin: the GObject instance/class structs, property ids and defaults, and the one
+// callback table through which every vfunc is forwarded to Swift (Sources/Element). No logic lives here.
 #pragma once
 #include <gst/gst.h>
+
+// Property defaults: the single source for the C param specs and the Swift settings.
+#define GST_MCVD_DEFAULT_MODE 0     /* interpolate */
+#define GST_MCVD_DEFAULT_METHOD 1   /* blend */
+#define GST_MCVD_DEFAULT_FACTOR 2
+#define GST_MCVD_MIN_FACTOR 1
+#define GST_MCVD_MAX_FACTOR 16
+
+// Video formats the element accepts; output format = input format.
+#define GST_MCVD_FORMATS \
+  "{ GRAY8, RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, AYUV, I420, YV12, NV12, NV21, Y42B, " \
+  "NV16, Y41B, Y444, NV24, YUY2, UYVY, YVYU, GRAY16_LE, I420_10LE, I422_10LE, Y444_10LE }"
+
+typedef enum {
+  GST_MCVD_PROP_0,
+  GST_MCVD_PROP_MODE,
+  GST_MCVD_PROP_METHOD,
+  GST_MCVD_PROP_FACTOR,
+  GST_MCVD_PROP_FRAMES_IN,
+  GST_MCVD_PROP_FRAMES_OUT,
+  GST_MCVD_PROP_FRAMES_INSERTED,
+  GST_MCVD_PROP_FRAMES_DROPPED,
+  GST_MCVD_N_PROPS
+} GstMcvdProp;
+
+typedef struct _GstMcvd {
+  GstElement parent;
+  GstPad *sinkpad;
+  GstPad *srcpad;
+  gpointer impl;  // the Swift McvdFilter, retained; released in finalize
+} GstMcvd;
+
+typedef struct _GstMcvdClass {
+  GstElementClass parent_class;
+} GstMcvdClass;
+
+// Filled by Swift (gst_mcvd_swift_install) before the element type is registered.
+typedef struct {
+  gpointer (*create)(GstMcvd *element);
+  void (*destroy)(gpointer impl);
+  void (*set_property)(gpointer impl, guint prop_id, const GValue *value);
+  void (*get_property)(gpointer impl, guint prop_id, GValue *value);
+  // Called before the parent's change_state (start) and after it (stop); FALSE fails the transition.
+  gboolean (*state_before)(gpointer impl, GstStateChange transition);
+  void (*state_after)(gpointer impl, GstStateChange transition);
+  GstFlowReturn (*chain)(GstPad *pad, GstObject *parent, GstBuffer *buffer);
+  gboolean (*sink_event)(GstPad *pad, GstObject *parent, GstEvent *event);
+  gboolean (*src_event)(GstPad *pad, GstObject *parent, GstEvent *event);
+  gboolean (*sink_query)(GstPad *pad, GstObject *parent, GstQuery *query);
+  gboolean (*src_query)(GstPad *pad, GstObject *parent, GstQuery *query);
+} GstMcvdCallbacks;
+
+// Implemented in Swift (@_cdecl): fills the table.
+void gst_mcvd_swift_install(GstMcvdCallbacks *table);
+
+GType gst_mcvd_get_type(void);
+GType gst_mcvd_mode_get_type(void);
+GType gst_mcvd_method_get_type(void);
+
+// GST_PLUGIN_DEFINE's init; also used to register the plugin statically (tests, apps).
+gboolean gst_mcvd_plugin_init(GstPlugin *plugin);
+gboolean gst_mcvd_register_static(void);
+
+// Macro wrappers Swift cannot import.
+gpointer gst_mcvd_impl(GstObject *element);
+GstDebugCategory *gst_mcvd_debug_category(void);

@@ -1,0 +1,138 @@
+// The mcvd element: settings, streaming state and the vfuncs (gst-plugins-rs reading order). It owns
+// timing, buffering and negotiation; a FrameSynthesizer makes the inserted frames. Threading: chain and
+// serialized events run on the streaming thread under the sink pad's stream lock; properties and queries
+// may come from any thread, so settings and state sit behind their own locks.
+import CGStreamer
+import CGstMcvd
+import Synchronization
+
+enum Mode: Int32 { case interpolate = 0 }
+enum Method: Int32 { case `repeat` = 0, blend = 1 }
+
+/// User properties (GObject properties), changed from any thread.
+struct Settings {
+    var mode = Mode(rawValue: Int32(GST_MCVD_DEFAULT_MODE))!
+    var method = Method(rawValue: Int32(GST_MCVD_DEFAULT_METHOD))!
+    var factor = Int32(GST_MCVD_DEFAULT_FACTOR)
+}
+
+struct Stats {
+    var framesIn: UInt = 0
+    var framesOut: UInt = 0
+    var framesInserted: UInt = 0
+    var framesDropped: UInt = 0
+}
+
+/// An input frame held until the next one arrives (the one frame of look-ahead).
+struct HeldFrame {
+    var buffer: BufferPtr
+    var pts: UInt
+    var duration: UInt
+}
+
+/// Built on caps, dropped on stop/flush.
+struct StreamState {
+    var info = GstVideoInfo()
+    /// The input caps (ref held), kept to renegotiate the output when downstream asks (RECONFIGURE).
+    var inCaps: CapsPtr?
+    var negotiated = false
+    var inRate = Fraction(n: 0, d: 1)
+    var outRate = Fraction(n: 0, d: 1)
+    var held: HeldFrame?
+    var grid: OutputGrid?
+    var nextSlot: UInt = 0
+    var outOffset: UInt = 0
+    var discontPending = true
+    var segment = GstSegment()
+    mutating func release() {
+        if let h = held { bufferUnref(h.buffer) }
+        held = nil
+        grid = nil
+        nextSlot = 0
+        discontPending = true
+    }
+}
+
+/// Box so that the raw element pointer can live in a Sendable class.
+final class McvdFilter: @unchecked Sendable {
+    let element: UnsafeMutablePointer<GstElement>
+    let sinkpad: UnsafeMutablePointer<GstPad>
+    let srcpad: UnsafeMutablePointer<GstPad>
+    let settings = Mutex(Settings())
+    let stats = Mutex(Stats())
+    /// Only touched on the streaming thread (under the sink pad's stream lock) and on state changes while
+    /// the pads are inactive, so it needs no lock of its own; never touch it from a query.
+    var stream = StreamState()
+    /// Look-ahead in ns (one input frame) for latency queries, which come from any thread.
+    let lookAheadNs = Atomic<UInt>(0)
+    static let insertedCaps: CapsPtr = gst_caps_new_empty_simple("timestamp/x-mcvd-inserted")
+
+    init(_ mcvd: UnsafeMutablePointer<GstMcvd>) {
+        element = UnsafeMutableRawPointer(mcvd).assumingMemoryBound(to: GstElement.self)
+        sinkpad = mcvd.pointee.sinkpad
+        srcpad = mcvd.pointee.srcpad
+    }
+
+    deinit {
+        stream.release()
+        if let c = stream.inCaps { capsUnref(c) }
+    }
+
+    // MARK: properties (any thread)
+
+    func setProperty(_ id: UInt32, _ value: UnsafePointer<GValue>) {
+        settings.withLock { s in
+            switch GstMcvdProp(id) {
+            case GST_MCVD_PROP_MODE:
+                let v = g_value_get_enum(value)
+                gstLog(.info, element, "mode: \(s.mode) -> \(v)")
+                s.mode = Mode(rawValue: v) ?? s.mode
+            case GST_MCVD_PROP_METHOD:
+                let v = Method(rawValue: g_value_get_enum(value)) ?? s.method
+                gstLog(.info, element, "method: \(s.method) -> \(v)")
+                s.method = v
+            case GST_MCVD_PROP_FACTOR:
+                let v = g_value_get_int(value)
+                gstLog(.info, element, "factor: \(s.factor) -> \(v)")
+                s.factor = v
+            default:
+                gstLog(.warning, element, "unknown property id \(id)")
+            }
+        }
+    }
+
+    func getProperty(_ id: UInt32, _ value: UnsafeMutablePointer<GValue>) {
+        let s = settings.withLock { $0 }
+        let st = stats.withLock { $0 }
+        switch GstMcvdProp(id) {
+        case GST_MCVD_PROP_MODE: g_value_set_enum(value, s.mode.rawValue)
+        case GST_MCVD_PROP_METHOD: g_value_set_enum(value, s.method.rawValue)
+        case GST_MCVD_PROP_FACTOR: g_value_set_int(value, s.factor)
+        case GST_MCVD_PROP_FRAMES_IN: g_value_set_uint64(value, st.framesIn)
+        case GST_MCVD_PROP_FRAMES_OUT: g_value_set_uint64(value, st.framesOut)
+        case GST_MCVD_PROP_FRAMES_INSERTED: g_value_set_uint64(value, st.framesInserted)
+        case GST_MCVD_PROP_FRAMES_DROPPED: g_value_set_uint64(value, st.framesDropped)
+        default: gstLog(.warning, element, "unknown property id \(id)")
+        }
+    }
+
+    // MARK: state changes (application thread)
+
+    func stateBefore(_ transition: GstStateChange) -> Bool {
+        if transition == GST_STATE_CHANGE_READY_TO_PAUSED {
+            stats.withLock { $0 = Stats() }
+            stream.release()
+            stream.negotiated = false
+            gst_segment_init(&stream.segment, GST_FORMAT_TIME)
+        }
+        return true
+    }
+
+    func stateAfter(_ transition: GstStateChange) {
+        // Pads are deactivated by now (streaming stopped): drop held frames.
+        if transition == GST_STATE_CHANGE_PAUSED_TO_READY {
+            stream.release()
+            stream.negotiated = false
+        }
+    }
+}

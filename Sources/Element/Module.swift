@@ -1,1 +1,0 @@
-// Element module: the mcvd element logic (filled in by issue 3).

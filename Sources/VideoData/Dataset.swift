@@ -1,0 +1,152 @@
+// Training clips from decoded videos: a time split (the last fraction of every video is validation and
+// never trained on), random clips of past + current + future frames with optional frame skip, random
+// square crops and horizontal flips, as Float in [-1, 1] (the reference's rescaled data), NCHW per frame.
+// Randomness comes from the project's Philox streams keyed by (seed, sample, step): reproducible.
+import Diffusion
+
+public enum Split: Sendable { case train, validation }
+
+/// Which frames make one clip: `past` + `current` + `future` consecutive frames, every `frameSkip`-th.
+public struct ClipLayout: Sendable, Equatable {
+    public var past: Int, current: Int, future: Int
+    public var frameSkip: Int
+    public init(past: Int, current: Int, future: Int, frameSkip: Int = 1) {
+        precondition(past >= 0 && current >= 1 && future >= 0 && frameSkip >= 1)
+        self.past = past; self.current = current; self.future = future; self.frameSkip = frameSkip
+    }
+    public var frames: Int { past + current + future }
+    /// Source frames one clip covers.
+    public var span: Int { (frames - 1) * frameSkip + 1 }
+}
+
+/// A batch: each array is (N, frames, C, S, S) flattened, values in [-1, 1].
+public struct ClipBatch: Sendable {
+    public let count: Int, channels: Int, size: Int
+    public let layout: ClipLayout
+    public var past: [Float]
+    public var current: [Float]
+    public var future: [Float]
+    /// Where each sample came from: (video index, first source frame, crop x, crop y, flipped).
+    public var origins: [(video: Int, frame: Int, x: Int, y: Int, flipped: Bool)]
+}
+
+public struct DatasetError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+public final class VideoDataset: @unchecked Sendable {
+    public let videos: [DecodedVideo]
+    /// Files that could not be decoded, with the reason; they are reported and skipped.
+    public let skipped: [VideoDecodeError]
+    public let validationFraction: Double
+    public let channels: Int
+
+    /// Decodes every path (scaled to `height` rows), reporting and skipping files that fail.
+    public convenience init(paths: [String], height: Int, channels: Int, validationFraction: Double = 0.2,
+                maxFrames: Int? = nil, report: (String) -> Void = { _ in }) {
+        var videos: [DecodedVideo] = [], skipped: [VideoDecodeError] = []
+        for path in paths {
+            do {
+                let v = try decodeVideo(path: path, height: height, channels: channels, maxFrames: maxFrames)
+                report("decoded \(path): \(v.frames.count) frames \(v.width)x\(v.height)")
+                videos.append(v)
+            } catch let e as VideoDecodeError {
+                report("skipped \(e)")
+                skipped.append(e)
+            } catch {
+                skipped.append(VideoDecodeError(path: path, message: "\(error)"))
+            }
+        }
+        self.init(videos: videos, skipped: skipped, channels: channels, validationFraction: validationFraction)
+    }
+
+    public init(videos: [DecodedVideo], skipped: [VideoDecodeError] = [], channels: Int, validationFraction: Double = 0.2) {
+        precondition(videos.allSatisfy { $0.channels == channels })
+        precondition(validationFraction >= 0 && validationFraction < 1)
+        self.videos = videos
+        self.skipped = skipped
+        self.channels = channels
+        self.validationFraction = validationFraction
+    }
+
+    /// Frames of video `i` in a split: train = [0, cut), validation = [cut, N) with
+    /// cut = floor(N * (1 - validationFraction)).
+    public func frameRange(video i: Int, split: Split) -> Range<Int> {
+        let n = videos[i].frames.count
+        let cut = Int((Double(n) * (1 - validationFraction)).rounded(.down))
+        return split == .train ? 0..<cut : cut..<n
+    }
+
+    /// Clip start positions per video within a split (a clip never crosses the split boundary).
+    func starts(video i: Int, split: Split, layout: ClipLayout) -> Range<Int> {
+        let r = frameRange(video: i, split: split)
+        return r.count >= layout.span ? r.lowerBound..<(r.upperBound - layout.span + 1) : r.lowerBound..<r.lowerBound
+    }
+
+    public func clipCount(split: Split, layout: ClipLayout) -> Int {
+        videos.indices.reduce(0) { $0 + starts(video: $1, split: split, layout: layout).count }
+    }
+
+    /// A batch of `count` random clips with random `crop` x `crop` windows (and random horizontal flips
+    /// when `augment`), drawn from Philox streams (seed, sample b, step): the same arguments give the same
+    /// batch. The clip start is uniform over all clip positions of the split across videos.
+    public func batch(split: Split, layout: ClipLayout, count: Int, crop: Int, seed: UInt64, step: Int,
+                      augment: Bool = true) throws -> ClipBatch {
+        let total = clipCount(split: split, layout: layout)
+        guard total > 0 else {
+            throw DatasetError(description: "no clip of \(layout.span) frames fits in the \(split) split of any video")
+        }
+        guard let small = videos.map({ min($0.width, $0.height) }).min(), crop >= 1, crop <= small else {
+            throw DatasetError(description: "crop \(crop) does not fit in the smallest video side")
+        }
+        let plane = crop * crop * channels
+        var out = ClipBatch(count: count, channels: channels, size: crop, layout: layout,
+                            past: [Float](repeating: 0, count: count * layout.past * plane),
+                            current: [Float](repeating: 0, count: count * layout.current * plane),
+                            future: [Float](repeating: 0, count: count * layout.future * plane), origins: [])
+        for b in 0..<count {
+            // Five draws: clip index, crop x, crop y, flip; modulo bias < bound / 2^32, negligible here.
+            let r = NoiseStream(seed: seed, sample: UInt32(b), block: 0xDA7A, step: UInt32(truncatingIfNeeded: step)).bits(4)
+            var k = Int(r[0]) % total
+            var vi = 0
+            while k >= starts(video: vi, split: split, layout: layout).count {
+                k -= starts(video: vi, split: split, layout: layout).count
+                vi += 1
+            }
+            let v = videos[vi]
+            let first = starts(video: vi, split: split, layout: layout).lowerBound + k
+            let x = Int(r[1]) % (v.width - crop + 1), y = Int(r[2]) % (v.height - crop + 1)
+            let flip = augment && r[3] & 1 == 1
+            out.origins.append((vi, first, x, y, flip))
+            for j in 0..<layout.frames {
+                let src = v.frames[first + j * layout.frameSkip]
+                let (index, offset): (Int, Int)
+                if j < layout.past { (index, offset) = (0, (b * layout.past + j) * plane) }
+                else if j < layout.past + layout.current { (index, offset) = (1, (b * layout.current + j - layout.past) * plane) }
+                else { (index, offset) = (2, (b * layout.future + j - layout.past - layout.current) * plane) }
+                func write(_ dst: inout [Float]) {
+                    dst.withUnsafeMutableBufferPointer { d in
+                        src.withUnsafeBufferPointer { s in
+                            for c in 0..<channels {
+                                for yy in 0..<crop {
+                                    let row = (y + yy) * v.width
+                                    let o = offset + (c * crop + yy) * crop
+                                    for xx in 0..<crop {
+                                        let sx = x + (flip ? crop - 1 - xx : xx)
+                                        d[o + xx] = Float(s[(row + sx) * channels + c]) / 127.5 - 1
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                switch index {
+                case 0: write(&out.past)
+                case 1: write(&out.current)
+                default: write(&out.future)
+                }
+            }
+        }
+        return out
+    }
+}

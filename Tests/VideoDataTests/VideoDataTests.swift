@@ -1,0 +1,116 @@
+// Decoding real files through GStreamer (made by the test with videotestsrc + matroskamux), bad files,
+// and the dataset's time split, clip layout, crops, flips and reproducibility on in-memory videos.
+import Foundation
+import Testing
+import VideoData
+
+/// Runs gst-launch-1.0 to write a small test video; returns its path.
+func makeVideo(_ name: String, _ pipeline: String) throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-vd-\(getpid())-\(name)").path
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["gst-launch-1.0", "-q"] + pipeline.split(separator: " ").map(String.init) + ["!", "filesink", "location=\(path)"]
+    try p.run()
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 0)
+    return path
+}
+
+@Suite struct DecodeTests {
+    @Test func decodesAndScalesKeepingAspect() throws {
+        let path = try makeVideo("gray.mkv", "videotestsrc num-buffers=20 pattern=solid-color foreground-color=0xff808080 ! video/x-raw,format=I420,width=64,height=48,framerate=25/1 ! matroskamux")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let v = try decodeVideo(path: path, height: 24, channels: 1)
+        #expect(v.frames.count == 20)
+        #expect(v.width == 32 && v.height == 24 && v.channels == 1)
+        #expect(v.rateN == 25 && v.rateD == 1)
+        #expect(v.frames.allSatisfy { $0.count == 32 * 24 && $0.allSatisfy { abs(Int($0) - 128) <= 3 } })
+        let rgb = try decodeVideo(path: path, height: 12, channels: 3, maxFrames: 5)
+        #expect(rgb.frames.count == 5 && rgb.frames[0].count == 16 * 12 * 3)
+    }
+
+    @Test func badFilesAreReportedAndSkipped() throws {
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-vd-\(getpid())-bad.mp4").path
+        try Data("this is not a video".utf8).write(to: URL(fileURLWithPath: bad))
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        #expect(throws: VideoDecodeError.self) { _ = try decodeVideo(path: bad, height: 16, channels: 1) }
+        #expect(throws: VideoDecodeError.self) { _ = try decodeVideo(path: "/nonexistent/x.mp4", height: 16, channels: 1) }
+        let good = try makeVideo("ball.mkv", "videotestsrc num-buffers=10 pattern=ball ! video/x-raw,width=32,height=32,framerate=10/1 ! matroskamux")
+        defer { try? FileManager.default.removeItem(atPath: good) }
+        var lines: [String] = []
+        let ds = VideoDataset(paths: [bad, good, "/nonexistent/x.mp4"], height: 16, channels: 1) { lines.append($0) }
+        #expect(ds.videos.count == 1 && ds.skipped.count == 2)
+        #expect(lines.filter { $0.hasPrefix("skipped") }.count == 2)
+        #expect(ds.skipped[0].description.contains(bad))
+    }
+}
+
+@Suite struct DatasetTests {
+    /// Frame k of video i has pixel (x, y) = (i * 50 + k * 3 + x + 2 * y) % 256 in every channel.
+    func synthetic(_ i: Int, frames: Int, w: Int = 12, h: Int = 10, c: Int = 1) -> DecodedVideo {
+        DecodedVideo(path: "synthetic\(i)", width: w, height: h, channels: c, rateN: 25, rateD: 1,
+                     frames: (0..<frames).map { k in
+                         (0..<(w * h * c)).map { j in UInt8((i * 50 + k * 3 + (j / c) % w + 2 * ((j / c) / w)) % 256) }
+                     })
+    }
+
+    @Test func timeSplitKeepsValidationUnseen() throws {
+        let ds = VideoDataset(videos: [synthetic(0, frames: 50), synthetic(1, frames: 21)], channels: 1)
+        #expect(ds.frameRange(video: 0, split: .train) == 0..<40)
+        #expect(ds.frameRange(video: 0, split: .validation) == 40..<50)
+        #expect(ds.frameRange(video: 1, split: .train) == 0..<16)
+        let layout = ClipLayout(past: 2, current: 1, future: 2, frameSkip: 2)
+        #expect(layout.span == 9)
+        #expect(ds.clipCount(split: .train, layout: layout) == (40 - 8) + (16 - 8))
+        #expect(ds.clipCount(split: .validation, layout: layout) == 10 - 8)
+        for step in 0..<20 {
+            let b = try ds.batch(split: .validation, layout: layout, count: 4, crop: 6, seed: 7, step: step)
+            for o in b.origins { #expect(o.video == 0 && o.frame >= 40 && o.frame + 8 < 50) }
+            let t = try ds.batch(split: .train, layout: layout, count: 4, crop: 6, seed: 7, step: step)
+            for o in t.origins { #expect(o.frame + 8 < ds.frameRange(video: o.video, split: .train).upperBound) }
+        }
+    }
+
+    @Test func clipValuesCropsAndFlips() throws {
+        let ds = VideoDataset(videos: [synthetic(0, frames: 30, c: 3), synthetic(1, frames: 30, c: 3)], channels: 3)
+        let layout = ClipLayout(past: 1, current: 2, future: 1, frameSkip: 3)
+        let crop = 5
+        var flips = 0
+        for step in 0..<10 {
+            let b = try ds.batch(split: .train, layout: layout, count: 3, crop: crop, seed: 1, step: step)
+            for (s, o) in b.origins.enumerated() {
+                if o.flipped { flips += 1 }
+                func expected(_ j: Int, _ c: Int, _ yy: Int, _ xx: Int) -> Float {
+                    let k = o.frame + j * 3
+                    let x = o.x + (o.flipped ? crop - 1 - xx : xx), y = o.y + yy
+                    return Float((o.video * 50 + k * 3 + x + 2 * y) % 256) / 127.5 - 1
+                }
+                for c in 0..<3 { for yy in 0..<crop { for xx in 0..<crop {
+                    let i = (c * crop + yy) * crop + xx
+                    #expect(b.past[(s * 1 + 0) * 75 + i] == expected(0, c, yy, xx))
+                    #expect(b.current[(s * 2 + 0) * 75 + i] == expected(1, c, yy, xx))
+                    #expect(b.current[(s * 2 + 1) * 75 + i] == expected(2, c, yy, xx))
+                    #expect(b.future[(s * 1 + 0) * 75 + i] == expected(3, c, yy, xx))
+                } } }
+            }
+        }
+        #expect(flips > 0 && flips < 30)
+        #expect(try ds.batch(split: .train, layout: layout, count: 3, crop: 5, seed: 1, step: 0, augment: false).origins.allSatisfy { !$0.flipped })
+    }
+
+    @Test func reproducibleBySeedAndStep() throws {
+        let ds = VideoDataset(videos: [synthetic(0, frames: 40)], channels: 1)
+        let layout = ClipLayout(past: 2, current: 1, future: 0)
+        let a = try ds.batch(split: .train, layout: layout, count: 8, crop: 8, seed: 3, step: 5)
+        let b = try ds.batch(split: .train, layout: layout, count: 8, crop: 8, seed: 3, step: 5)
+        let c = try ds.batch(split: .train, layout: layout, count: 8, crop: 8, seed: 3, step: 6)
+        #expect(a.past == b.past && a.current == b.current)
+        #expect(a.current != c.current)
+    }
+
+    @Test func impossibleRequestsThrow() {
+        let ds = VideoDataset(videos: [synthetic(0, frames: 6)], channels: 1)
+        #expect(throws: DatasetError.self) { _ = try ds.batch(split: .train, layout: ClipLayout(past: 5, current: 1, future: 0), count: 1, crop: 4, seed: 0, step: 0) }
+        #expect(throws: DatasetError.self) { _ = try ds.batch(split: .train, layout: ClipLayout(past: 1, current: 1, future: 0), count: 1, crop: 11, seed: 0, step: 0) }
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what gst-mcvd needs on Debian 12 (as root, or through sudo): GStreamer 1.22 dev packages and
+# tools, base/good/bad/ugly/libav plugins (demuxers and decoders, x264enc, mp4mux), OpenBLAS, ffmpeg (ffprobe, benchmarks)
+# and python3-imageio (it ships the sample clip the demo uses). Swift itself is expected at /opt/swift.
+set -euo pipefail
+packages=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+          gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+          gstreamer1.0-libav
+          libopenblas-dev ffmpeg python3-imageio)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "installed: ${missing[*]}"
+fi
+if ! command -v swift >/dev/null; then
+  if [ -x /opt/swift/usr/bin/swift ]; then
+    echo "note: add /opt/swift/usr/bin to PATH (export PATH=/opt/swift/usr/bin:\$PATH)" >&2
+  else
+    echo "error: Swift 6 toolchain not found (expected at /opt/swift)" >&2; exit 1
+  fi
+fi
