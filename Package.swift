@@ -48,7 +48,7 @@ let package = Package(
                                 .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
                 linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
         .executableTarget(name: "CLI", dependencies: [
-            "Tensor", "UNet", "Diffusion", "Element", "CGStreamer",
+            "Tensor", "UNet", "Diffusion", "Training", "VideoData", "Element", "CGStreamer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -58,6 +58,9 @@ let package = Package(
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion"]),
+        // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
+        .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]

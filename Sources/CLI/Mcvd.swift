@@ -1,10 +1,11 @@
-// The `mcvd` command line: one subcommand per file (Info.swift, Bench.swift).
+// The `mcvd` command line: one subcommand per file (Info.swift, Bench.swift, Train.swift, Sample.swift,
+// TrainBench.swift); shared options and helpers in Options.swift.
 import ArgumentParser
 
 @main
 struct Mcvd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcvd",
-        abstract: "Masked Conditional Video Diffusion on the CPU: model inspection and engine benchmarks.",
-        subcommands: [Info.self, Bench.self])
+        abstract: "Masked Conditional Video Diffusion on the CPU: train, sample, inspect and benchmark models.",
+        subcommands: [Info.self, Bench.self, Train.self])
 }

@@ -39,8 +39,9 @@ extension Trainer {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// Writes the checkpoint atomically.
-    public func save(path: String) throws {
+    /// Writes the checkpoint atomically; `extraMetadata` (e.g. the command line's run settings) is
+    /// stored beside the trainer's own keys, which win on a clash.
+    public func save(path: String, extraMetadata: [String: String] = [:]) throws {
         func tensors(_ base: UnsafeMutablePointer<Float>, _ name: (String) -> String) -> [(name: String, shape: [Int], data: [Float])] {
             model.parameterLayout.map { spec in
                 (name(spec.name), spec.shape, Array(UnsafeBufferPointer(start: base + spec.offset, count: spec.shape.reduce(1, *))))
@@ -50,12 +51,15 @@ extension Trainer {
         if ema != nil { all += tensors(model.parameterStorage) { Self.stateName("raw", $0) } }
         all += tensors(adam.m) { Self.stateName("adam_m", $0) }
         all += tensors(adam.v) { Self.stateName("adam_v", $0) }
-        let optionsJSON = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
-        try SafeTensors.write(path: path, tensors: all, metadata: [
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]     // same state, same bytes
+        let optionsJSON = String(decoding: try encoder.encode(options), as: UTF8.self)
+        let own: [String: String] = [
             "format": "mcvd-1", "mcvd.config": configJSON, "weights": ema != nil ? "ema" : "raw",
             "step": String(step), "seed": String(options.seed), "train.adam_updates": String(adam.updates),
             "train.rng": "philox4x32-10 seed=\(options.seed) step=\(step)", "train.options": optionsJSON,
-        ])
+        ]
+        try SafeTensors.write(path: path, tensors: all, metadata: extraMetadata.merging(own) { _, mine in mine })
     }
 
     /// Rebuilds a trainer from a checkpoint written by `save`: same model config, options, weights,

@@ -1,0 +1,120 @@
+// What the train, sample and train-bench subcommands share: the seed/threads option group, argument
+// conformances of the library enums, comma lists, the progress line (a TTY gets one line redrawn in
+// place, a pipe or file gets plain lines), the JSON-lines metrics writer and the SIGINT flag.
+import ArgumentParser
+import Diffusion
+import Foundation
+import Synchronization
+
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Seed of every random draw (training batches, masks, noise; sampling noise).")
+    var seed: UInt64?
+
+    @Option(help: "Compute threads: 1 or 2.")
+    var threads: Int = 1
+
+    func validate() throws {
+        guard threads == 1 || threads == 2 else { throw ValidationError("--threads must be 1 or 2 (got \(threads))") }
+    }
+}
+
+extension Parameterization: ExpressibleByArgument {}
+extension SamplerKind: ExpressibleByArgument {}
+extension Diffusion.Task: ExpressibleByArgument {}
+
+enum ChannelsArgument: String, ExpressibleByArgument, CaseIterable {
+    case gray, rgb
+    var count: Int { self == .gray ? 1 : 3 }
+}
+
+/// "1,2,2" -> [1, 2, 2]; "" or "none" -> [].
+func intList(_ text: String, option: String) throws -> [Int] {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    if trimmed.isEmpty || trimmed == "none" { return [] }
+    return try trimmed.split(separator: ",").map {
+        guard let v = Int($0.trimmingCharacters(in: .whitespaces)) else {
+            throw ValidationError("\(option): \"\(text)\" is not a comma-separated list of integers")
+        }
+        return v
+    }
+}
+
+func stderrLine(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// The progress display: redrawn in place on a terminal, one plain line per call otherwise.
+final class ProgressLine {
+    let tty = isatty(STDOUT_FILENO) != 0
+    private var drawn = false
+
+    func show(_ text: String, final: Bool = false) {
+        if tty {
+            FileHandle.standardOutput.write(Data(("\r" + text + "\u{1B}[K" + (final ? "\n" : "")).utf8))
+            drawn = !final
+        } else {
+            print(text)
+            fflush(nil)
+        }
+    }
+
+    /// A message on its own line (ends a pending in-place line first).
+    func note(_ text: String) {
+        if drawn { FileHandle.standardOutput.write(Data("\n".utf8)); drawn = false }
+        print(text)
+        fflush(nil)
+    }
+}
+
+/// "1:02:03" / "4:05".
+func clock(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+}
+
+/// Appends one JSON object per line to a file (created or truncated unless appending).
+final class MetricsWriter {
+    let handle: FileHandle
+
+    init(path: String, append: Bool) throws {
+        if !append || !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw ValidationError("cannot create metrics file \(path)")
+            }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw ValidationError("cannot open metrics file \(path)") }
+        h.seekToEndOfFile()
+        handle = h
+    }
+
+    /// Fields in the given order; Double values in Swift's shortest round-trip form.
+    func write(_ fields: [(String, Any)]) {
+        let body = fields.map { key, value -> String in
+            let v: String
+            switch value {
+            case let d as Double: v = d.isFinite ? "\(d)" : "null"
+            case let s as String: v = "\"\(s)\""
+            default: v = "\(value)"
+            }
+            return "\"\(key)\":\(v)"
+        }
+        handle.write(Data(("{" + body.joined(separator: ",") + "}\n").utf8))
+    }
+
+    deinit { try? handle.close() }
+}
+
+/// Set by SIGINT/SIGTERM; the training loop checks it between steps.
+let interruptRequested = Atomic<Bool>(false)
+
+/// Installs the handler: the first signal asks the loop to stop (it saves and exits); the handler then
+/// restores the default action, so a second Ctrl-C ends the process at once.
+func installInterruptHandler() {
+    for sig in [SIGINT, SIGTERM] {
+        signal(sig) { s in
+            interruptRequested.store(true, ordering: .relaxed)
+            signal(s, SIG_DFL)
+        }
+    }
+}
