@@ -109,12 +109,24 @@ final class MetricsWriter {
 let interruptRequested = Atomic<Bool>(false)
 
 /// Installs the handler: the first signal asks the loop to stop (it saves and exits); the handler then
-/// restores the default action, so a second Ctrl-C ends the process at once.
+/// restores the default action, so a second Ctrl-C ends the process at once. The signals are unblocked
+/// first: a parent (a test runner, some supervisors) may have started us with them blocked.
 func installInterruptHandler() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
     for sig in [SIGINT, SIGTERM] {
         signal(sig) { s in
             interruptRequested.store(true, ordering: .relaxed)
             signal(s, SIG_DFL)
         }
     }
+}
+
+/// A failure while running (not a bad argument): printed as "Error: ..." without the usage text.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }

@@ -161,13 +161,13 @@ extension Mcvd {
             if let resume {
                 let file = try SafeTensors(path: resume)
                 guard let json = file.metadata[TrainSettings.metadataKey] else {
-                    throw ValidationError("\(resume) has no \(TrainSettings.metadataKey) metadata: not written by `mcvd train`")
+                    throw CLIError("\(resume) has no \(TrainSettings.metadataKey) metadata: not written by `mcvd train`")
                 }
                 var s = try TrainSettings(json: json)
                 if let steps { s.steps = steps }
                 trainer = try Trainer(checkpoint: resume)
                 guard trainer.options == s.trainingOptions, trainer.model.config == s.unetConfig else {
-                    throw ValidationError("\(resume): the stored settings do not match its training state")
+                    throw CLIError("\(resume): the stored settings do not match its training state")
                 }
                 settings = s
                 print("resuming \(resume) at step \(trainer.step) of \(s.steps)")
@@ -194,15 +194,15 @@ extension Mcvd {
                                        validationFraction: settings.validationFraction, maxFrames: maxFrames) { line in
                 if line.hasPrefix("skipped") { stderrLine("warning: \(line)") } else { print(line) }
             }
-            guard !dataset.videos.isEmpty else { throw ValidationError("no readable video among \(paths.count) file(s)") }
+            guard !dataset.videos.isEmpty else { throw CLIError("no readable video among \(paths.count) file(s)") }
             if let narrow = dataset.videos.first(where: { $0.width < settings.cropSize }) {
-                throw ValidationError("\(narrow.path) is \(narrow.width)x\(narrow.height) at size \(settings.size): narrower than crop \(settings.cropSize)")
+                throw CLIError("\(narrow.path) is \(narrow.width)x\(narrow.height) at size \(settings.size): narrower than crop \(settings.cropSize)")
             }
             let layout = ClipLayout(past: settings.past, current: settings.current, future: settings.future,
                                     frameSkip: settings.frameSkip)
             let trainClips = dataset.clipCount(split: .train, layout: layout)
             guard trainClips > 0 else {
-                throw ValidationError("no video has \(layout.span) frames in its training range (past + current + future with frame skip)")
+                throw CLIError("no video has \(layout.span) frames in its training range (past + current + future with frame skip)")
             }
             let validationCount = dataset.clipCount(split: .validation, layout: layout)
             print("data: \(dataset.videos.count) video(s), \(dataset.skipped.count) skipped, \(trainClips) training clips, "

@@ -112,11 +112,11 @@ struct TrainSettings: Codable, Equatable {
             return d
         }
         func int(_ v: Any, _ key: String) throws -> Int {
-            guard let n = v as? NSNumber, !(v is Bool), Double(n.intValue) == n.doubleValue else { throw fail("\(key) must be an integer") }
+            guard let n = v as? NSNumber, Double(n.intValue) == n.doubleValue else { throw fail("\(key) must be an integer") }
             return n.intValue
         }
         func double(_ v: Any, _ key: String) throws -> Double {
-            guard let n = v as? NSNumber, !(v is Bool) else { throw fail("\(key) must be a number") }
+            guard let n = v as? NSNumber else { throw fail("\(key) must be a number") }
             return n.doubleValue
         }
         func bool(_ v: Any, _ key: String) throws -> Bool {
