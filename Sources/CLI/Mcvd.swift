@@ -7,5 +7,5 @@ struct Mcvd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcvd",
         abstract: "Masked Conditional Video Diffusion on the CPU: train, sample, inspect and benchmark models.",
-        subcommands: [Info.self, Bench.self, Train.self, Sample.self])
+        subcommands: [Info.self, Bench.self, Train.self, Sample.self, TrainBench.self])
 }

@@ -1,0 +1,144 @@
+// `mcvd train-bench`: time of the full training step (masking, noising, forward with dropout, loss,
+// backward, clip, Adam, EMA) on the fixture configs, one diffable line per (case, threads), and in the
+// same run the reference's PyTorch step (tools/bench_torch_train.py, same cases, size, batch, threads)
+// when python3 imports torch and the reference checkout is given, with the ratio.
+import ArgumentParser
+import Diffusion
+import Foundation
+import Tensor
+import Training
+import UNet
+
+extension Mcvd {
+    struct TrainBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "train-bench",
+            abstract: "Time training steps (Swift, and the reference's PyTorch step when available) on the fixture configs.")
+
+        @Option(help: "Comma-separated fixture case names (folders under --fixtures).")
+        var cases: String = "tiny-concat,smmnist-small5,spatin"
+
+        @Option(help: "Frame size (square).")
+        var size: Int = 64
+
+        @Option(help: "Clips per step.")
+        var batch: Int = 8
+
+        @Option(help: "Comma-separated thread counts (1 or 2).")
+        var threads: String = "1,2"
+
+        @Option(help: "Timed steps per line (median and fastest reported).")
+        var iters: Int = 6
+
+        @Option(help: "Untimed steps first.")
+        var warmup: Int = 2
+
+        @Option(help: "Probability of masking all past and, independently, all future frames.")
+        var pMask: Double = 0.5
+
+        @Option(help: "Path to a voletiv/mcvd-pytorch checkout; enables the PyTorch side (or env MCVD_REFERENCE).")
+        var reference: String?
+
+        @Option(help: "Folder holding <case>/model.safetensors.")
+        var fixtures: String = "Tests/UNetTests/Fixtures"
+
+        @Option(help: "The PyTorch training bench script.")
+        var torchScript: String = "tools/bench_torch_train.py"
+
+        var threadList: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+        func validate() throws {
+            guard iters >= 1, warmup >= 0, batch >= 1, size >= 8 else {
+                throw ValidationError("--iters and --batch must be >= 1, --warmup >= 0, --size >= 8")
+            }
+            guard !threadList.isEmpty, threadList.allSatisfy({ $0 == 1 || $0 == 2 }) else { throw ValidationError("--threads: 1 or 2") }
+            guard (0...1).contains(pMask) else { throw ValidationError("--p-mask must lie in [0, 1]") }
+        }
+
+        func run() throws {
+            let ref = reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"]
+            let torch = ref != nil && FileManager.default.fileExists(atPath: torchScript)
+                && TorchBench.shell(["python3", "-c", "import torch"]).status == 0
+            if ref != nil && !torch { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
+            Engine.setThreads(1)
+            for name in cases.split(separator: ",").map(String.init) {
+                let path = "\(fixtures)/\(name)/model.safetensors"
+                let file = try SafeTensors(path: path)
+                let json = (try? JSONSerialization.jsonObject(with: Data((file.metadata["mcvd.config"] ?? "").utf8))) as? [String: Any]
+                let modelSection = json?["model"] as? [String: Any] ?? [:], data = json?["data"] as? [String: Any] ?? [:]
+                let dropout = (modelSection["dropout"] as? NSNumber)?.doubleValue ?? 0
+                let ema = (modelSection["ema"] as? Bool ?? false) ? ((modelSection["ema_rate"] as? NSNumber)?.doubleValue ?? 0.999) : nil
+                // The reference optimiser of tools/bench_torch_train.py (configs/smmnist_DDPM_small5.yml).
+                let options = TrainingOptions(seed: 0, parameterization: .eps, residual: false,
+                                              masking: MaskingOptions(past: pMask, future: pMask,
+                                                                      synchronised: data["prob_mask_sync"] as? Bool ?? false),
+                                              dropout: dropout, adam: AdamOptions(lr: 2e-4, warmup: 1000, gradClip: 1),
+                                              emaRate: ema)
+                for t in threadList {
+                    Engine.setThreads(t)
+                    let loaded = try UNet(file: file)
+                    let model = size == loaded.config.imageSize ? loaded : try UNet(config: loaded.config.resized(size))
+                    if model !== loaded { model.randomize(seed: 7) }
+                    let r = measure(Trainer(model: model, options: options))
+                    var line = "impl=swift-train case=\(name) size=\(size) batch=\(batch) threads=\(t) step_ms=\(f1(r.median)) "
+                        + "step_ms_min=\(f1(r.min)) samples_per_s=\(f2(Double(batch) / r.median * 1000)) gflop_per_step=\(f2(r.gflop))"
+                    print(line)
+                    fflush(nil)
+                    if torch, let ref, let tr = runTorch(case: name, threads: t, reference: ref) {
+                        print(tr.line)
+                        line = "ratio case=\(name) size=\(size) batch=\(batch) threads=\(t) speedup=\(f2(tr.median / r.median)) "
+                            + "speedup_min=\(f2(tr.min / r.min))"
+                        print(line)
+                        fflush(nil)
+                    }
+                }
+            }
+            Engine.setThreads(1)
+        }
+
+        /// Median and fastest step in ms, and 3 x the forward's GFLOP at this batch (as the torch script).
+        func measure(_ trainer: Trainer) -> (median: Double, min: Double, gflop: Double) {
+            let c = trainer.model.config
+            let frames = c.numFramesCond + c.numFrames + c.numFramesFuture
+            var seed: UInt64 = 0x5eed
+            func clip() -> [Float] {
+                (0..<(batch * frames * c.channels * size * size)).map { _ in
+                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    return Float(seed >> 40) / Float(1 << 24) * 2 - 1
+                }
+            }
+            let counter = Profile(timing: false)
+            _ = trainer.model.forward(x: [Float](repeating: 0, count: batch * c.outputChannels * size * size),
+                                      t: [Float](repeating: 500, count: batch),
+                                      cond: c.condChannels > 0 ? [Float](repeating: 0, count: batch * c.condChannels * size * size) : nil,
+                                      n: batch, h: size, w: size, profile: counter)
+            var times: [Double] = []
+            for i in 0..<(warmup + iters) {
+                let clips = clip()      // making the batch is not timed (as in the torch script)
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                trainer.trainStep(clips: clips, samples: batch, height: size, width: size)
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+                if i >= warmup { times.append(ms) }
+            }
+            times.sort()
+            let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+            return (median, times[0], 3 * Double(counter.totalFlops) * 1e-9)
+        }
+
+        func runTorch(case name: String, threads t: Int, reference: String) -> (median: Double, min: Double, line: String)? {
+            let r = TorchBench.shell(["python3", torchScript, "--reference", reference, "--case", name, "--fixtures", fixtures,
+                                      "--size", "\(size)", "--batch", "\(batch)", "--threads", "\(t)", "--iters", "\(iters)",
+                                      "--warmup", "\(warmup)", "--p-mask", "\(pMask)"])
+            guard r.status == 0 else { stderrLine("bench_torch_train: \(r.output)"); return nil }
+            for line in r.output.split(separator: "\n") where line.hasPrefix("impl=torch-train") {
+                var fields: [Substring: Double] = [:]
+                for field in line.split(separator: " ") {
+                    let kv = field.split(separator: "=", maxSplits: 1)
+                    if kv.count == 2 { fields[kv[0]] = Double(kv[1]) }
+                }
+                if let ms = fields["step_ms"] { return (ms, fields["step_ms_min"] ?? ms, String(line)) }
+            }
+            return nil
+        }
+    }
+}
