@@ -234,9 +234,9 @@ extension Mcvd {
             var lastVal: Double?
             let total = settings.steps
             while trainer.step < total && !interruptRequested.load(ordering: .relaxed) {
+                let t0 = Date()     // the step's time includes making its batch
                 let batch = try dataset.batch(split: .train, layout: layout, count: settings.batch, crop: settings.cropSize,
                                               seed: settings.seed, step: trainer.step)
-                let t0 = Date()
                 let stats = trainer.trainStep(clips: interleave(batch), samples: settings.batch, height: settings.cropSize,
                                               width: settings.cropSize)
                 let dt = Date().timeIntervalSince(t0)
