@@ -8,8 +8,15 @@ import UNet
 import VideoData
 
 enum CLI {
+    /// This run's scratch folder; folders of earlier runs whose process is gone are removed.
     static let dir: String = {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-cli-\(getpid())").path
+        let tmp = FileManager.default.temporaryDirectory
+        for old in (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? [] where old.hasPrefix("mcvd-cli-") {
+            if let pid = Int32(old.dropFirst("mcvd-cli-".count)), kill(pid, 0) != 0 {
+                try? FileManager.default.removeItem(atPath: tmp.appendingPathComponent(old).path)
+            }
+        }
+        let d = tmp.appendingPathComponent("mcvd-cli-\(getpid())").path
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()
