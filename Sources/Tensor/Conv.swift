@@ -37,6 +37,7 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
 /// x: (N, I), w: (O, I), b: (O) -> y: (N, O). Small (time-embedding path): one thread.
 public func linear(_ x: UnsafePointer<Float>, n: Int, inFeatures: Int, weight: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
+    _ = Parallel.shared   // BLAS single-threaded from here on (see Parallel.init)
     for i in 0..<n {
         let row = y + i * outFeatures
         if let bias { row.update(from: bias, count: outFeatures) } else { row.update(repeating: 0, count: outFeatures) }
