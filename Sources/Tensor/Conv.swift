@@ -60,7 +60,8 @@ public struct ConvShape: Sendable, Equatable {
     public func flops(n: Int, oh: Int, ow: Int) -> Int { 2 * n * outChannels * reduction * oh * ow }
 }
 
-/// im2col budget per band in floats (~512 KB: a band and its packed panels stay in the 2 MB L2).
+/// Scratch budget per band in floats (~512 KB: a band and its packed panels stay in the 2 MB L2);
+/// MCVD_BAND overrides it for tuning.
 let bandBudget = ProcessInfo.processInfo.environment["MCVD_BAND"].flatMap { Int($0) } ?? (1 << 17)
 
 /// w: (O, C, 3, 3) -> wt: (9C, O), row (ky*3 + kx)*C + ci: the right operand of the pixel-major
