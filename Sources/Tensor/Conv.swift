@@ -100,7 +100,9 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
     let direct = s.kernel == 1 && s.stride == 1 && s.pad == 0
 
     // Work items: (image, band of output rows). 1x1 convs read x in place, so bands only split work.
-    let rowsPerBand = direct ? max(1, (oh + 1) / 2) : max(1, min(oh, bandBudget / max(1, kk * ow)))
+    var rowsPerBand = direct ? max(1, (oh + 1) / 2) : max(1, min(oh, bandBudget / max(1, kk * ow)))
+    // At least one band per thread, so neither builds the whole im2col.
+    if x.n * ((oh + rowsPerBand - 1) / rowsPerBand) < pool.threads { rowsPerBand = max(1, (oh + pool.threads - 1) / pool.threads) }
     let bands = (oh + rowsPerBand - 1) / rowsPerBand
     let items = x.n * bands
     let mark = arena.mark()

@@ -101,8 +101,11 @@ struct SpadeLayer {
         let gb = ctx.arena.tensor(n, 2 * channels, h, w)
         let mark = ctx.arena.mark()
         let actv = ctx.arena.tensor(n, shared.shape.outChannels, h, w)
-        shared(cond, into: actv, ctx)
-        ctx.profile.measure(.norm) { silu(actv.data, count: actv.count, into: actv.data) }
+        // The conditioning branch (conv from the few frame channels, then SiLU) is timed on its own.
+        ctx.profile.measure(.spadeShared, flops: shared.shape.flops(n: n, oh: h, ow: w)) {
+            conv2d(cond, weight: ctx.p(shared.w), bias: ctx.p(shared.b), shape: shared.shape, into: actv, arena: ctx.arena)
+            silu(actv.data, count: actv.count, into: actv.data)
+        }
         let s = ConvShape(inChannels: shared.shape.outChannels, outChannels: 2 * channels, kernel: 3)
         ctx.profile.measure(.conv3x3, flops: s.flops(n: n, oh: h, ow: w)) {
             // weight is not read when packedWeight is given (it holds both convs).
