@@ -32,6 +32,9 @@ extension Mcvd {
         @Flag(help: "Time single ops (conv3x3, GroupNorm+SiLU) at typical shapes instead of whole forwards.")
         var ops = false
 
+        @Option(help: "Instead of timing: run this many forwards per case/size/threads and print resident memory (statm) growth after the first.")
+        var memory: Int?
+
         @Option(help: "Path to a voletiv/mcvd-pytorch checkout; enables the PyTorch side (or env MCVD_REFERENCE).")
         var reference: String?
 
@@ -52,6 +55,7 @@ extension Mcvd {
 
         func run() throws {
             if ops { for t in threadList { OpsBench.run(threads: t, iters: iters) }; return }
+            if let memory { try memoryCheck(forwards: memory); return }
             let ref = reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"]
             let torch = ref.flatMap { TorchBench(script: torchScript, reference: $0) }
             if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
@@ -85,6 +89,37 @@ extension Mcvd {
                 }
             }
             Parallel.shared.threads = 1
+        }
+
+        func memoryCheck(forwards: Int) throws {
+            func rss() -> Int {
+                let s = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
+                return (Int(s.split(separator: " ").dropFirst().first ?? "") ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+            }
+            for name in cases.split(separator: ",").map(String.init) {
+                let net = try UNet(path: "\(fixtures)/\(name)/model.safetensors")
+                for size in sizeList { for t in threadList {
+                    Engine.setThreads(t)
+                    let c = net.config
+                    let x = [Float](repeating: 0.1, count: batch * c.outputChannels * size * size)
+                    let cond = [Float](repeating: -0.2, count: batch * c.condChannels * size * size)
+                    var out = [Float](repeating: 0, count: x.count)
+                    func once() {
+                        x.withUnsafeBufferPointer { xp in cond.withUnsafeBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in
+                            net.forward(x: xp.baseAddress!, t: [Float](repeating: 500, count: batch), cond: cp.baseAddress!, n: batch,
+                                        h: size, w: size, into: op.baseAddress!)
+                        } } }
+                    }
+                    once()
+                    let r0 = rss(), a0 = net.arena.allocations
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    for _ in 0..<forwards { once() }
+                    let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+                    print("memory case=\(name) size=\(size) threads=\(t) forwards=\(forwards) rss_after_first_kib=\(r0 / 1024) "
+                          + "rss_growth_kib=\((rss() - r0) / 1024) arena_allocations=\(net.arena.allocations - a0) "
+                          + "arena_kib=\(net.arena.highWater * 4 / 1024) seconds=\(f1(secs))")
+                } }
+            }
         }
 
         /// max|out - ref| / max|ref| on the fixture's reference vectors, or nil without them.

@@ -37,6 +37,7 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
 /// x: (N, I), w: (O, I), b: (O) -> y: (N, O). Small (time-embedding path): one thread.
 public func linear(_ x: UnsafePointer<Float>, n: Int, inFeatures: Int, weight: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
+    _ = Parallel.shared   // BLAS single-threaded from here on (see Parallel.init)
     for i in 0..<n {
         let row = y + i * outFeatures
         if let bias { row.update(from: bias, count: outFeatures) } else { row.update(repeating: 0, count: outFeatures) }
@@ -59,7 +60,8 @@ public struct ConvShape: Sendable, Equatable {
     public func flops(n: Int, oh: Int, ow: Int) -> Int { 2 * n * outChannels * reduction * oh * ow }
 }
 
-/// im2col budget per band in floats (~512 KB: a band and its packed panels stay in the 2 MB L2).
+/// Scratch budget per band in floats (~512 KB: a band and its packed panels stay in the 2 MB L2);
+/// MCVD_BAND overrides it for tuning.
 let bandBudget = ProcessInfo.processInfo.environment["MCVD_BAND"].flatMap { Int($0) } ?? (1 << 17)
 
 /// w: (O, C, 3, 3) -> wt: (9C, O), row (ky*3 + kx)*C + ci: the right operand of the pixel-major
@@ -98,7 +100,9 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
     let direct = s.kernel == 1 && s.stride == 1 && s.pad == 0
 
     // Work items: (image, band of output rows). 1x1 convs read x in place, so bands only split work.
-    let rowsPerBand = direct ? max(1, (oh + 1) / 2) : max(1, min(oh, bandBudget / max(1, kk * ow)))
+    var rowsPerBand = direct ? max(1, (oh + 1) / 2) : max(1, min(oh, bandBudget / max(1, kk * ow)))
+    // At least one band per thread, so neither builds the whole im2col.
+    if x.n * ((oh + rowsPerBand - 1) / rowsPerBand) < pool.threads { rowsPerBand = max(1, (oh + pool.threads - 1) / pool.threads) }
     let bands = (oh + rowsPerBand - 1) / rowsPerBand
     let items = x.n * bands
     let mark = arena.mark()

@@ -147,13 +147,18 @@ func modulateSpatial(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Fl
 
 /// x: any (count) -> y = x * sigmoid(x), in place allowed.
 public func silu(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
-    var i = 0
-    while i + 16 <= count {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(y + i).storeBytes(of: v / (1 + exp16(-v)), as: SIMD16<Float>.self)
-        i += 16
+    // Halves on 16-float boundaries when large enough to be worth the second thread.
+    let chunks = count >= 1 << 14 ? (count + 15) / 16 : 1
+    Parallel.shared.split(chunks) { r in
+        var i = chunks == 1 ? 0 : r.lowerBound * 16
+        let end = chunks == 1 ? count : min(count, r.upperBound * 16)
+        while i + 16 <= end {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: v / (1 + exp16(-v)), as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < end { y[i] = siluScalar(x[i]); i += 1 }
     }
-    while i < count { y[i] = siluScalar(x[i]); i += 1 }
 }
 
 @inline(__always)

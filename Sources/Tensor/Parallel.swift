@@ -18,7 +18,9 @@ public final class Parallel: @unchecked Sendable {
     nonisolated(unsafe) private var job: ((Int) -> Void)?
     private var worker: Thread?
 
-    private init() {}
+    /// BLAS stays single-threaded in this design (its own pool would spin against ours, and does not
+    /// survive fork()); set once here since every op reaches the pool before its first sgemm.
+    private init() { setBLASThreads(1) }
 
     private func startWorker() {
         let t = Thread { [unowned self] in self.workerLoop() }

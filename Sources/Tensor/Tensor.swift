@@ -62,14 +62,22 @@ public final class Arena: @unchecked Sendable {
 
     /// Forget every carved buffer; grow to the high-water mark if the last round overflowed.
     public func reset() {
-        if !overflow.isEmpty {
-            overflow.forEach { free($0) }
-            overflow.removeAll(keepingCapacity: true)
-            free(base)
-            capacity = highWater
-            base = Arena.allocate(capacity)
-            allocations += 1
-        }
+        settle()
+        offset = 0
+        overflowUsed = 0
+    }
+
+    /// If this round overflowed, replace all blocks by one of the high-water size now (invalidates
+    /// every carved buffer): called at the end of a forward so the next one allocates nothing.
+    public func settle() {
+        guard !overflow.isEmpty else { return }
+        overflow.forEach { free($0) }
+        overflow.removeAll(keepingCapacity: true)
+        free(base)
+        capacity = highWater
+        base = Arena.allocate(capacity)
+        base.update(repeating: 0, count: capacity)   // resident now, not during the next forward
+        allocations += 1
         offset = 0
         overflowUsed = 0
     }

@@ -101,8 +101,11 @@ struct SpadeLayer {
         let gb = ctx.arena.tensor(n, 2 * channels, h, w)
         let mark = ctx.arena.mark()
         let actv = ctx.arena.tensor(n, shared.shape.outChannels, h, w)
-        shared(cond, into: actv, ctx)
-        ctx.profile.measure(.norm) { silu(actv.data, count: actv.count, into: actv.data) }
+        // The conditioning branch (conv from the few frame channels, then SiLU) is timed on its own.
+        ctx.profile.measure(.spadeShared, flops: shared.shape.flops(n: n, oh: h, ow: w)) {
+            conv2d(cond, weight: ctx.p(shared.w), bias: ctx.p(shared.b), shape: shared.shape, into: actv, arena: ctx.arena)
+            silu(actv.data, count: actv.count, into: actv.data)
+        }
         let s = ConvShape(inChannels: shared.shape.outChannels, outChannels: 2 * channels, kernel: 3)
         ctx.profile.measure(.conv3x3, flops: s.flops(n: n, oh: h, ow: w)) {
             // weight is not read when packedWeight is given (it holds both convs).
@@ -235,5 +238,79 @@ struct AttnLayer {
         ctx.profile.measure(.attention, flops: flops) {
             attentionBlock(x, weights, heads: heads, skipRescale: true, into: y, arena: ctx.arena)
         }
+    }
+}
+
+/// ResnetBlockDDPMpp (DDPM-style), for completeness: the reference's NCSNpp hard-codes BigGAN blocks
+/// (resblock_type = 'biggan' regardless of the config), so no network here instantiates it.
+/// GroupNorm_0 -> SiLU -> Conv_0 (+ Dense_0(silu(temb))) -> GroupNorm_1 -> SiLU -> Conv_1, shortcut
+/// NIN_0 (1x1, or Conv_2 3x3 with conv_shortcut) when channels change; (x + h) / sqrt 2 with skip_rescale.
+struct ResBlockDDPM {
+    let inCh: Int, outCh: Int, skipRescale: Bool
+    let groups0: Int, groups1: Int
+    let norm0: (w: Int, b: Int), norm1: (w: Int, b: Int)
+    let conv0: ConvLayer, conv1: ConvLayer
+    let dense: LinearLayer?
+    let shortcutNIN: (w: Int, b: Int)?
+    let convShortcut: ConvLayer?
+
+    init(_ builder: LayerBuilder, inCh: Int, outCh: Int? = nil, embDim: Int?, convShortcut useConv: Bool = false,
+         skipRescale: Bool = true) {
+        let out = outCh ?? inCh
+        self.inCh = inCh; self.outCh = out; self.skipRescale = skipRescale
+        groups0 = referenceGroups(inCh)
+        // The reference starts from min(out/4, 32) but lowers it until it divides *in* channels.
+        var g = max(1, min(out / 4, 32))
+        while inCh % g != 0 { g -= 1 }
+        precondition(out % g == 0, "ResnetBlockDDPMpp: \(g) groups do not divide \(out) channels (as in torch)")
+        groups1 = g
+        norm0 = (builder.param("GroupNorm_0.weight", [inCh]), builder.param("GroupNorm_0.bias", [inCh]))
+        conv0 = ConvLayer(builder, "Conv_0.", inCh, out, kernel: 3)
+        dense = embDim.map { LinearLayer(builder, "Dense_0.", $0, out) }
+        norm1 = (builder.param("GroupNorm_1.weight", [out]), builder.param("GroupNorm_1.bias", [out]))
+        conv1 = ConvLayer(builder, "Conv_1.", out, out, kernel: 3)
+        if inCh != out && useConv {
+            convShortcut = ConvLayer(builder, "Conv_2.", inCh, out, kernel: 3); shortcutNIN = nil
+        } else if inCh != out {
+            shortcutNIN = (builder.param("NIN_0.W", [inCh, out]), builder.param("NIN_0.b", [out])); convShortcut = nil
+        } else { shortcutNIN = nil; convShortcut = nil }
+        builder.nextModule()
+    }
+
+    // x: (N, inCh, H, W) -> y: (N, outCh, H, W)
+    func callAsFunction(_ x: Tensor, into y: Tensor, _ ctx: Context) {
+        let a = ctx.arena, n = x.n
+        let mark = a.mark()
+        let h0 = a.tensor(n, inCh, x.h, x.w)
+        ctx.profile.measure(.norm) {
+            groupNorm(x, groups: groups0, eps: 1e-6, NormModulation(gamma: ctx.p(norm0.w), beta: ctx.p(norm0.b)),
+                      activation: .silu, into: h0)
+        }
+        let h1 = a.tensor(n, outCh, x.h, x.w)
+        conv0(h0, into: h1, ctx)
+        if let dense, let e = ctx.embAct {
+            let d = a.floats(n * outCh)
+            dense(e, n: n, into: d, ctx)
+            for i in 0..<n { for c in 0..<outCh {
+                let p = h1.data + (i * outCh + c) * h1.plane, v = d[i * outCh + c]
+                for j in 0..<h1.plane { p[j] += v }
+            } }
+        }
+        ctx.profile.measure(.norm) {
+            groupNorm(h1, groups: groups1, eps: 1e-6, NormModulation(gamma: ctx.p(norm1.w), beta: ctx.p(norm1.b)),
+                      activation: .silu, into: h1)
+        }
+        var xs = x
+        if let convShortcut {
+            let s = a.tensor(n, outCh, x.h, x.w); convShortcut(x, into: s, ctx); xs = s
+        } else if let w = shortcutNIN {
+            let s = a.tensor(n, outCh, x.h, x.w)
+            ctx.profile.measure(.conv1x1, flops: 2 * n * inCh * outCh * x.plane) {
+                nin(x, weight: ctx.p(w.w), bias: ctx.p(w.b), outChannels: outCh, into: s)
+            }
+            xs = s
+        }
+        conv1(h1, into: y, residual: xs, scale: skipRescale ? Float(0.5).squareRoot() : 1, ctx)
+        a.release(to: mark)
     }
 }

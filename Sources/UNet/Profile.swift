@@ -4,7 +4,7 @@ import Foundation
 
 public final class Profile: @unchecked Sendable {
     public enum Kind: String, CaseIterable, Sendable {
-        case conv3x3, conv1x1, norm, attention, resample, embedding, copy
+        case conv3x3, conv1x1, spadeShared = "spade_shared", norm, attention, resample, embedding, copy
     }
     public private(set) var seconds: [Kind: Double] = [:]
     public private(set) var flops: [Kind: Int] = [:]

@@ -125,6 +125,7 @@ extension UNet {
         let mark = a.mark()
         convOut(cur, into: y, ctx)
         a.release(to: mark)
+        a.settle()
     }
 
     /// Array convenience: x (N, C*n, H, W), t (N), cond (N, C*(k+f), H, W) -> (N, C*n, H, W).
