@@ -57,6 +57,9 @@ public struct ConvShape: Sendable, Equatable {
         ((h + 2 * pad - kernel) / stride + 1, (w + 2 * pad - kernel) / stride + 1)
     }
     public var reduction: Int { inChannels * kernel * kernel }
+    /// Whether conv2d takes the packed-weight (NHWC slab) path for this shape; otherwise it runs im2col
+    /// on the raw (O, C, k, k) weight and ignores `packedWeight`.
+    public var usesPackedWeights: Bool { kernel == 3 && stride == 1 && pad == 1 && inChannels >= 16 }
     public func flops(n: Int, oh: Int, ow: Int) -> Int { 2 * n * outChannels * reduction * oh * ow }
 }
 
@@ -84,7 +87,7 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
     precondition(y.h == oh && y.w == ow, "conv2d: output \(y.shape) for input \(x.shape)")
     if let residual { precondition(residual.count == y.count, "conv2d: residual shape") }
     // Few input channels (SPADE's conditioning frames) make nine K = C products too thin: im2col then.
-    if s.kernel == 3 && s.stride == 1 && s.pad == 1 && s.inChannels >= 16 {
+    if s.usesPackedWeights {
         let mark = arena.mark()
         let wt = packedWeight ?? {
             let p = arena.floats(9 * s.inChannels * s.outChannels)

@@ -108,9 +108,21 @@ struct SpadeLayer {
         }
         let s = ConvShape(inChannels: shared.shape.outChannels, outChannels: 2 * channels, kernel: 3)
         ctx.profile.measure(.conv3x3, flops: s.flops(n: n, oh: h, ow: w)) {
-            // weight is not read when packedWeight is given (it holds both convs).
-            conv2d(actv, weight: ctx.p(gamma.w), bias: ctx.packed + both.bias, shape: s, into: gb,
-                   packedWeight: ctx.packed + both.matrix, arena: ctx.arena)
+            if s.usesPackedWeights {
+                // weight is not read when packedWeight is given (it holds both convs).
+                conv2d(actv, weight: ctx.p(gamma.w), bias: ctx.packed + both.bias, shape: s, into: gb,
+                       packedWeight: ctx.packed + both.matrix, arena: ctx.arena)
+            } else {
+                // Few SPADE channels: conv2d runs im2col on raw weights, one conv each, then interleave
+                // per image into (gamma planes, beta planes).
+                let one = ConvShape(inChannels: s.inChannels, outChannels: channels, kernel: 3)
+                let size = channels * h * w
+                for (i, layer) in [gamma, beta].enumerated() {
+                    let part = ctx.arena.tensor(n, channels, h, w)
+                    conv2d(actv, weight: ctx.p(layer.w), bias: ctx.p(layer.b), shape: one, into: part, arena: ctx.arena)
+                    for k in 0..<n { (gb.data + k * 2 * size + i * size).update(from: part.data + k * size, count: size) }
+                }
+            }
         }
         ctx.arena.release(to: mark)
         return gb
