@@ -251,7 +251,7 @@ public final class UNetTraining: @unchecked Sendable {
 
     func zeros(_ like: Tensor) -> Tensor {
         let t = back.tensor(like.n, like.c, like.h, like.w)
-        t.fill(0)
+        Parallel.shared.split(t.count) { r in (t.data + r.lowerBound).update(repeating: 0, count: r.count) }
         return t
     }
 
@@ -290,10 +290,10 @@ public final class UNetTraining: @unchecked Sendable {
         // y = (conv1(h1d) + shortcut(xs)) / sqrt 2
         let dz = back.tensor(dy.n, dy.c, dy.h, dy.w)
         let scale = Float(0.5).squareRoot()
-        for i in 0..<dz.count { dz.data[i] = dy.data[i] * scale }
+        Parallel.shared.split(dz.count) { r in for i in r { dz.data[i] = dy.data[i] * scale } }
         let dh1 = zeros(r.h1d)
         convBack(l.conv1, r.h1d, dy: dz, dx: dh1)
-        if let mask = r.mask { for i in 0..<dh1.count { dh1.data[i] *= mask[i] } }
+        if let mask = r.mask { Parallel.shared.split(dh1.count) { r in for i in r { dh1.data[i] *= mask[i] } } }
         let dc0 = zeros(r.c0)
         actNormBack(l.norm1, r.n1, dy: dh1, dx: dc0, dEmb: dEmb)
         let dh0r = zeros(r.h0r)
@@ -308,7 +308,7 @@ public final class UNetTraining: @unchecked Sendable {
             else { firDownsample2xBackward(dh0r, into: dh0); firDownsample2xBackward(dxs, into: dxr) }
             dxs = dxr
         }
-        for i in 0..<dx.count { dx.data[i] += dxs.data[i] }
+        Parallel.shared.split(dx.count) { r in for i in r { dx.data[i] += dxs.data[i] } }
         actNormBack(l.norm0, r.n0, dy: dh0, dx: dx, dEmb: dEmb)
         back.release(to: mark)
     }
@@ -355,11 +355,13 @@ public final class UNetTraining: @unchecked Sendable {
                 let skip = dSkip[cache.skip]
                 let hc = dcat.c - skip.c
                 let dh = back.tensor(n, hc, dcat.h, dcat.w)
-                for j in 0..<n {
-                    let src = dcat.data + j * dcat.imageCount
-                    (dh.data + j * dh.imageCount).update(from: src, count: dh.imageCount)
-                    let ds = skip.data + j * skip.imageCount, from = src + dh.imageCount
-                    for k in 0..<skip.imageCount { ds[k] += from[k] }
+                Parallel.shared.split(n) { images in
+                    for j in images {
+                        let src = dcat.data + j * dcat.imageCount
+                        (dh.data + j * dh.imageCount).update(from: src, count: dh.imageCount)
+                        let ds = skip.data + j * skip.imageCount, from = src + dh.imageCount
+                        for k in 0..<skip.imageCount { ds[k] += from[k] }
+                    }
                 }
                 dcur = dh
             }
