@@ -60,6 +60,10 @@ public final class Trainer: @unchecked Sendable {
         self.options = options
         schedule = options.schedule
         pass = UNetTraining(model: model)
+        // The training forward reads the packed 3x3 weights that `model.prepare()` derives; every
+        // parameter change here (Adam, checkpoint load) is followed by prepare().
+        model.prepare()
+        pass.usePackedWeights = true
         adam = Adam(count: model.parameterStorageCount, options: options.adam)
         ema = options.emaRate.map { EMA(copying: model.parameterStorage, count: model.parameterStorageCount, rate: $0) }
     }
@@ -111,7 +115,7 @@ public final class Trainer: @unchecked Sendable {
         let norm = clipGradientNorm(pass.gradients, count: count, maxNorm: options.adam.gradClip)
         let lr = options.adam.learningRate(atUpdate: step)
         adam.update(params: model.parameterStorage, grads: pass.gradients, lr: lr)
-        model.prepare()     // the inference forward's packed weight copies
+        model.prepare()     // packed weight copies, read by the next step's forward and by inference
         ema?.update(model.parameterStorage)
         let stats = StepStats(step: step, loss: loss, gradNorm: norm, learningRate: lr)
         step += 1

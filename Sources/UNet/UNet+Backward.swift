@@ -35,6 +35,10 @@ public final class UNetTraining: @unchecked Sendable {
     var upAttnCaches: [Tensor?] = [], upSampleCaches: [ResCache?] = []
     var finalCache: NormCache? = nil
     var ordinal = 0
+    /// When true, the forward's 3x3 convolutions read the model's packed weight copies instead of packing
+    /// the parameters per call: only valid while `model.prepare()` has run since the last parameter
+    /// change (the trainer keeps it so). Off by default (e.g. gradient checks edit parameters in place).
+    public var usePackedWeights = false
 
     public init(model: UNet) {
         precondition(!model.config.condEmb, "training: cond_emb is not supported")
@@ -58,7 +62,9 @@ public final class UNetTraining: @unchecked Sendable {
     // MARK: - Layer forwards that keep their inputs
 
     func conv(_ l: ConvLayer, _ x: Tensor, into y: Tensor, residual: Tensor? = nil, scale: Float = 1) {
-        conv2d(x, weight: p + l.w, bias: p + l.b, shape: l.shape, into: y, residual: residual, scale: scale, arena: acts)
+        let packed = usePackedWeights ? l.packed.map { UnsafePointer(model.packed + $0) } : nil
+        conv2d(x, weight: p + l.w, bias: p + l.b, shape: l.shape, into: y, residual: residual, scale: scale,
+               packedWeight: packed, arena: acts)
     }
 
     func actNorm(_ l: ActNorm, _ x: Tensor) -> NormCache {
