@@ -137,4 +137,28 @@ import UNet
             #expect(asModel.parameter(spec.name)! == Array(UnsafeBufferPointer(start: ema + spec.offset, count: spec.shape.reduce(1, *))))
         }
     }
+
+    /// ngf 16, so the 3x3 convolutions take the packed-weight path: after some updates, the training
+    /// forward on the model's prepared weights equals the one that packs per call, bit for bit.
+    @Test func packedWeightsMatchPackingPerCall() throws {
+        var config = Tiny.config()
+        config.ngf = 16
+        let model = try UNet(config: config)
+        model.randomize(seed: 4)
+        let trainer = Trainer(model: model, options: Self.options())
+        for s in 0..<3 { trainer.trainStep(clips: Self.batch(s), samples: 3, height: 8, width: 8) }
+        let n = 2, x = (0..<(n * 64)).map { Float($0 % 13) / 13 - 0.5 }
+        let cond = (0..<(n * 3 * 64)).map { Float($0 % 7) / 7 - 0.5 }
+        var outs: [[Float]] = []
+        for packed in [true, false] {
+            trainer.pass.usePackedWeights = packed
+            var out = [Float](repeating: 0, count: x.count)
+            trainer.pass.forward(x: x, t: [10, 900], cond: cond, n: n, h: 8, w: 8, into: &out)
+            outs.append(out)
+        }
+        trainer.pass.usePackedWeights = true
+        #expect(outs[0].contains { $0 != 0 })
+        let differing = zip(outs[0], outs[1]).filter { $0.0 != $0.1 }.count
+        #expect(differing == 0, "\(differing) outputs differ between prepared packed weights and packing per call")
+    }
 }
