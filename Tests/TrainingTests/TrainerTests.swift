@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import Diffusion
+import Tensor
 import UNet
 @testable import Training
 
@@ -160,5 +161,25 @@ import UNet
         #expect(outs[0].contains { $0 != 0 })
         let differing = zip(outs[0], outs[1]).filter { $0.0 != $0.1 }.count
         #expect(differing == 0, "\(differing) outputs differ between prepared packed weights and packing per call")
+    }
+
+    /// The dropout masks are the keep/drop decisions of NoiseStream(seed, layer, .dropout, step).bits,
+    /// whatever the thread count (they are drawn over both threads).
+    @Test func dropoutMaskFollowsItsStream() throws {
+        let model = try UNet(config: Tiny.config())
+        let trainer = Trainer(model: model, options: Self.options(dropout: 0.25))
+        let count = 1001, layer = 3, step = 7
+        let bits = NoiseStream(seed: 42, sample: UInt32(layer), block: TrainingStream.dropout.rawValue, step: UInt32(step))
+            .bits(count)
+        let want = bits.map { Double($0) < 0.25 * 4_294_967_296.0 ? Float(0) : Float(1 / 0.75) }
+        for threads in [1, 2] {
+            Parallel.shared.threads = threads
+            defer { Parallel.shared.threads = 1 }
+            var mask = [Float](repeating: -1, count: count)
+            mask.withUnsafeMutableBufferPointer { trainer.dropoutFill(step: step)!(layer, $0) }
+            #expect(mask == want, "threads \(threads)")
+        }
+        let dropped = want.filter { $0 == 0 }.count
+        #expect(dropped > 180 && dropped < 320, "\(dropped) of \(count) dropped at p = 0.25")
     }
 }
