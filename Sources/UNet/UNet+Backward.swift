@@ -111,7 +111,7 @@ public final class UNetTraining: @unchecked Sendable {
             let m = acts.floats(n1.y.count)
             dropout(ordinal, UnsafeMutableBufferPointer(start: m, count: n1.y.count))
             h1d = acts.tensor(x.n, l.outCh, oh, ow)
-            for i in 0..<h1d.count { h1d.data[i] = n1.y.data[i] * m[i] }
+            Parallel.shared.split(h1d.count) { r in for i in r { h1d.data[i] = n1.y.data[i] * m[i] } }
             mask = m
         }
         ordinal += 1
@@ -223,10 +223,12 @@ public final class UNetTraining: @unchecked Sendable {
             for block in blocks {
                 let skip = skips[next]
                 let cat = a.tensor(n, cur.c + skip.c, cur.h, cur.w)
-                for j in 0..<n {
-                    (cat.data + j * cat.imageCount).update(from: cur.data + j * cur.imageCount, count: cur.imageCount)
-                    (cat.data + j * cat.imageCount + cur.imageCount).update(from: skip.data + j * skip.imageCount,
-                                                                            count: skip.imageCount)
+                Parallel.shared.split(n) { images in
+                    for j in images {
+                        (cat.data + j * cat.imageCount).update(from: cur.data + j * cur.imageCount, count: cur.imageCount)
+                        (cat.data + j * cat.imageCount + cur.imageCount).update(from: skip.data + j * skip.imageCount,
+                                                                                count: skip.imageCount)
+                    }
                 }
                 let r = res(block, cat, dropout: dropout)
                 list.append((r, next))
