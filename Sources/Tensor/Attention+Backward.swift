@@ -19,22 +19,36 @@ public func ninBackward(_ x: Tensor, weight: UnsafePointer<Float>, outChannels o
                         accumulate: Bool = false, dWeight: UnsafeMutablePointer<Float>,
                         dBias: UnsafeMutablePointer<Float>) {
     let L = x.plane, ci = x.c
-    for img in 0..<x.n {
-        let xi = x.data + img * ci * L, dyi = dy.data + img * o * L
-        // dW (C x O) += x (C x L) . dy^T (L x O)
-        sgemm(transB: true, m: ci, n: o, k: L, a: xi, lda: L, b: dyi, ldb: L, beta: 1, c: dWeight, ldc: o)
-        for oc in 0..<o {
-            let row = dyi + oc * L
-            var s: Float = 0
-            for j in 0..<L { s += row[j] }
-            dBias[oc] += s
-        }
-        if let dx {
-            // dx (C x L) = W (C x O) . dy (O x L)
-            sgemm(m: ci, n: L, k: o, a: weight, lda: o, b: dyi, ldb: L, beta: accumulate ? 1 : 0,
-                  c: dx.data + img * ci * L, ldc: L)
+    // Two fixed halves of the batch as in conv2dBackward: half 1's weight gradient goes to a partial
+    // added at the end, so the bits do not depend on the thread count.
+    let halves = backwardHalves(x.n)
+    let partial = halves.count > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: ci * o) : nil
+    defer { partial?.deallocate() }
+    partial?.update(repeating: 0, count: ci * o)
+    Parallel.shared.split(o) { channels in
+        for oc in channels {
+            for img in 0..<x.n {
+                let row = dy.data + img * o * L + oc * L
+                var s: Float = 0
+                for j in 0..<L { s += row[j] }
+                dBias[oc] += s
+            }
         }
     }
+    runHalves(halves.count) { part in
+        let dW = part == 0 ? dWeight : partial!
+        for img in halves[part] {
+            let xi = x.data + img * ci * L, dyi = dy.data + img * o * L
+            // dW (C x O) += x (C x L) . dy^T (L x O)
+            sgemm(transB: true, m: ci, n: o, k: L, a: xi, lda: L, b: dyi, ldb: L, beta: 1, c: dW, ldc: o)
+            if let dx {
+                // dx (C x L) = W (C x O) . dy (O x L)
+                sgemm(m: ci, n: L, k: o, a: weight, lda: o, b: dyi, ldb: L, beta: accumulate ? 1 : 0,
+                      c: dx.data + img * ci * L, ldc: L)
+            }
+        }
+    }
+    if let partial { Parallel.shared.split(ci * o) { r in for i in r { dWeight[i] += partial[i] } } }
 }
 
 /// x: (N, C, H, W), dy: (N, C, H, W) -> dx: (N, C, H, W) (overwritten, or += when `accumulate`) and the
@@ -53,40 +67,44 @@ public func attentionBlockBackward(_ x: Tensor, _ p: AttentionWeights, heads: In
     nin(h, weight: p.nin[0].w, bias: p.nin[0].b, outChannels: c, into: q)
     nin(h, weight: p.nin[1].w, bias: p.nin[1].b, outChannels: c, into: k)
     nin(h, weight: p.nin[2].w, bias: p.nin[2].b, outChannels: c, into: v)
-    let probs = arena.floats(L * L), dP = arena.floats(L * L)
+    let halves = backwardHalves(n)
+    let scratch = arena.floats(2 * L * L * halves.count)
 
     // y = (x + NIN_3(o)) * scale: dz = dy * scale flows to x directly and into NIN_3.
     let dz = carve(), dO = carve(), dQ = carve(), dK = carve(), dV = carve()
-    for i in 0..<dz.count { dz.data[i] = dy.data[i] * scale }
-    // dO (C x L) = W_3 (C x C) . dz (C x L), per image (NIN_3's input gradient; its weight gradient
-    // needs o and comes after the head loop).
-    for img in 0..<n {
-        sgemm(m: c, n: L, k: c, a: p.nin[3].w, lda: c, b: dz.data + img * c * L, ldb: L, c: dO.data + img * c * L, ldc: L)
-    }
-    for img in 0..<n {
-        for head in 0..<heads {
-            let off = img * c * L + head * ch * L
-            // P[i, j] = softmax_j(alpha q_i . k_j); o[:, i] = sum_j v[:, j] P[i, j]
-            sgemm(transA: true, m: L, n: L, k: ch, alpha: alpha, a: q.data + off, lda: L, b: k.data + off, ldb: L,
-                  c: probs, ldc: L)
-            for i in 0..<L {
-                let inv = 1 / softmaxNumerators(probs + i * L, L)
-                for j in 0..<L { probs[i * L + j] *= inv }
+    // Images are independent from here to the NIN backwards: each half of the batch on its thread.
+    runHalves(halves.count) { part in
+        let probs = scratch + part * 2 * L * L, dP = probs + L * L
+        for img in halves[part] {
+            let base = img * c * L
+            for i in base..<(base + c * L) { dz.data[i] = dy.data[i] * scale }
+            // dO (C x L) = W_3 (C x C) . dz (C x L) (NIN_3's input gradient; its weight gradient needs o
+            // and comes after the head loop).
+            sgemm(m: c, n: L, k: c, a: p.nin[3].w, lda: c, b: dz.data + base, ldb: L, c: dO.data + base, ldc: L)
+            for head in 0..<heads {
+                let off = base + head * ch * L
+                // P[i, j] = softmax_j(alpha q_i . k_j); o[:, i] = sum_j v[:, j] P[i, j]
+                sgemm(transA: true, m: L, n: L, k: ch, alpha: alpha, a: q.data + off, lda: L, b: k.data + off, ldb: L,
+                      c: probs, ldc: L)
+                for i in 0..<L {
+                    let inv = 1 / softmaxNumerators(probs + i * L, L)
+                    for j in 0..<L { probs[i * L + j] *= inv }
+                }
+                sgemm(transB: true, m: ch, n: L, k: L, a: v.data + off, lda: L, b: probs, ldb: L, c: o.data + off, ldc: L)
+                // dV (ch x L) = dO (ch x L) . P (L x L); dP (L x L) = dO^T (L x ch) . V (ch x L)
+                sgemm(m: ch, n: L, k: L, a: dO.data + off, lda: L, b: probs, ldb: L, c: dV.data + off, ldc: L)
+                sgemm(transA: true, m: L, n: L, k: ch, a: dO.data + off, lda: L, b: v.data + off, ldb: L, c: dP, ldc: L)
+                // dS = P * (dP - rowsum(dP * P)), folded with alpha into dP.
+                for i in 0..<L {
+                    let pr = probs + i * L, dr = dP + i * L
+                    var dot: Float = 0
+                    for j in 0..<L { dot += pr[j] * dr[j] }
+                    for j in 0..<L { dr[j] = alpha * pr[j] * (dr[j] - dot) }
+                }
+                // dQ (ch x L) = K (ch x L) . dS^T; dK (ch x L) = Q (ch x L) . dS
+                sgemm(transB: true, m: ch, n: L, k: L, a: k.data + off, lda: L, b: dP, ldb: L, c: dQ.data + off, ldc: L)
+                sgemm(m: ch, n: L, k: L, a: q.data + off, lda: L, b: dP, ldb: L, c: dK.data + off, ldc: L)
             }
-            sgemm(transB: true, m: ch, n: L, k: L, a: v.data + off, lda: L, b: probs, ldb: L, c: o.data + off, ldc: L)
-            // dV (ch x L) = dO (ch x L) . P (L x L); dP (L x L) = dO^T (L x ch) . V (ch x L)
-            sgemm(m: ch, n: L, k: L, a: dO.data + off, lda: L, b: probs, ldb: L, c: dV.data + off, ldc: L)
-            sgemm(transA: true, m: L, n: L, k: ch, a: dO.data + off, lda: L, b: v.data + off, ldb: L, c: dP, ldc: L)
-            // dS = P * (dP - rowsum(dP * P)), folded with alpha into dP.
-            for i in 0..<L {
-                let pr = probs + i * L, dr = dP + i * L
-                var dot: Float = 0
-                for j in 0..<L { dot += pr[j] * dr[j] }
-                for j in 0..<L { dr[j] = alpha * pr[j] * (dr[j] - dot) }
-            }
-            // dQ (ch x L) = K (ch x L) . dS^T; dK (ch x L) = Q (ch x L) . dS
-            sgemm(transB: true, m: ch, n: L, k: L, a: k.data + off, lda: L, b: dP, ldb: L, c: dQ.data + off, ldc: L)
-            sgemm(m: ch, n: L, k: L, a: q.data + off, lda: L, b: dP, ldb: L, c: dK.data + off, ldc: L)
         }
     }
     ninBackward(o, weight: p.nin[3].w, outChannels: c, dy: dz, dx: nil, dWeight: grads.nin[3].w, dBias: grads.nin[3].b)
@@ -100,6 +118,6 @@ public func attentionBlockBackward(_ x: Tensor, _ p: AttentionWeights, heads: In
                       activation: .none, dy: dH, dx: dx, accumulate: accumulate,
                       NormGradients(gamma: grads.normWeight, beta: grads.normBias))
     // The residual path.
-    for i in 0..<dx.count { dx.data[i] += dz.data[i] }
+    Parallel.shared.split(dx.count) { r in for i in r { dx.data[i] += dz.data[i] } }
     arena.release(to: mark)
 }

@@ -6,6 +6,9 @@
 /// x: (N, C, H, W), w: (O, C, k, k), dy: (N, O, OH, OW) ->
 ///   dx: (N, C, H, W) (overwritten, or += when `accumulate`), dWeight: (O, C, k, k) +=, dBias: (O) +=.
 /// Any of dx / dBias may be nil when not needed (e.g. the first conv's input).
+/// The batch is cut into two fixed halves of images (`backwardHalves`), whatever the thread count: half 0
+/// adds its weight gradient into dWeight, half 1 into a zeroed partial that is added at the end, so the
+/// result is the same bits with 1 or 2 threads (the halves run in parallel when the worker is free).
 public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: ConvShape, dy: Tensor,
                            dx: Tensor?, accumulate: Bool = false, dWeight: UnsafeMutablePointer<Float>,
                            dBias: UnsafeMutablePointer<Float>?, arena: Arena) {
@@ -16,49 +19,78 @@ public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: C
     let o = s.outChannels, kk = s.reduction, L = oh * ow
     let direct = s.kernel == 1 && s.stride == 1 && s.pad == 0
     let rowsPerBand = direct ? oh : max(1, min(oh, bandBudget / max(1, kk * ow)))
+    let halves = backwardHalves(x.n)
     let mark = arena.mark()
-    let cols = direct ? nil : arena.floats(kk * rowsPerBand * ow)
-    let dcols = (direct || dx == nil) ? nil : arena.floats(kk * rowsPerBand * ow)
+    let bandFloats = direct ? 0 : kk * rowsPerBand * ow
+    let scratch = direct ? nil : arena.floats(2 * bandFloats * halves.count)
+    let partial = halves.count > 1 ? arena.floats(o * kk) : nil
+    partial?.update(repeating: 0, count: o * kk)
 
     if let dx, !accumulate { dx.fill(0) }
-    for img in 0..<x.n {
-        let xi = x.data + img * x.imageCount
-        let dyi = dy.data + img * o * L
-        if let dBias {
-            for oc in 0..<o {
-                let row = dyi + oc * L
-                var sum: Float = 0
-                for j in 0..<L { sum += row[j] }
-                dBias[oc] += sum
+    if let dBias {
+        // Per channel, images in order: the same sums as one thread would make.
+        Parallel.shared.split(o) { channels in
+            for oc in channels {
+                for img in 0..<x.n {
+                    let row = dy.data + img * o * L + oc * L
+                    var sum: Float = 0
+                    for j in 0..<L { sum += row[j] }
+                    dBias[oc] += sum
+                }
             }
-        }
-        if direct {
-            // dW (O x C) += dy (O x L) . x^T (L x C); dx (C x L) += W^T (C x O) . dy (O x L).
-            sgemm(transB: true, m: o, n: kk, k: L, a: dyi, lda: L, b: xi, ldb: L, beta: 1, c: dWeight, ldc: kk)
-            if let dx {
-                sgemm(transA: true, m: kk, n: L, k: o, a: weight, lda: kk, b: dyi, ldb: L, beta: 1,
-                      c: dx.data + img * dx.imageCount, ldc: L)
-            }
-            continue
-        }
-        var oy0 = 0
-        while oy0 < oh {
-            let oy1 = min(oh, oy0 + rowsPerBand), n = (oy1 - oy0) * ow
-            im2col(xi, c: x.c, h: x.h, w: x.w, shape: s, ow: ow, rows: oy0..<oy1, into: cols!)
-            // dW (O x K) += dy_band (O x n) . cols^T (n x K)
-            sgemm(transB: true, m: o, n: kk, k: n, a: dyi + oy0 * ow, lda: L, b: cols!, ldb: n, beta: 1,
-                  c: dWeight, ldc: kk)
-            if let dx, let dcols {
-                // dcols (K x n) = W^T (K x O) . dy_band (O x n), scattered back onto the image.
-                sgemm(transA: true, m: kk, n: n, k: o, a: weight, lda: kk, b: dyi + oy0 * ow, ldb: L,
-                      c: dcols, ldc: n)
-                col2im(dcols, c: x.c, h: x.h, w: x.w, shape: s, ow: ow, rows: oy0..<oy1,
-                       into: dx.data + img * dx.imageCount)
-            }
-            oy0 = oy1
         }
     }
+
+    func runHalf(_ part: Int) {
+        let dW = part == 0 ? dWeight : partial!
+        let cols = scratch.map { $0 + part * 2 * bandFloats }, dcols = cols.map { $0 + bandFloats }
+        for img in halves[part] {
+            let xi = x.data + img * x.imageCount
+            let dyi = dy.data + img * o * L
+            if direct {
+                // dW (O x C) += dy (O x L) . x^T (L x C); dx (C x L) += W^T (C x O) . dy (O x L).
+                sgemm(transB: true, m: o, n: kk, k: L, a: dyi, lda: L, b: xi, ldb: L, beta: 1, c: dW, ldc: kk)
+                if let dx {
+                    sgemm(transA: true, m: kk, n: L, k: o, a: weight, lda: kk, b: dyi, ldb: L, beta: 1,
+                          c: dx.data + img * dx.imageCount, ldc: L)
+                }
+                continue
+            }
+            var oy0 = 0
+            while oy0 < oh {
+                let oy1 = min(oh, oy0 + rowsPerBand), n = (oy1 - oy0) * ow
+                im2col(xi, c: x.c, h: x.h, w: x.w, shape: s, ow: ow, rows: oy0..<oy1, into: cols!)
+                // dW (O x K) += dy_band (O x n) . cols^T (n x K)
+                sgemm(transB: true, m: o, n: kk, k: n, a: dyi + oy0 * ow, lda: L, b: cols!, ldb: n, beta: 1,
+                      c: dW, ldc: kk)
+                if let dx, let dcols {
+                    // dcols (K x n) = W^T (K x O) . dy_band (O x n), scattered back onto the image.
+                    sgemm(transA: true, m: kk, n: n, k: o, a: weight, lda: kk, b: dyi + oy0 * ow, ldb: L,
+                          c: dcols, ldc: n)
+                    col2im(dcols, c: x.c, h: x.h, w: x.w, shape: s, ow: ow, rows: oy0..<oy1,
+                           into: dx.data + img * dx.imageCount)
+                }
+                oy0 = oy1
+            }
+        }
+    }
+    runHalves(halves.count, runHalf)
+    if let partial {
+        Parallel.shared.split(o * kk) { r in for i in r { dWeight[i] += partial[i] } }
+    }
     arena.release(to: mark)
+}
+
+/// The fixed split of a batch of n images used by the backward passes: [0, ceil(n/2)) and the rest
+/// (one range when n == 1). It depends on n only, never on the thread count.
+func backwardHalves(_ n: Int) -> [Range<Int>] {
+    n < 2 ? [0..<n] : [0..<((n + 1) / 2), ((n + 1) / 2)..<n]
+}
+
+/// body(0) ... body(parts - 1) for parts <= 2: in parallel with 2 threads, one after the other with 1.
+func runHalves(_ parts: Int, _ body: (Int) -> Void) {
+    if parts > 1 && Parallel.shared.threads > 1 { Parallel.shared.run(parts: parts, body) }
+    else { for part in 0..<parts { body(part) } }
 }
 
 /// The adjoint of `im2col`: buf (C*k*k, rows*OW) is added onto x (one image): (C, H, W).

@@ -60,6 +60,10 @@ public final class Trainer: @unchecked Sendable {
         self.options = options
         schedule = options.schedule
         pass = UNetTraining(model: model)
+        // The training forward reads the packed 3x3 weights that `model.prepare()` derives; every
+        // parameter change here (Adam, checkpoint load) is followed by prepare().
+        model.prepare()
+        pass.usePackedWeights = true
         adam = Adam(count: model.parameterStorageCount, options: options.adam)
         ema = options.emaRate.map { EMA(copying: model.parameterStorage, count: model.parameterStorageCount, rate: $0) }
     }
@@ -77,10 +81,23 @@ public final class Trainer: @unchecked Sendable {
         guard p > 0 else { return nil }
         let seed = options.seed, s = UInt32(truncatingIfNeeded: step), keep = Float(1 / (1 - p))
         let threshold = p * 4_294_967_296.0
+        let key = (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
+        // Word i of the mask is word i % 4 of Philox block i / 4 of the stream
+        // NoiseStream(seed, sample: layer, block: .dropout, step) — the values of its `bits` — drawn here
+        // per block, straight into the mask, over both threads.
         return { layer, mask in
-            let bits = NoiseStream(seed: seed, sample: UInt32(layer), block: TrainingStream.dropout.rawValue, step: s)
-                .bits(mask.count)
-            for i in mask.indices { mask[i] = Double(bits[i]) < threshold ? 0 : keep }
+            let base = mask.baseAddress!, count = mask.count
+            Parallel.shared.split((count + 3) / 4) { blocks in
+                for b in blocks {
+                    let r = Philox.block((UInt32(truncatingIfNeeded: b), s, UInt32(layer), TrainingStream.dropout.rawValue),
+                                         key: key)
+                    let i = 4 * b
+                    base[i] = Double(r.0) < threshold ? 0 : keep
+                    if i + 1 < count { base[i + 1] = Double(r.1) < threshold ? 0 : keep }
+                    if i + 2 < count { base[i + 2] = Double(r.2) < threshold ? 0 : keep }
+                    if i + 3 < count { base[i + 3] = Double(r.3) < threshold ? 0 : keep }
+                }
+            }
         }
     }
 
@@ -111,7 +128,7 @@ public final class Trainer: @unchecked Sendable {
         let norm = clipGradientNorm(pass.gradients, count: count, maxNorm: options.adam.gradClip)
         let lr = options.adam.learningRate(atUpdate: step)
         adam.update(params: model.parameterStorage, grads: pass.gradients, lr: lr)
-        model.prepare()     // the inference forward's packed weight copies
+        model.prepare()     // packed weight copies, read by the next step's forward and by inference
         ema?.update(model.parameterStorage)
         let stats = StepStats(step: step, loss: loss, gradNorm: norm, learningRate: lr)
         step += 1

@@ -35,6 +35,10 @@ public final class UNetTraining: @unchecked Sendable {
     var upAttnCaches: [Tensor?] = [], upSampleCaches: [ResCache?] = []
     var finalCache: NormCache? = nil
     var ordinal = 0
+    /// When true, the forward's 3x3 convolutions read the model's packed weight copies instead of packing
+    /// the parameters per call: only valid while `model.prepare()` has run since the last parameter
+    /// change (the trainer keeps it so). Off by default (e.g. gradient checks edit parameters in place).
+    public var usePackedWeights = false
 
     public init(model: UNet) {
         precondition(!model.config.condEmb, "training: cond_emb is not supported")
@@ -58,7 +62,9 @@ public final class UNetTraining: @unchecked Sendable {
     // MARK: - Layer forwards that keep their inputs
 
     func conv(_ l: ConvLayer, _ x: Tensor, into y: Tensor, residual: Tensor? = nil, scale: Float = 1) {
-        conv2d(x, weight: p + l.w, bias: p + l.b, shape: l.shape, into: y, residual: residual, scale: scale, arena: acts)
+        let packed = usePackedWeights ? l.packed.map { UnsafePointer(model.packed + $0) } : nil
+        conv2d(x, weight: p + l.w, bias: p + l.b, shape: l.shape, into: y, residual: residual, scale: scale,
+               packedWeight: packed, arena: acts)
     }
 
     func actNorm(_ l: ActNorm, _ x: Tensor) -> NormCache {
@@ -105,7 +111,7 @@ public final class UNetTraining: @unchecked Sendable {
             let m = acts.floats(n1.y.count)
             dropout(ordinal, UnsafeMutableBufferPointer(start: m, count: n1.y.count))
             h1d = acts.tensor(x.n, l.outCh, oh, ow)
-            for i in 0..<h1d.count { h1d.data[i] = n1.y.data[i] * m[i] }
+            Parallel.shared.split(h1d.count) { r in for i in r { h1d.data[i] = n1.y.data[i] * m[i] } }
             mask = m
         }
         ordinal += 1
@@ -217,10 +223,12 @@ public final class UNetTraining: @unchecked Sendable {
             for block in blocks {
                 let skip = skips[next]
                 let cat = a.tensor(n, cur.c + skip.c, cur.h, cur.w)
-                for j in 0..<n {
-                    (cat.data + j * cat.imageCount).update(from: cur.data + j * cur.imageCount, count: cur.imageCount)
-                    (cat.data + j * cat.imageCount + cur.imageCount).update(from: skip.data + j * skip.imageCount,
-                                                                            count: skip.imageCount)
+                Parallel.shared.split(n) { images in
+                    for j in images {
+                        (cat.data + j * cat.imageCount).update(from: cur.data + j * cur.imageCount, count: cur.imageCount)
+                        (cat.data + j * cat.imageCount + cur.imageCount).update(from: skip.data + j * skip.imageCount,
+                                                                                count: skip.imageCount)
+                    }
                 }
                 let r = res(block, cat, dropout: dropout)
                 list.append((r, next))
@@ -251,7 +259,7 @@ public final class UNetTraining: @unchecked Sendable {
 
     func zeros(_ like: Tensor) -> Tensor {
         let t = back.tensor(like.n, like.c, like.h, like.w)
-        t.fill(0)
+        Parallel.shared.split(t.count) { r in (t.data + r.lowerBound).update(repeating: 0, count: r.count) }
         return t
     }
 
@@ -290,10 +298,10 @@ public final class UNetTraining: @unchecked Sendable {
         // y = (conv1(h1d) + shortcut(xs)) / sqrt 2
         let dz = back.tensor(dy.n, dy.c, dy.h, dy.w)
         let scale = Float(0.5).squareRoot()
-        for i in 0..<dz.count { dz.data[i] = dy.data[i] * scale }
+        Parallel.shared.split(dz.count) { r in for i in r { dz.data[i] = dy.data[i] * scale } }
         let dh1 = zeros(r.h1d)
         convBack(l.conv1, r.h1d, dy: dz, dx: dh1)
-        if let mask = r.mask { for i in 0..<dh1.count { dh1.data[i] *= mask[i] } }
+        if let mask = r.mask { Parallel.shared.split(dh1.count) { r in for i in r { dh1.data[i] *= mask[i] } } }
         let dc0 = zeros(r.c0)
         actNormBack(l.norm1, r.n1, dy: dh1, dx: dc0, dEmb: dEmb)
         let dh0r = zeros(r.h0r)
@@ -308,7 +316,7 @@ public final class UNetTraining: @unchecked Sendable {
             else { firDownsample2xBackward(dh0r, into: dh0); firDownsample2xBackward(dxs, into: dxr) }
             dxs = dxr
         }
-        for i in 0..<dx.count { dx.data[i] += dxs.data[i] }
+        Parallel.shared.split(dx.count) { r in for i in r { dx.data[i] += dxs.data[i] } }
         actNormBack(l.norm0, r.n0, dy: dh0, dx: dx, dEmb: dEmb)
         back.release(to: mark)
     }
@@ -355,11 +363,13 @@ public final class UNetTraining: @unchecked Sendable {
                 let skip = dSkip[cache.skip]
                 let hc = dcat.c - skip.c
                 let dh = back.tensor(n, hc, dcat.h, dcat.w)
-                for j in 0..<n {
-                    let src = dcat.data + j * dcat.imageCount
-                    (dh.data + j * dh.imageCount).update(from: src, count: dh.imageCount)
-                    let ds = skip.data + j * skip.imageCount, from = src + dh.imageCount
-                    for k in 0..<skip.imageCount { ds[k] += from[k] }
+                Parallel.shared.split(n) { images in
+                    for j in images {
+                        let src = dcat.data + j * dcat.imageCount
+                        (dh.data + j * dh.imageCount).update(from: src, count: dh.imageCount)
+                        let ds = skip.data + j * skip.imageCount, from = src + dh.imageCount
+                        for k in 0..<skip.imageCount { ds[k] += from[k] }
+                    }
                 }
                 dcur = dh
             }

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import Diffusion
+import Tensor
 import UNet
 @testable import Training
 
@@ -136,5 +137,49 @@ import UNet
         for spec in asModel.parameterLayout.prefix(5) {
             #expect(asModel.parameter(spec.name)! == Array(UnsafeBufferPointer(start: ema + spec.offset, count: spec.shape.reduce(1, *))))
         }
+    }
+
+    /// ngf 16, so the 3x3 convolutions take the packed-weight path: after some updates, the training
+    /// forward on the model's prepared weights equals the one that packs per call, bit for bit.
+    @Test func packedWeightsMatchPackingPerCall() throws {
+        var config = Tiny.config()
+        config.ngf = 16
+        let model = try UNet(config: config)
+        model.randomize(seed: 4)
+        let trainer = Trainer(model: model, options: Self.options())
+        for s in 0..<3 { trainer.trainStep(clips: Self.batch(s), samples: 3, height: 8, width: 8) }
+        let n = 2, x = (0..<(n * 64)).map { Float($0 % 13) / 13 - 0.5 }
+        let cond = (0..<(n * 3 * 64)).map { Float($0 % 7) / 7 - 0.5 }
+        var outs: [[Float]] = []
+        for packed in [true, false] {
+            trainer.pass.usePackedWeights = packed
+            var out = [Float](repeating: 0, count: x.count)
+            trainer.pass.forward(x: x, t: [10, 900], cond: cond, n: n, h: 8, w: 8, into: &out)
+            outs.append(out)
+        }
+        trainer.pass.usePackedWeights = true
+        #expect(outs[0].contains { $0 != 0 })
+        let differing = zip(outs[0], outs[1]).filter { $0.0 != $0.1 }.count
+        #expect(differing == 0, "\(differing) outputs differ between prepared packed weights and packing per call")
+    }
+
+    /// The dropout masks are the keep/drop decisions of NoiseStream(seed, layer, .dropout, step).bits,
+    /// whatever the thread count (they are drawn over both threads).
+    @Test func dropoutMaskFollowsItsStream() throws {
+        let model = try UNet(config: Tiny.config())
+        let trainer = Trainer(model: model, options: Self.options(dropout: 0.25))
+        let count = 1001, layer = 3, step = 7
+        let bits = NoiseStream(seed: 42, sample: UInt32(layer), block: TrainingStream.dropout.rawValue, step: UInt32(step))
+            .bits(count)
+        let want = bits.map { Double($0) < 0.25 * 4_294_967_296.0 ? Float(0) : Float(1 / 0.75) }
+        for threads in [1, 2] {
+            Parallel.shared.threads = threads
+            defer { Parallel.shared.threads = 1 }
+            var mask = [Float](repeating: -1, count: count)
+            mask.withUnsafeMutableBufferPointer { trainer.dropoutFill(step: step)!(layer, $0) }
+            #expect(mask == want, "threads \(threads)")
+        }
+        let dropped = want.filter { $0 == 0 }.count
+        #expect(dropped > 180 && dropped < 320, "\(dropped) of \(count) dropped at p = 0.25")
     }
 }

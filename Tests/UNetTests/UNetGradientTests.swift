@@ -91,4 +91,32 @@ import Tensor
               + "\(String(format: "%.2e", worst)) at \(worstName) (analytic \(pair.0), numeric \(pair.1)), grad scale \(scale)")
         #expect(worst <= 2e-2, "max relative error \(worst) at \(worstName): analytic \(pair.0) vs numeric \(pair.1)")
     }
+
+    /// The backward splits the batch into two fixed halves whatever the thread count (conv/NIN weight
+    /// gradients of half 1 go to a partial summed last), so 1 and 2 threads give the same bits.
+    /// Batch 5: uneven halves (3 + 2). One forward, then the backward at each thread count.
+    @Test func backwardIsThreadIndependent() throws {
+        for spade in [false, true] {
+            let c = Self.tiny(spade: spade), n = 5, h = 8, w = 8
+            let model = try UNet(config: c)
+            model.randomize(seed: 8)
+            var g = Seeded(s: 21)
+            let x = g.array(n * c.outputChannels * h * w), cond = g.array(n * c.condChannels * h * w)
+            let r = g.array(x.count)
+            let train = UNetTraining(model: model)
+            var out = [Float](repeating: 0, count: x.count)
+            train.forward(x: x, t: [5, 400, 990, 61, 777], cond: cond, n: n, h: h, w: w, into: &out)
+            var results: [[Float]] = []
+            for threads in [1, 2] {
+                Parallel.shared.threads = threads
+                defer { Parallel.shared.threads = 1 }
+                train.zeroGradients()
+                train.backward(dOut: r)
+                results.append(Array(UnsafeBufferPointer(start: train.gradients, count: train.storageCount)))
+            }
+            #expect(results[0].contains { $0 != 0 })
+            let differing = zip(results[0], results[1]).filter { $0.0 != $0.1 }.count
+            #expect(differing == 0, "spade=\(spade): \(differing) gradient entries differ between 1 and 2 threads")
+        }
+    }
 }
