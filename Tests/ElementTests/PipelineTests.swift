@@ -79,7 +79,7 @@ import Testing
     /// a raw run checks that the original frames come through bit-exact.
     @Test func launchDoublesFrameRateIntoMp4() throws {
         let env = try gstEnv()
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-cli-\(getpid())")
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-launch-\(getpid())")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: tmp) }
         let src = "videotestsrc num-buffers=30 pattern=ball ! video/x-raw,format=I420,width=64,height=48,framerate=30/1"

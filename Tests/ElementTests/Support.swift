@@ -28,6 +28,7 @@ func noiseBytes(_ count: Int, seed: UInt64) -> [UInt8] {
 }
 
 func videoInfo(_ caps: String) -> GstVideoInfo {
+    precondition(gstReady)  // any GStreamer call before gst_init crashes: tests run in any order
     var info = GstVideoInfo()
     let c = gst_caps_from_string(caps)!
     defer { gst_caps_unref(c) }
@@ -81,6 +82,7 @@ func expectedBlend(_ a: [[Int]], _ b: [[Int]], weight w: Int) -> [[Int]] {
 }
 
 func isInserted(_ b: UnsafeMutablePointer<GstBuffer>) -> Bool {
+    precondition(gstReady)
     let caps = gst_caps_from_string("timestamp/x-mcvd-inserted")!
     defer { gst_caps_unref(caps) }
     return gst_buffer_get_reference_timestamp_meta(b, caps) != nil
