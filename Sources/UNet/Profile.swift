@@ -19,18 +19,19 @@ public final class Profile: @unchecked Sendable {
     public var totalFlops: Int { flops.values.reduce(0, +) }
 
     @inline(__always)
-    func measure(_ kind: Kind, flops f: Int = 0, _ body: () -> Void) {
+    func measure<T>(_ kind: Kind, flops f: Int = 0, _ body: () -> T) -> T {
         flops[kind, default: 0] += f
-        guard timing else { body(); return }
+        guard timing else { return body() }
         let t0 = DispatchTime.now().uptimeNanoseconds
-        body()
+        let result = body()
         seconds[kind, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        return result
     }
 }
 
 extension Optional where Wrapped == Profile {
     @inline(__always)
-    func measure(_ kind: Profile.Kind, flops f: Int = 0, _ body: () -> Void) {
-        if let p = self { p.measure(kind, flops: f, body) } else { body() }
+    func measure<T>(_ kind: Profile.Kind, flops f: Int = 0, _ body: () -> T) -> T {
+        if let p = self { return p.measure(kind, flops: f, body) } else { return body() }
     }
 }

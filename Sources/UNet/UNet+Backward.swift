@@ -151,25 +151,7 @@ public final class UNetTraining: @unchecked Sendable {
         ordinal = 0
 
         // 1. Input (concat) or conditioning maps (SPATIN).
-        let xc = c.outputChannels, cc = c.condChannels, plane = h * w
-        xin = a.tensor(n, c.inputChannels, h, w)
-        maps = [:]
-        for i in 0..<n {
-            (xin.data + i * xin.imageCount).update(from: x + i * xc * plane, count: xc * plane)
-            if !c.spade, let cond {
-                (xin.data + i * xin.imageCount + xc * plane).update(from: cond + i * cc * plane, count: cc * plane)
-            }
-        }
-        if c.spade, let cond {
-            let full = a.tensor(n, cc, h, w)
-            full.data.update(from: cond, count: full.count)
-            maps[h] = full
-            for level in 1..<max(1, levels) {
-                let mm = a.tensor(n, cc, h >> level, w >> level)
-                nearestResize(full, into: mm)
-                maps[mm.h] = mm
-            }
-        }
+        (xin, maps) = m.prepareInputs(x: x, cond: cond, n: n, h: h, w: w, arena: a)
 
         // 2. Time embedding.
         let (d0, d1) = (m.dense0!, m.dense1!)

@@ -16,27 +16,7 @@ extension UNet {
 
         // 1. Input: NCSNpp concatenates [x, cond] on channels; SPADE_NCSNpp sees x only and resizes
         //    cond (nearest) to every level's size for its norms.
-        let xc = c.outputChannels, cc = c.condChannels, plane = h * w
-        let xin = a.tensor(n, c.inputChannels, h, w)
-        var maps: [Int: Tensor] = [:]
-        profile.measure(.copy) {
-            for i in 0..<n {
-                (xin.data + i * xin.imageCount).update(from: x + i * xc * plane, count: xc * plane)
-                if !c.spade, let cond {
-                    (xin.data + i * xin.imageCount + xc * plane).update(from: cond + i * cc * plane, count: cc * plane)
-                }
-            }
-            if c.spade, let cond {
-                let full = a.tensor(n, cc, h, w)
-                full.data.update(from: cond, count: full.count)
-                maps[h] = full
-                for level in 1..<max(1, levels) {
-                    let m = a.tensor(n, cc, h >> level, w >> level)
-                    nearestResize(full, into: m)
-                    maps[m.h] = m
-                }
-            }
-        }
+        let (xin, maps) = profile.measure(.copy) { prepareInputs(x: x, cond: cond, n: n, h: h, w: w, arena: a) }
 
         // 2. Time embedding: sinusoid(t, nf) -> Dense_0 -> SiLU -> Dense_1 (+ cond_emb row 1, i.e. the
         //    reference's default cond_mask of ones); every block's Dense_0 then reads silu(temb).
@@ -146,5 +126,35 @@ extension UNet {
             }
         }
         return out
+    }
+}
+
+extension UNet {
+    /// Step 1 of both forwards (inference and training). x: (N, C*n, H, W), cond: (N, C*(k+f), H, W) ->
+    /// the network input (N, inputChannels, H, W): [x, cond] on channels for NCSNpp, x alone for
+    /// SPADE_NCSNpp, whose conditioning is resized (nearest) to every level's size as `maps[height]`.
+    func prepareInputs(x: UnsafePointer<Float>, cond: UnsafePointer<Float>?, n: Int, h: Int, w: Int,
+                       arena a: Arena) -> (input: Tensor, maps: [Int: Tensor]) {
+        let c = config, levels = c.chMult.count
+        let xc = c.outputChannels, cc = c.condChannels, plane = h * w
+        let xin = a.tensor(n, c.inputChannels, h, w)
+        var maps: [Int: Tensor] = [:]
+        for i in 0..<n {
+            (xin.data + i * xin.imageCount).update(from: x + i * xc * plane, count: xc * plane)
+            if !c.spade, let cond {
+                (xin.data + i * xin.imageCount + xc * plane).update(from: cond + i * cc * plane, count: cc * plane)
+            }
+        }
+        if c.spade, let cond {
+            let full = a.tensor(n, cc, h, w)
+            full.data.update(from: cond, count: full.count)
+            maps[h] = full
+            for level in 1..<max(1, levels) {
+                let m = a.tensor(n, cc, h >> level, w >> level)
+                nearestResize(full, into: m)
+                maps[m.h] = m
+            }
+        }
+        return (xin, maps)
     }
 }
