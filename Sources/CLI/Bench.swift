@@ -11,14 +11,8 @@ extension Mcvd {
         static let configuration = CommandConfiguration(
             abstract: "Time U-Net forwards (Swift, and PyTorch when available) on the fixture configs.")
 
-        @Option(help: "Comma-separated fixture case names (folders under --fixtures).")
-        var cases: String = "tiny-concat,smmnist-small5,spatin"
-
         @Option(help: "Comma-separated frame sizes (square); the architecture is built for each size as the reference would.")
         var sizes: String = "64,128"
-
-        @Option(help: "Comma-separated thread counts (1 or 2).")
-        var threads: String = "1,2"
 
         @Option(help: "Timed forwards per measurement (after 2 warm-up forwards); the median is reported.")
         var iters: Int = 10
@@ -35,35 +29,30 @@ extension Mcvd {
         @Option(help: "Instead of timing: run this many forwards per case/size/threads and print resident memory (statm) growth after the first.")
         var memory: Int?
 
-        @Option(help: "Path to a voletiv/mcvd-pytorch checkout; enables the PyTorch side (or env MCVD_REFERENCE).")
-        var reference: String?
-
-        @Option(help: "Folder holding <case>/model.safetensors.")
-        var fixtures: String = "Tests/UNetTests/Fixtures"
-
         @Option(help: "The PyTorch bench script.")
         var torchScript: String = "tools/bench_torch.py"
 
         func validate() throws {
             guard iters >= 1, batch >= 1 else { throw ValidationError("--iters and --batch must be >= 1") }
-            guard threadList.allSatisfy({ $0 == 1 || $0 == 2 }) else { throw ValidationError("--threads: 1 or 2") }
             guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 >= 8 }) else { throw ValidationError("--sizes: sizes >= 8") }
         }
 
-        var threadList: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        @OptionGroup var fixture: FixtureOptions
+        var threadList: [Int] { fixture.threadList }
+        var fixtures: String { fixture.fixtures }
         var sizeList: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
         func run() throws {
             if ops { for t in threadList { OpsBench.run(threads: t, iters: iters) }; return }
             if let memory { try memoryCheck(forwards: memory); return }
-            let ref = reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"]
+            let ref = fixture.referencePath
             let torch = ref.flatMap { TorchBench(script: torchScript, reference: $0) }
             if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
             Engine.setThreads(1)
             print("# blas core: \(blasCoreName); threads are ours (BLAS single-threaded inside each half)")
             var sgemm: [Int: Double] = [:]
             for t in threadList { sgemm[t] = measureSgemm(threads: t) }
-            for name in cases.split(separator: ",").map(String.init) {
+            for name in fixture.caseList {
                 let path = "\(fixtures)/\(name)/model.safetensors"
                 let loaded = try UNet(path: path), base = loaded.config
                 for size in sizeList {
@@ -96,7 +85,7 @@ extension Mcvd {
                 let s = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
                 return (Int(s.split(separator: " ").dropFirst().first ?? "") ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
             }
-            for name in cases.split(separator: ",").map(String.init) {
+            for name in fixture.caseList {
                 let net = try UNet(path: "\(fixtures)/\(name)/model.safetensors")
                 for size in sizeList { for t in threadList {
                     Engine.setThreads(t)

@@ -126,6 +126,31 @@ func installInterruptHandler() {
 }
 
 /// A failure while running (not a bad argument): printed as "Error: ..." without the usage text.
+/// Options shared by `mcvd bench` and `mcvd train-bench`: which fixture configs, which thread counts,
+/// and the reference checkout that enables the PyTorch side.
+struct FixtureOptions: ParsableArguments {
+    @Option(help: "Comma-separated fixture case names (folders under --fixtures).")
+    var cases: String = "tiny-concat,smmnist-small5,spatin"
+
+    @Option(help: "Comma-separated thread counts (1 or 2).")
+    var threads: String = "1,2"
+
+    @Option(help: "Path to a voletiv/mcvd-pytorch checkout; enables the PyTorch side (or env MCVD_REFERENCE).")
+    var reference: String?
+
+    @Option(help: "Folder holding <case>/model.safetensors.")
+    var fixtures: String = "Tests/UNetTests/Fixtures"
+
+    var caseList: [String] { cases.split(separator: ",").map(String.init) }
+    var threadList: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    /// --reference, else $MCVD_REFERENCE.
+    var referencePath: String? { reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"] }
+
+    func validate() throws {
+        guard !threadList.isEmpty, threadList.allSatisfy({ $0 == 1 || $0 == 2 }) else { throw ValidationError("--threads: 1 or 2") }
+    }
+}
+
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }

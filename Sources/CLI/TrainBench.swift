@@ -15,17 +15,11 @@ extension Mcvd {
             commandName: "train-bench",
             abstract: "Time training steps (Swift, and the reference's PyTorch step when available) on the fixture configs.")
 
-        @Option(help: "Comma-separated fixture case names (folders under --fixtures).")
-        var cases: String = "tiny-concat,smmnist-small5,spatin"
-
         @Option(help: "Frame size (square).")
         var size: Int = 64
 
         @Option(help: "Clips per step.")
         var batch: Int = 8
-
-        @Option(help: "Comma-separated thread counts (1 or 2).")
-        var threads: String = "1,2"
 
         @Option(help: "Timed steps per line (median and fastest reported).")
         var iters: Int = 6
@@ -36,32 +30,27 @@ extension Mcvd {
         @Option(help: "Probability of masking all past and, independently, all future frames.")
         var pMask: Double = 0.5
 
-        @Option(help: "Path to a voletiv/mcvd-pytorch checkout; enables the PyTorch side (or env MCVD_REFERENCE).")
-        var reference: String?
-
-        @Option(help: "Folder holding <case>/model.safetensors.")
-        var fixtures: String = "Tests/UNetTests/Fixtures"
-
         @Option(help: "The PyTorch training bench script.")
         var torchScript: String = "tools/bench_torch_train.py"
 
-        var threadList: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        @OptionGroup var fixture: FixtureOptions
+        var threadList: [Int] { fixture.threadList }
+        var fixtures: String { fixture.fixtures }
 
         func validate() throws {
             guard iters >= 1, warmup >= 0, batch >= 1, size >= 8 else {
                 throw ValidationError("--iters and --batch must be >= 1, --warmup >= 0, --size >= 8")
             }
-            guard !threadList.isEmpty, threadList.allSatisfy({ $0 == 1 || $0 == 2 }) else { throw ValidationError("--threads: 1 or 2") }
             guard (0...1).contains(pMask) else { throw ValidationError("--p-mask must lie in [0, 1]") }
         }
 
         func run() throws {
-            let ref = reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"]
+            let ref = fixture.referencePath
             let torch = ref != nil && FileManager.default.fileExists(atPath: torchScript)
                 && TorchBench.shell(["python3", "-c", "import torch"]).status == 0
             if ref != nil && !torch { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
             Engine.setThreads(1)
-            for name in cases.split(separator: ",").map(String.init) {
+            for name in fixture.caseList {
                 let path = "\(fixtures)/\(name)/model.safetensors"
                 let file = try SafeTensors(path: path)
                 let json = (try? JSONSerialization.jsonObject(with: Data((file.metadata["mcvd.config"] ?? "").utf8))) as? [String: Any]
