@@ -133,6 +133,9 @@ final class McvdFilter: @unchecked Sendable {
         if transition == GST_STATE_CHANGE_PAUSED_TO_READY {
             stream.release()
             stream.negotiated = false
+            if let caps = stream.inCaps { capsUnref(caps) }
+            stream.inCaps = nil
+            stream.outOffset = 0
         }
     }
 }
