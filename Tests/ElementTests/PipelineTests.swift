@@ -28,6 +28,40 @@ import Testing
     }
 }
 
+extension PipelineTests {
+    /// The same pipeline played to EOS twice (stopped to NULL in between, which takes mcvd through
+    /// PAUSED->READY): the second run starts from scratch — same count, PTS from 0, offsets from 0,
+    /// nothing held over from the first run.
+    @Test func restartsCleanlyAfterStop() throws {
+        precondition(gstReady)
+        var err: UnsafeMutablePointer<GError>?
+        let pipe = gst_parse_launch("videotestsrc num-buffers=6 ! video/x-raw,format=GRAY8,width=8,height=8,framerate=10/1 ! mcvd factor=3 ! appsink name=sink sync=false", &err)!
+        defer { gst_element_set_state(pipe, GST_STATE_NULL); gst_object_unref(pipe) }
+        let bin = UnsafeMutableRawPointer(pipe).assumingMemoryBound(to: GstBin.self)
+        let sink = gst_bin_get_by_name(bin, "sink")!
+        defer { gst_object_unref(sink) }
+        let appsink = UnsafeMutableRawPointer(sink).assumingMemoryBound(to: GstAppSink.self)
+        var runs: [[(UInt, UInt)]] = []
+        for _ in 0..<2 {
+            gst_element_set_state(pipe, GST_STATE_PLAYING)
+            // Wait for preroll: until appsink has started, it still reports the previous run's EOS.
+            _ = gst_element_get_state(pipe, nil, nil, 5 * second)
+            var seen: [(UInt, UInt)] = []
+            while let s = gst_app_sink_try_pull_sample(appsink, 5 * second) {
+                let b = gst_sample_get_buffer(s)!
+                seen.append((b.pointee.pts, b.pointee.offset))
+                gst_sample_unref(s)
+            }
+            runs.append(seen)
+            gst_element_set_state(pipe, GST_STATE_NULL)
+        }
+        #expect(runs[0].count == 18)
+        #expect(runs[1].map(\.0) == runs[0].map(\.0))
+        #expect(runs[1].map(\.1) == (0..<18).map { UInt($0) })
+        #expect(runs[0].map(\.0) == (0..<18).map { scale(UInt($0), second, 30) })
+    }
+}
+
 /// The tools run in a scratch registry with GST_PLUGIN_PATH at the build folder holding libgstmcvd.so.
 @Suite struct CommandLineTests {
     let buildDir: URL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
