@@ -25,16 +25,7 @@ public func ninBackward(_ x: Tensor, weight: UnsafePointer<Float>, outChannels o
     let partial = halves.count > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: ci * o) : nil
     defer { partial?.deallocate() }
     partial?.update(repeating: 0, count: ci * o)
-    Parallel.shared.split(o) { channels in
-        for oc in channels {
-            for img in 0..<x.n {
-                let row = dy.data + img * o * L + oc * L
-                var s: Float = 0
-                for j in 0..<L { s += row[j] }
-                dBias[oc] += s
-            }
-        }
-    }
+    accumulateBiasGradient(dy, into: dBias)
     runHalves(halves.count) { part in
         let dW = part == 0 ? dWeight : partial!
         for img in halves[part] {

@@ -27,19 +27,7 @@ public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: C
     partial?.update(repeating: 0, count: o * kk)
 
     if let dx, !accumulate { dx.fill(0) }
-    if let dBias {
-        // Per channel, images in order: the same sums as one thread would make.
-        Parallel.shared.split(o) { channels in
-            for oc in channels {
-                for img in 0..<x.n {
-                    let row = dy.data + img * o * L + oc * L
-                    var sum: Float = 0
-                    for j in 0..<L { sum += row[j] }
-                    dBias[oc] += sum
-                }
-            }
-        }
-    }
+    if let dBias { accumulateBiasGradient(dy, into: dBias) }
 
     func runHalf(_ part: Int) {
         let dW = part == 0 ? dWeight : partial!
@@ -138,5 +126,21 @@ public func linearBackward(_ x: UnsafePointer<Float>, n: Int, inFeatures: Int, w
         // dx (N x I) = dy (N x O) . W (O x I)
         sgemm(m: n, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures, b: weight, ldb: inFeatures,
               beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
+    }
+}
+
+/// dy: (N, O, H, W) -> dBias: (O) += the sum of dy over images and positions. Split by channel, images
+/// in order within a channel: the same sums whatever the thread count.
+func accumulateBiasGradient(_ dy: Tensor, into dBias: UnsafeMutablePointer<Float>) {
+    let o = dy.c, L = dy.plane
+    Parallel.shared.split(o) { channels in
+        for oc in channels {
+            for img in 0..<dy.n {
+                let row = dy.data + img * o * L + oc * L
+                var sum: Float = 0
+                for j in 0..<L { sum += row[j] }
+                dBias[oc] += sum
+            }
+        }
     }
 }
