@@ -29,7 +29,13 @@ let package = Package(
         // The engine is optimised in debug builds too: its loops are 20-200x slower at -Onone, which
         // would make parity and memory tests (real forwards) take many minutes. Tensor's SIMD16 code
         // (exp, norms, softmax) targets AVX2 + FMA ("haswell", x86-64-v3): 1.7x over the SSE2 baseline.
-        .target(name: "Tensor", dependencies: ["COpenBLAS"],
+        // The 3x3 convolution's AVX-512 tiles, built for skylake-avx512 (AVX-512 F/CD/BW/DQ/VL) on their
+        // own; Tensor calls them only when the CPU has AVX-512 and falls back to OpenBLAS otherwise.
+        .target(name: "ConvKernels",
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+                                .unsafeFlags(["-O"], .when(configuration: .debug)),
+                                .unsafeFlags(["-target-cpu", "skylake-avx512"])]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "ConvKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug)),
                                 .unsafeFlags(["-target-cpu", "haswell"])]),

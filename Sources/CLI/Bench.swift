@@ -26,6 +26,9 @@ extension Mcvd {
         @Flag(help: "Time single ops (conv3x3, GroupNorm+SiLU) at typical shapes instead of whole forwards.")
         var ops = false
 
+        @Option(help: "With --ops: conv3x3 shapes as inChannels,outChannels,size separated by ';' (default: the fixtures' shapes).")
+        var opShapes: String?
+
         @Option(help: "Instead of timing: run this many forwards per case/size/threads and print resident memory (statm) growth after the first.")
         var memory: Int?
 
@@ -35,6 +38,18 @@ extension Mcvd {
         func validate() throws {
             guard iters >= 1, batch >= 1 else { throw ValidationError("--iters and --batch must be >= 1") }
             guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 >= 8 }) else { throw ValidationError("--sizes: sizes >= 8") }
+            guard opShapeList != nil else { throw ValidationError("--op-shapes: give c,o,size triples of positive numbers separated by ';'") }
+        }
+
+        var opShapeList: [(Int, Int, Int)]? {
+            guard let opShapes else { return OpsBench.defaultShapes }
+            var list: [(Int, Int, Int)] = []
+            for item in opShapes.split(separator: ";") {
+                let v = item.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard v.count == 3, v.allSatisfy({ $0 > 0 }) else { return nil }
+                list.append((v[0], v[1], v[2]))
+            }
+            return list.isEmpty ? nil : list
         }
 
         @OptionGroup var fixture: FixtureOptions
@@ -43,13 +58,14 @@ extension Mcvd {
         var sizeList: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
         func run() throws {
-            if ops { for t in threadList { OpsBench.run(threads: t, iters: iters) }; return }
+            if ops { for t in threadList { OpsBench.run(threads: t, iters: iters, shapes: opShapeList!) }; return }
             if let memory { try memoryCheck(forwards: memory); return }
             let ref = fixture.referencePath
             let torch = ref.flatMap { TorchBench(script: torchScript, reference: $0) }
             if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
             Engine.setThreads(1)
-            print("# blas core: \(blasCoreName); threads are ours (BLAS single-threaded inside each half)")
+            print("# blas core: \(blasCoreName); threads are ours (BLAS single-threaded inside each half); "
+                  + "conv3x3 inner product: \(Engine.conv3x3Kernel == .avx512 && Engine.hasAVX512 ? "AVX-512 tiles" : "OpenBLAS")")
             var sgemm: [Int: Double] = [:]
             for t in threadList { sgemm[t] = measureSgemm(threads: t) }
             for name in fixture.caseList {
@@ -155,6 +171,10 @@ extension Mcvd {
                 }
                 let accounted = Profile.Kind.allCases.reduce(0.0) { $0 + p.seconds[$1, default: 0] } * 1e3 / Double(rounds)
                 text = "  breakdown " + parts.joined(separator: " ") + " other=\(f2(total / Double(rounds) - accounted))ms"
+                for (label, d) in p.detail.sorted(by: { $0.value.seconds > $1.value.seconds }) {
+                    let ms = d.seconds * 1e3 / Double(rounds)
+                    text += "\n    \(label): calls=\(d.calls / rounds) ms=\(f2(ms)) GF/s=\(f0(Double(d.flops) / d.seconds * 1e-9))"
+                }
             }
             return (median, times[0], Double(counter.totalFlops) * 1e-9, text)
         }

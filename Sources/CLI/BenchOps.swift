@@ -14,7 +14,11 @@ enum OpsBench {
         return best
     }
 
-    static func run(threads: Int, iters: Int) {
+    /// conv3x3 shapes (input channels, output channels, square size) of the fixture forwards.
+    static let defaultShapes = [(32, 32, 64), (64, 64, 64), (96, 32, 64), (64, 64, 32), (128, 64, 32), (64, 64, 16),
+                                (128, 128, 16), (64, 64, 8), (12, 32, 64), (32, 3, 64)]
+
+    static func run(threads: Int, iters: Int, shapes: [(Int, Int, Int)]) {
         Engine.setThreads(threads)
         let arena = Arena(capacity: 1 << 22)
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
@@ -22,10 +26,10 @@ enum OpsBench {
             for i in 0..<n { p[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
             return p
         }
-        for (c, o, s) in [(32, 32, 64), (64, 64, 64), (64, 64, 32), (128, 128, 16), (64, 64, 8)] {
+        for (c, o, s) in shapes {
             let x = Tensor(buffer(c * s * s), 1, c, s, s), y = Tensor(buffer(o * s * s), 1, o, s, s)
             let shape = ConvShape(inChannels: c, outChannels: o, kernel: 3)
-            let w = buffer(o * c * 9), b = buffer(o), packed = buffer(o * c * 9)
+            let w = buffer(o * c * 9), b = buffer(o), packed = buffer(9 * c * packedConv3x3Stride(o))
             packConv3x3Weights(w, inChannels: c, outChannels: o, into: packed)
             let ms = time(iters) {
                 arena.reset()

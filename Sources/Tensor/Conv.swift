@@ -2,6 +2,7 @@
 // conv2d = im2col of a band of output rows into arena scratch + one sgemm per band; bands are shared
 // between the two threads of `Parallel`, each calling a single-threaded sgemm. Naive twins: Naive.swift.
 import COpenBLAS
+import ConvKernels
 import Foundation
 
 /// BLAS runs single-threaded inside our own 2-way split (see `Engine.setThreads`).
@@ -58,8 +59,11 @@ public struct ConvShape: Sendable, Equatable {
     }
     public var reduction: Int { inChannels * kernel * kernel }
     /// Whether conv2d takes the packed-weight (NHWC slab) path for this shape; otherwise it runs im2col
-    /// on the raw (O, C, k, k) weight and ignores `packedWeight`.
-    public var usesPackedWeights: Bool { kernel == 3 && stride == 1 && pad == 1 && inChannels >= 16 }
+    /// on the raw (O, C, k, k) weight and ignores `packedWeight`. Few input channels (SPADE's
+    /// conditioning frames) make OpenBLAS's nine K = C products too thin, not our AVX-512 tiles.
+    public var usesPackedWeights: Bool {
+        kernel == 3 && stride == 1 && pad == 1 && (inChannels >= 16 || (outChannels >= 16 && Engine.conv3x3Tiles))
+    }
     public func flops(n: Int, oh: Int, ow: Int) -> Int { 2 * n * outChannels * reduction * oh * ow }
 }
 
@@ -67,18 +71,25 @@ public struct ConvShape: Sendable, Equatable {
 /// MCVD_BAND overrides it for tuning.
 let bandBudget = ProcessInfo.processInfo.environment["MCVD_BAND"].flatMap { Int($0) } ?? (1 << 17)
 
-/// w: (O, C, 3, 3) -> wt: (9C, O), row (ky*3 + kx)*C + ci: the right operand of the pixel-major
-/// product in `conv3x3Rows`. Models pack once at load; `conv2d` packs into its arena when not given.
-/// With `rowStride` > O, w fills columns [0, O) of a wider matrix (several convs sharing one input).
+/// Row stride of a packed 3x3 weight matrix with `o` output columns: o rounded up to 16 (one AVX-512
+/// register), the padding columns zero.
+public func packedConv3x3Stride(_ o: Int) -> Int { (o + 15) & ~15 }
+
+/// w: (O, C, 3, 3) -> wt: (9C, packedConv3x3Stride(O)), row (ky*3 + kx)*C + ci, padding columns zeroed:
+/// the right operand of the pixel-major product in `conv3x3Rows`. Models pack once at load; `conv2d`
+/// packs into its arena when not given. With `rowStride` (several convs sharing one input side by side,
+/// stride packedConv3x3Stride of their total), w fills columns [0, O) and the rest is left as it is.
 public func packConv3x3Weights(_ w: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int,
                                into wt: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
-    let ld = rowStride ?? o
+    let ld = rowStride ?? packedConv3x3Stride(o)
+    if rowStride == nil && ld > o { for row in 0..<(9 * c) { (wt + row * ld + o).update(repeating: 0, count: ld - o) } }
     for oc in 0..<o { for ci in 0..<c { for t in 0..<9 { wt[(t * c + ci) * ld + oc] = w[(oc * c + ci) * 9 + t] } } }
 }
 
 /// x: (N, C, H, W), w: (O, C, k, k), b: (O) -> y: (N, O, OH, OW);
 /// y = (conv(x) + b + residual) * scale, residual (N, O, OH, OW) optional.
-/// packedWeight: `packConv3x3Weights` of w for 3x3 stride-1 pad-1 convolutions (optional).
+/// packedWeight: `packConv3x3Weights` of w for 3x3 stride-1 pad-1 convolutions (optional; row stride
+/// packedConv3x3Stride(O)).
 public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, shape s: ConvShape,
                    into y: Tensor, residual: Tensor? = nil, scale: Float = 1, packedWeight: UnsafePointer<Float>? = nil,
                    arena: Arena) {
@@ -86,11 +97,10 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
     let (oh, ow) = s.outSize(x.h, x.w)
     precondition(y.h == oh && y.w == ow, "conv2d: output \(y.shape) for input \(x.shape)")
     if let residual { precondition(residual.count == y.count, "conv2d: residual shape") }
-    // Few input channels (SPADE's conditioning frames) make nine K = C products too thin: im2col then.
     if s.usesPackedWeights {
         let mark = arena.mark()
         let wt = packedWeight ?? {
-            let p = arena.floats(9 * s.inChannels * s.outChannels)
+            let p = arena.floats(9 * s.inChannels * packedConv3x3Stride(s.outChannels))
             packConv3x3Weights(weight, inChannels: s.inChannels, outChannels: s.outChannels, into: p)
             return UnsafePointer(p)
         }()
@@ -161,20 +171,25 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
 
 /// The 3x3 / stride 1 / pad 1 convolution, pixel-major: per band of output rows, the input rows
 /// (+1 halo) go to a zero-padded (rows+2, W+2, C) NHWC slab. Output position p = r*(W+2) + ox reads slab
-/// position p + ky*(W+2) + kx for tap (ky, kx), so each tap is one sgemm on a shifted view of the slab:
-/// T (P, O) += slab_tap (P, C) * wt_tap (C, O), nine of them, with M = P pixels (the shape OpenBLAS runs
-/// fastest for few channels) and no im2col; the 2 padding columns per row are computed and dropped.
-/// T is transposed into y with bias, residual and scale.
-/// x: (N, C, H, W), wt: (9C, O), b: (O) -> y: (N, O, H, W).
+/// position p + ky*(W+2) + kx for tap (ky, kx), so T (P, O) = sum over taps of slab_tap (P, C) *
+/// wt_tap (C, O) with no im2col; the 2 padding columns per row are computed and dropped. T comes from
+/// our AVX-512 tiles (ConvKernels) or, without AVX-512, from nine OpenBLAS sgemms on shifted views of
+/// the slab (see `Engine.conv3x3Kernel`). T is transposed into y with bias, residual and scale.
+/// x: (N, C, H, W), wt: (9C, ld = packedConv3x3Stride(O)), b: (O) -> y: (N, O, H, W).
 func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: Tensor,
                  residual: Tensor?, scale: Float, arena: Arena) {
     let pool = Parallel.shared, parts = pool.threads
-    let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, pw = w + 2
+    let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, pw = w + 2, ld = packedConv3x3Stride(o)
+    // Fewer than 16 outputs would leave most of every 16-lane tile idle.
+    let tiles = Engine.conv3x3Tiles && o >= 16
     // Equal bands within the L2 budget, a count both threads share evenly when one exists.
-    let maxRows = max(1, min(h, bandBudget / max(1, pw * (c + o))))
+    let maxRows = max(1, min(h, bandBudget / max(1, pw * (c + ld))))
     let rowsPerBand = stride(from: maxRows, to: 0, by: -1).first { h % $0 == 0 && (x.n * (h / $0)) % parts == 0 } ?? maxRows
     let bands = (h + rowsPerBand - 1) / rowsPerBand, items = x.n * bands
-    let slabFloats = ((rowsPerBand + 2) * pw * c + 15) & ~15, tFloats = rowsPerBand * pw * o
+    // The tiles compute positions in groups of 12: room (zeroed) for the last group's reads and writes.
+    let tail = conv3x3TileRows
+    let slabFloats = ((rowsPerBand + 2) * pw * c + tail * c + 15) & ~15
+    let tFloats = (rowsPerBand * pw + tail) * ld
     let perThread = slabFloats + tFloats
     let scratch = arena.floats(perThread * parts)
 
@@ -183,7 +198,7 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
         let oy0 = band * rowsPerBand, oy1 = min(h, oy0 + rowsPerBand), rows = oy1 - oy0
         let slab = buf, t = buf + slabFloats
         let xi = x.data + img * c * L, rowFloats = pw * c
-        // 1. Slab rows oy0-1 ... oy1 (NHWC, zero border).
+        // 1. Slab rows oy0-1 ... oy1 (NHWC, zero border), then zeros the tiles may read past the end.
         for sr in 0..<(rows + 2) {
             let iy = oy0 - 1 + sr, dst = slab + sr * rowFloats
             guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: rowFloats); continue }
@@ -201,12 +216,17 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
                 ox0 = ox1
             }
         }
+        (slab + (rows + 2) * rowFloats).update(repeating: 0, count: tail * c)
         // 2. T = sum over taps of shifted slab views times the tap's weights.
         let positions = rows * pw - 2
-        for tap in 0..<9 {
-            let shift = (tap / 3) * pw + tap % 3
-            sgemm(m: positions, n: o, k: c, a: slab + shift * c, lda: c, b: wt + tap * c * o, ldb: o,
-                  beta: tap == 0 ? 0 : 1, c: t, ldc: o)
+        if tiles {
+            conv3x3SlabProduct(slab: slab, c: c, pw: pw, positions: positions, weights: wt, ld: ld, into: t, ldt: ld)
+        } else {
+            for tap in 0..<9 {
+                let shift = (tap / 3) * pw + tap % 3
+                sgemm(m: positions, n: o, k: c, a: slab + shift * c, lda: c, b: wt + tap * c * ld, ldb: ld,
+                      beta: tap == 0 ? 0 : 1, c: t, ldc: ld)
+            }
         }
         // 3. y[oc, (r, ox)] = (T[r*(W+2) + ox, oc] + b[oc] + residual) * scale.
         let yi = y.data + img * o * L + oy0 * w
@@ -219,12 +239,12 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
                 for oc in 0..<o {
                     let bv = bias?[oc] ?? 0
                     let row = yi + oc * L + r * w
-                    var src = UnsafePointer(t + (r * pw + ox0) * o + oc)
+                    var src = UnsafePointer(t + (r * pw + ox0) * ld + oc)
                     if let res {
                         let rr = res + oc * L + r * w
-                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv + rr[ox]) * scale; src += o }
+                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv + rr[ox]) * scale; src += ld }
                     } else {
-                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv) * scale; src += o }
+                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv) * scale; src += ld }
                     }
                 }
                 ox0 = ox1

@@ -20,11 +20,21 @@ public enum Engine {
         Parallel.shared.threads = n
     }
 
-    /// AVX-512 F/BW/DQ/VL, which OpenBLAS's SkylakeX kernels need (from /proc/cpuinfo).
-    public static var hasAVX512: Bool {
+    /// AVX-512 F/CD/BW/DQ/VL (from /proc/cpuinfo): what OpenBLAS's SkylakeX kernels and our own
+    /// ConvKernels module (built for skylake-avx512) need.
+    public static let hasAVX512: Bool = {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
         let set = Set(flags.split(separator: " ").map(String.init))
-        return ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains)
-    }
+        return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains)
+    }()
+
+    /// Which code runs the inner product of 3x3 convolutions (stride 1, pad 1, >= 16 input channels).
+    public enum Conv3x3Kernel: String, Sendable { case avx512, openblas }
+    /// Our AVX-512 tiles when the CPU has AVX-512, else nine OpenBLAS sgemms per band; MCVD_CONV=openblas
+    /// forces the latter. Both give the same results to rounding; settable between forwards (tests).
+    nonisolated(unsafe) public static var conv3x3Kernel: Conv3x3Kernel =
+        hasAVX512 && ProcessInfo.processInfo.environment["MCVD_CONV"] != "openblas" ? .avx512 : .openblas
+    /// Whether 3x3 convolutions run on the AVX-512 tiles now.
+    static var conv3x3Tiles: Bool { conv3x3Kernel == .avx512 && hasAVX512 }
 }

@@ -17,7 +17,7 @@ final class LayerBuilder {
     struct Pack { let parts: [(weight: Int, bias: Int, o: Int)]; let c: Int; let matrix: Int; let bias: Int }
     func pack3x3(_ parts: [(weight: Int, bias: Int, o: Int)], c: Int) -> (matrix: Int, bias: Int) {
         let o = parts.reduce(0) { $0 + $1.o }
-        let matrix = packedTotal, bias = matrix + ((9 * c * o + 15) & ~15)
+        let matrix = packedTotal, bias = matrix + 9 * c * packedConv3x3Stride(o)
         packs.append(Pack(parts: parts, c: c, matrix: matrix, bias: bias))
         packedTotal = bias + ((o + 15) & ~15)
         return (matrix, bias)
@@ -60,7 +60,8 @@ struct ConvLayer {
     // x: (N, cin, H, W) -> y: (N, cout, H, W); y = (conv + b + residual) * scale
     func callAsFunction(_ x: Tensor, into y: Tensor, residual: Tensor? = nil, scale: Float = 1, _ ctx: Context) {
         let kind: Profile.Kind = shape.kernel == 3 ? .conv3x3 : .conv1x1
-        ctx.profile.measure(kind, flops: shape.flops(n: x.n, oh: y.h, ow: y.w)) {
+        ctx.profile.measure(kind, flops: shape.flops(n: x.n, oh: y.h, ow: y.w),
+                            label: "\(shape.inChannels)->\(shape.outChannels) s\(shape.stride) \(x.h)x\(x.w)") {
             conv2d(x, weight: ctx.p(w), bias: ctx.p(b), shape: shape, into: y, residual: residual, scale: scale,
                    packedWeight: packed.map { UnsafePointer(ctx.packed + $0) }, arena: ctx.arena)
         }
@@ -107,7 +108,8 @@ struct SpadeLayer {
             silu(actv.data, count: actv.count, into: actv.data)
         }
         let s = ConvShape(inChannels: shared.shape.outChannels, outChannels: 2 * channels, kernel: 3)
-        ctx.profile.measure(.conv3x3, flops: s.flops(n: n, oh: h, ow: w)) {
+        ctx.profile.measure(.conv3x3, flops: s.flops(n: n, oh: h, ow: w),
+                            label: "spade \(s.inChannels)->\(s.outChannels) \(h)x\(w)") {
             if s.usesPackedWeights {
                 // weight is not read when packedWeight is given (it holds both convs).
                 conv2d(actv, weight: ctx.p(gamma.w), bias: ctx.packed + both.bias, shape: s, into: gb,
@@ -317,7 +319,7 @@ struct ResBlockDDPM {
             let s = a.tensor(n, outCh, x.h, x.w); convShortcut(x, into: s, ctx); xs = s
         } else if let w = shortcutNIN {
             let s = a.tensor(n, outCh, x.h, x.w)
-            ctx.profile.measure(.conv1x1, flops: 2 * n * inCh * outCh * x.plane) {
+            ctx.profile.measure(.conv1x1, flops: 2 * n * inCh * outCh * x.plane, label: "nin \(inCh)->\(outCh) \(x.h)x\(x.w)") {
                 nin(x, weight: ctx.p(w.w), bias: ctx.p(w.b), outChannels: outCh, into: s)
             }
             xs = s

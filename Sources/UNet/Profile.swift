@@ -8,6 +8,8 @@ public final class Profile: @unchecked Sendable {
     }
     public private(set) var seconds: [Kind: Double] = [:]
     public private(set) var flops: [Kind: Int] = [:]
+    /// Per labelled call site (e.g. one convolution shape): seconds, FLOPs and calls, when timing.
+    public private(set) var detail: [String: (seconds: Double, flops: Int, calls: Int)] = [:]
     /// When false only FLOPs are counted (no clock reads).
     public var timing: Bool
 
@@ -15,23 +17,29 @@ public final class Profile: @unchecked Sendable {
         self.timing = timing
         for k in Kind.allCases { seconds[k] = 0; flops[k] = 0 }
     }
-    public func reset() { for k in Kind.allCases { seconds[k] = 0; flops[k] = 0 } }
+    public func reset() { for k in Kind.allCases { seconds[k] = 0; flops[k] = 0 }; detail = [:] }
     public var totalFlops: Int { flops.values.reduce(0, +) }
 
     @inline(__always)
-    func measure<T>(_ kind: Kind, flops f: Int = 0, _ body: () -> T) -> T {
+    func measure<T>(_ kind: Kind, flops f: Int = 0, label: @autoclosure () -> String? = nil, _ body: () -> T) -> T {
         flops[kind, default: 0] += f
         guard timing else { return body() }
         let t0 = DispatchTime.now().uptimeNanoseconds
         let result = body()
-        seconds[kind, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        seconds[kind, default: 0] += dt
+        if let label = label() {
+            let d = detail["\(kind.rawValue) \(label)", default: (0, 0, 0)]
+            detail["\(kind.rawValue) \(label)"] = (d.seconds + dt, d.flops + f, d.calls + 1)
+        }
         return result
     }
 }
 
 extension Optional where Wrapped == Profile {
     @inline(__always)
-    func measure<T>(_ kind: Profile.Kind, flops f: Int = 0, _ body: () -> T) -> T {
-        if let p = self { return p.measure(kind, flops: f, body) } else { return body() }
+    func measure<T>(_ kind: Profile.Kind, flops f: Int = 0, label: @autoclosure () -> String? = nil,
+                    _ body: () -> T) -> T {
+        if let p = self { return p.measure(kind, flops: f, label: label(), body) } else { return body() }
     }
 }

@@ -86,6 +86,7 @@ public final class UNet: @unchecked Sendable {
         params.update(repeating: 0, count: max(16, b.total))
         packs = b.packs
         packed = UnsafeMutablePointer<Float>.allocate(capacity: max(16, b.packedTotal))
+        packed.update(repeating: 0, count: max(16, b.packedTotal))   // the matrices' padding columns
         prepare()
     }
 
@@ -98,7 +99,7 @@ public final class UNet: @unchecked Sendable {
             var column = 0
             for part in p.parts {
                 packConv3x3Weights(params + part.weight, inChannels: p.c, outChannels: part.o, into: packed + p.matrix + column,
-                                   rowStride: total)
+                                   rowStride: packedConv3x3Stride(total))
                 (packed + p.bias + column).update(from: params + part.bias, count: part.o)
                 column += part.o
             }

@@ -1,8 +1,20 @@
-// conv2d and linear against their naive twins, with 1 and 2 threads, several geometries.
+// conv2d and linear against their naive twins, with 1 and 2 threads, several geometries, and both
+// inner products of the 3x3 slab path (AVX-512 tiles and OpenBLAS). Serialized: only this suite
+// switches `Engine.conv3x3Kernel`, so it stays as set while each test runs.
 import Testing
 @testable import Tensor
 
-@Suite struct ConvTests {
+/// Runs body once per 3x3 kernel this CPU can run (the choice is restored afterwards).
+func withEachConvKernel(_ body: (Engine.Conv3x3Kernel) -> Void) {
+    let saved = Engine.conv3x3Kernel
+    defer { Engine.conv3x3Kernel = saved }
+    for kernel in Engine.hasAVX512 ? [Engine.Conv3x3Kernel.avx512, .openblas] : [.openblas] {
+        Engine.conv3x3Kernel = kernel
+        body(kernel)
+    }
+}
+
+@Suite(.serialized) struct ConvTests {
     static let cases: [(ConvShape, Int, Int, Int)] = [
         (ConvShape(inChannels: 5, outChannels: 6, kernel: 3), 2, 7, 9),                 // 3x3 s1 p1
         (ConvShape(inChannels: 4, outChannels: 3, kernel: 3, stride: 2, pad: 1), 1, 8, 10), // 3x3 s2 p1
@@ -12,9 +24,16 @@ import Testing
         (ConvShape(inChannels: 40, outChannels: 8, kernel: 3), 1, 64, 64),              // many bands
         (ConvShape(inChannels: 16, outChannels: 20, kernel: 3), 3, 9, 7),               // NHWC slab path, batch 3
         (ConvShape(inChannels: 24, outChannels: 5, kernel: 3), 1, 1, 33),               // one row
+        // The AVX-512 tiles: 32-wide and 16-wide column blocks, padded O, few input channels, tiny and
+        // odd sizes (positions not a multiple of 12), batch 2.
+        (ConvShape(inChannels: 16, outChannels: 16, kernel: 3), 2, 5, 3),
+        (ConvShape(inChannels: 3, outChannels: 32, kernel: 3), 1, 13, 11),
+        (ConvShape(inChannels: 20, outChannels: 80, kernel: 3), 2, 7, 9),
+        (ConvShape(inChannels: 33, outChannels: 17, kernel: 3), 1, 2, 1),
+        (ConvShape(inChannels: 64, outChannels: 64, kernel: 3), 1, 8, 8),
     ]
 
-    @Test(arguments: [1, 2], 0..<8)
+    @Test(arguments: [1, 2], 0..<13)
     func convMatchesNaive(threads: Int, index: Int) {
         let (s, n, h, w) = Self.cases[index]
         var rng = Rng(UInt64(index + 1))
@@ -24,25 +43,47 @@ import Testing
         let want = Naive.conv2d(x, n: n, c: s.inChannels, h: h, w: w, weight: wt, bias: b, shape: s)
         let xo = Owned(n, s.inChannels, h, w, x), yo = Owned(n, s.outChannels, oh, ow)
         let arena = Arena()
-        withThreads(threads) {
-            conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, arena: arena)
+        withEachConvKernel { kernel in
+            yo.t.data.update(repeating: .nan, count: yo.t.count)
+            withThreads(threads) {
+                conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, arena: arena)
+            }
+            expectClose(yo.array, want, tol: 1e-5, "conv \(s) threads \(threads) \(kernel)")
         }
-        expectClose(yo.array, want, tol: 1e-5, "conv \(s) threads \(threads)")
     }
 
-    @Test(arguments: [1, 2])
-    func convResidualEpilogue(threads: Int) {
+    @Test(arguments: [1, 2], [4, 24])
+    func convResidualEpilogue(threads: Int, outChannels o: Int) {
         // 17 input channels: the NHWC slab path (>= 16) with its fused epilogue.
-        let s = ConvShape(inChannels: 17, outChannels: 4, kernel: 3)
+        let s = ConvShape(inChannels: 17, outChannels: o, kernel: 3)
         var rng = Rng(9)
-        let x = rng.array(2 * 17 * 5 * 6), wt = rng.array(4 * 17 * 9), b = rng.array(4), r = rng.array(2 * 4 * 5 * 6)
+        let x = rng.array(2 * 17 * 5 * 6), wt = rng.array(o * 17 * 9), b = rng.array(o), r = rng.array(2 * o * 5 * 6)
         let conv = Naive.conv2d(x, n: 2, c: 17, h: 5, w: 6, weight: wt, bias: b, shape: s)
         let want = zip(conv, r).map { ($0 + $1) * 0.5 }
-        let xo = Owned(2, 17, 5, 6, x), yo = Owned(2, 4, 5, 6), ro = Owned(2, 4, 5, 6, r)
-        withThreads(threads) {
-            conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, residual: ro.t, scale: 0.5, arena: Arena())
+        let xo = Owned(2, 17, 5, 6, x), yo = Owned(2, o, 5, 6), ro = Owned(2, o, 5, 6, r)
+        withEachConvKernel { kernel in
+            withThreads(threads) {
+                conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, residual: ro.t, scale: 0.5, arena: Arena())
+            }
+            expectClose(yo.array, want, tol: 1e-5, "conv residual O \(o) \(kernel)")
         }
-        expectClose(yo.array, want, tol: 1e-5, "conv residual")
+    }
+
+    @Test func packedWeightsPadToSixteenColumns() {
+        // O = 5 packs into rows of 16 with zeros after column 5 (the tiles read whole rows).
+        var rng = Rng(4)
+        let w = rng.array(5 * 3 * 9)
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: 27 * 16)
+        defer { packed.deallocate() }
+        packed.update(repeating: .nan, count: 27 * 16)
+        w.withUnsafeBufferPointer { packConv3x3Weights($0.baseAddress!, inChannels: 3, outChannels: 5, into: packed) }
+        #expect(packedConv3x3Stride(5) == 16 && packedConv3x3Stride(16) == 16 && packedConv3x3Stride(17) == 32)
+        for row in 0..<27 {
+            let tap = row / 3, ci = row % 3
+            for oc in 0..<16 {
+                #expect(packed[row * 16 + oc] == (oc < 5 ? w[(oc * 3 + ci) * 9 + tap] : 0), "row \(row) col \(oc)")
+            }
+        }
     }
 
     @Test func linearMatchesNaive() {
