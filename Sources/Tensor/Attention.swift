@@ -1,6 +1,7 @@
 // The reference's AttnBlockpp: GroupNorm, q/k/v by 1x1 "NIN" maps, softmax(q^T k / sqrt(d)) over all
 // H*W positions per head, output NIN, residual add (optionally / sqrt 2). Query rows are split between
 // the two threads; the matrix products go through sgemm (Conv.swift).
+import ConvKernels
 
 /// Parameters of one attention block, named as the reference state_dict (GroupNorm_0, NIN_0..3).
 public struct AttentionWeights: @unchecked Sendable {
@@ -24,6 +25,11 @@ public func referenceHeads(channels: Int, headChannels: Int) -> Int {
 /// x: (N, C, H, W), w: NIN (C, C) stored (in, out), b: (C) -> y: (N, C, H, W); y = W^T x + b (+ residual) * scale.
 public func nin(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, outChannels o: Int,
                 into y: Tensor, residual: Tensor? = nil, scale: Float = 1) {
+    if Engine.convTiles {
+        pointwiseTiles(x, weight: weight, strides: WeightStrides(tap: 0, channel: o, output: 1), bias: bias,
+                       outChannels: o, into: y, residual: residual, scale: scale)
+        return
+    }
     let L = x.plane, ci = x.c
     Parallel.shared.split(x.n * 2) { parts in
         for part in parts {

@@ -1,5 +1,6 @@
 // Matrix products and convolutions: the only file that talks to OpenBLAS (cblas_sgemm).
-// conv2d = im2col of a band of output rows into arena scratch + one sgemm per band; bands are shared
+// conv2d runs 3x3 stride-1 and 1x1 convolutions on the AVX-512 tiles (ConvTiles.swift) when it can;
+// otherwise im2col of a band of output rows into arena scratch + one sgemm per band; bands are shared
 // between the two threads of `Parallel`, each calling a single-threaded sgemm. Naive twins: Naive.swift.
 import COpenBLAS
 import ConvKernels
@@ -60,9 +61,9 @@ public struct ConvShape: Sendable, Equatable {
     public var reduction: Int { inChannels * kernel * kernel }
     /// Whether conv2d takes the packed-weight (NHWC slab) path for this shape; otherwise it runs im2col
     /// on the raw (O, C, k, k) weight and ignores `packedWeight`. Few input channels (SPADE's
-    /// conditioning frames) make OpenBLAS's nine K = C products too thin, not our AVX-512 tiles.
+    /// conditioning frames) make OpenBLAS's nine K = C products too thin, not the AVX-512 tiles.
     public var usesPackedWeights: Bool {
-        kernel == 3 && stride == 1 && pad == 1 && (inChannels >= 16 || (outChannels >= 16 && Engine.conv3x3Tiles))
+        kernel == 3 && stride == 1 && pad == 1 && (inChannels >= 16 || Engine.convTiles)
     }
     public func flops(n: Int, oh: Int, ow: Int) -> Int { 2 * n * outChannels * reduction * oh * ow }
 }
@@ -76,7 +77,7 @@ let bandBudget = ProcessInfo.processInfo.environment["MCVD_BAND"].flatMap { Int(
 public func packedConv3x3Stride(_ o: Int) -> Int { (o + 15) & ~15 }
 
 /// w: (O, C, 3, 3) -> wt: (9C, packedConv3x3Stride(O)), row (ky*3 + kx)*C + ci, padding columns zeroed:
-/// the right operand of the pixel-major product in `conv3x3Rows`. Models pack once at load; `conv2d`
+/// the weights of `conv3x3Tiles` and `conv3x3Rows`. Models pack once at load; `conv2d`
 /// packs into its arena when not given. With `rowStride` (several convs sharing one input side by side,
 /// stride packedConv3x3Stride of their total), w fills columns [0, O) and the rest is left as it is.
 public func packConv3x3Weights(_ w: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int,
@@ -104,8 +105,17 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
             packConv3x3Weights(weight, inChannels: s.inChannels, outChannels: s.outChannels, into: p)
             return UnsafePointer(p)
         }()
-        conv3x3Rows(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
+        if Engine.convTiles {
+            conv3x3Tiles(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
+        } else {
+            conv3x3Rows(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
+        }
         arena.release(to: mark)
+        return
+    }
+    if s.kernel == 1 && s.stride == 1 && s.pad == 0 && Engine.convTiles {
+        pointwiseTiles(x, weight: weight, strides: WeightStrides(tap: 0, channel: 1, output: s.inChannels), bias: bias,
+                       outChannels: s.outChannels, into: y, residual: residual, scale: scale)
         return
     }
     let pool = Parallel.shared
@@ -169,27 +179,22 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
     arena.release(to: mark)
 }
 
-/// The 3x3 / stride 1 / pad 1 convolution, pixel-major: per band of output rows, the input rows
-/// (+1 halo) go to a zero-padded (rows+2, W+2, C) NHWC slab. Output position p = r*(W+2) + ox reads slab
-/// position p + ky*(W+2) + kx for tap (ky, kx), so T (P, O) = sum over taps of slab_tap (P, C) *
-/// wt_tap (C, O) with no im2col; the 2 padding columns per row are computed and dropped. T comes from
-/// our AVX-512 tiles (ConvKernels) or, without AVX-512, from nine OpenBLAS sgemms on shifted views of
-/// the slab (see `Engine.conv3x3Kernel`). T is transposed into y with bias, residual and scale.
+/// The 3x3 / stride 1 / pad 1 convolution without AVX-512 (else `conv3x3Tiles`), pixel-major: per band
+/// of output rows, the input rows (+1 halo) go to a zero-padded (rows+2, W+2, C) NHWC slab. Output
+/// position p = r*(W+2) + ox reads slab position p + ky*(W+2) + kx for tap (ky, kx), so each tap is one
+/// sgemm on a shifted view of the slab: T (P, O) += slab_tap (P, C) * wt_tap (C, O), nine of them, with
+/// M = P pixels (the shape OpenBLAS runs fastest for few channels) and no im2col; the 2 padding columns
+/// per row are computed and dropped. T is transposed into y with bias, residual and scale.
 /// x: (N, C, H, W), wt: (9C, ld = packedConv3x3Stride(O)), b: (O) -> y: (N, O, H, W).
 func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: Tensor,
                  residual: Tensor?, scale: Float, arena: Arena) {
     let pool = Parallel.shared, parts = pool.threads
     let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, pw = w + 2, ld = packedConv3x3Stride(o)
-    // Fewer than 16 outputs would leave most of every 16-lane tile idle.
-    let tiles = Engine.conv3x3Tiles && o >= 16
     // Equal bands within the L2 budget, a count both threads share evenly when one exists.
-    let maxRows = max(1, min(h, bandBudget / max(1, pw * (c + ld))))
+    let maxRows = max(1, min(h, bandBudget / max(1, pw * (c + o))))
     let rowsPerBand = stride(from: maxRows, to: 0, by: -1).first { h % $0 == 0 && (x.n * (h / $0)) % parts == 0 } ?? maxRows
     let bands = (h + rowsPerBand - 1) / rowsPerBand, items = x.n * bands
-    // The tiles compute positions in groups of 12: room (zeroed) for the last group's reads and writes.
-    let tail = conv3x3TileRows
-    let slabFloats = ((rowsPerBand + 2) * pw * c + tail * c + 15) & ~15
-    let tFloats = (rowsPerBand * pw + tail) * ld
+    let slabFloats = ((rowsPerBand + 2) * pw * c + 15) & ~15, tFloats = rowsPerBand * pw * o
     let perThread = slabFloats + tFloats
     let scratch = arena.floats(perThread * parts)
 
@@ -198,7 +203,7 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
         let oy0 = band * rowsPerBand, oy1 = min(h, oy0 + rowsPerBand), rows = oy1 - oy0
         let slab = buf, t = buf + slabFloats
         let xi = x.data + img * c * L, rowFloats = pw * c
-        // 1. Slab rows oy0-1 ... oy1 (NHWC, zero border), then zeros the tiles may read past the end.
+        // 1. Slab rows oy0-1 ... oy1 (NHWC, zero border).
         for sr in 0..<(rows + 2) {
             let iy = oy0 - 1 + sr, dst = slab + sr * rowFloats
             guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: rowFloats); continue }
@@ -216,17 +221,12 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
                 ox0 = ox1
             }
         }
-        (slab + (rows + 2) * rowFloats).update(repeating: 0, count: tail * c)
         // 2. T = sum over taps of shifted slab views times the tap's weights.
         let positions = rows * pw - 2
-        if tiles {
-            conv3x3SlabProduct(slab: slab, c: c, pw: pw, positions: positions, weights: wt, ld: ld, into: t, ldt: ld)
-        } else {
-            for tap in 0..<9 {
-                let shift = (tap / 3) * pw + tap % 3
-                sgemm(m: positions, n: o, k: c, a: slab + shift * c, lda: c, b: wt + tap * c * ld, ldb: ld,
-                      beta: tap == 0 ? 0 : 1, c: t, ldc: ld)
-            }
+        for tap in 0..<9 {
+            let shift = (tap / 3) * pw + tap % 3
+            sgemm(m: positions, n: o, k: c, a: slab + shift * c, lda: c, b: wt + tap * c * ld, ldb: ld,
+                  beta: tap == 0 ? 0 : 1, c: t, ldc: o)
         }
         // 3. y[oc, (r, ox)] = (T[r*(W+2) + ox, oc] + b[oc] + residual) * scale.
         let yi = y.data + img * o * L + oy0 * w
@@ -239,12 +239,12 @@ func conv3x3Rows(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoint
                 for oc in 0..<o {
                     let bv = bias?[oc] ?? 0
                     let row = yi + oc * L + r * w
-                    var src = UnsafePointer(t + (r * pw + ox0) * ld + oc)
+                    var src = UnsafePointer(t + (r * pw + ox0) * o + oc)
                     if let res {
                         let rr = res + oc * L + r * w
-                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv + rr[ox]) * scale; src += ld }
+                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv + rr[ox]) * scale; src += o }
                     } else {
-                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv) * scale; src += ld }
+                        for ox in ox0..<ox1 { row[ox] = (src.pointee + bv) * scale; src += o }
                     }
                 }
                 ox0 = ox1

@@ -29,12 +29,12 @@ public enum Engine {
         return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains)
     }()
 
-    /// Which code runs the inner product of 3x3 convolutions (stride 1, pad 1, >= 16 input channels).
-    public enum Conv3x3Kernel: String, Sendable { case avx512, openblas }
-    /// Our AVX-512 tiles when the CPU has AVX-512, else nine OpenBLAS sgemms per band; MCVD_CONV=openblas
+    /// Which code runs the 3x3 stride-1 convolutions and the 1x1 ones (conv and NIN) in forwards.
+    public enum ConvKernel: String, Sendable { case avx512, openblas }
+    /// ConvKernels' AVX-512 tiles when the CPU has AVX-512, else OpenBLAS sgemms; MCVD_CONV=openblas
     /// forces the latter. Both give the same results to rounding; settable between forwards (tests).
-    nonisolated(unsafe) public static var conv3x3Kernel: Conv3x3Kernel =
+    nonisolated(unsafe) public static var convKernel: ConvKernel =
         hasAVX512 && ProcessInfo.processInfo.environment["MCVD_CONV"] != "openblas" ? .avx512 : .openblas
-    /// Whether 3x3 convolutions run on the AVX-512 tiles now.
-    static var conv3x3Tiles: Bool { conv3x3Kernel == .avx512 && hasAVX512 }
+    /// Whether convolutions run on the AVX-512 tiles now.
+    public static var convTiles: Bool { convKernel == .avx512 && hasAVX512 }
 }

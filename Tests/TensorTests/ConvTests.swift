@@ -1,15 +1,15 @@
 // conv2d and linear against their naive twins, with 1 and 2 threads, several geometries, and both
 // inner products of the 3x3 slab path (AVX-512 tiles and OpenBLAS). Serialized: only this suite
-// switches `Engine.conv3x3Kernel`, so it stays as set while each test runs.
+// switches `Engine.convKernel`, so it stays as set while each test runs.
 import Testing
 @testable import Tensor
 
 /// Runs body once per 3x3 kernel this CPU can run (the choice is restored afterwards).
-func withEachConvKernel(_ body: (Engine.Conv3x3Kernel) -> Void) {
-    let saved = Engine.conv3x3Kernel
-    defer { Engine.conv3x3Kernel = saved }
-    for kernel in Engine.hasAVX512 ? [Engine.Conv3x3Kernel.avx512, .openblas] : [.openblas] {
-        Engine.conv3x3Kernel = kernel
+func withEachConvKernel(_ body: (Engine.ConvKernel) -> Void) {
+    let saved = Engine.convKernel
+    defer { Engine.convKernel = saved }
+    for kernel in Engine.hasAVX512 ? [Engine.ConvKernel.avx512, .openblas] : [.openblas] {
+        Engine.convKernel = kernel
         body(kernel)
     }
 }
@@ -66,6 +66,28 @@ func withEachConvKernel(_ body: (Engine.Conv3x3Kernel) -> Void) {
                 conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, residual: ro.t, scale: 0.5, arena: Arena())
             }
             expectClose(yo.array, want, tol: 1e-5, "conv residual O \(o) \(kernel)")
+        }
+    }
+
+    @Test(arguments: [1, 2], [(3, 5, 7, 5), (16, 24, 16, 16), (40, 8, 3, 11)])
+    func ninMatchesNaive(threads: Int, dims: (c: Int, o: Int, h: Int, w: Int)) {
+        // NIN: weight (C, O), y = (x . W + b + residual) * scale, i.e. a 1x1 conv with W transposed.
+        let (c, o, h, w) = dims
+        var rng = Rng(UInt64(c * 100 + o))
+        let x = rng.array(2 * c * h * w), wt = rng.array(c * o, scale: 0.3), b = rng.array(o), r = rng.array(2 * o * h * w)
+        let transposed = (0..<(o * c)).map { wt[($0 % c) * o + $0 / c] }
+        let conv = Naive.conv2d(x, n: 2, c: c, h: h, w: w, weight: transposed, bias: b,
+                                shape: ConvShape(inChannels: c, outChannels: o, kernel: 1))
+        let want = zip(conv, r).map { ($0 + $1) * 0.5 }
+        let xo = Owned(2, c, h, w, x), yo = Owned(2, o, h, w), ro = Owned(2, o, h, w, r)
+        withEachConvKernel { kernel in
+            yo.t.data.update(repeating: .nan, count: yo.t.count)
+            withThreads(threads) {
+                wt.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in
+                    nin(xo.t, weight: wp.baseAddress!, bias: bp.baseAddress!, outChannels: o, into: yo.t, residual: ro.t, scale: 0.5)
+                } }
+            }
+            expectClose(yo.array, want, tol: 1e-5, "nin \(dims) threads \(threads) \(kernel)")
         }
     }
 

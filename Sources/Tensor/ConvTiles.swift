@@ -1,0 +1,109 @@
+// The convolutions that run on ConvKernels' channel-major AVX-512 tiles (see `Engine.convKernel`):
+// 3x3 stride 1 pad 1 over a zero-padded copy of each band's rows, and 1x1 (conv and NIN) read in place.
+// Without AVX-512, Conv.swift's OpenBLAS paths run instead.
+import ConvKernels
+
+/// Padded rows per band: input rows + halo, row stride W + 2, plus 16 zeros per channel that the last
+/// tile may read. 3x3: x (N, C, H, W), wt packed (9C, packedConv3x3Stride(O)) -> y (N, O, H, W),
+/// y = (conv + b + residual) * scale.
+func conv3x3Tiles(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: Tensor,
+                  residual: Tensor?, scale: Float, arena: Arena) {
+    let pool = Parallel.shared, parts = pool.threads
+    let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, pw = w + 2, ld = packedConv3x3Stride(o)
+    let o8 = (o + 7) & ~7   // whole tiles of 8 outputs; the packed padding columns are zero
+    let shifts = [0, 1, 2, pw, pw + 1, pw + 2, 2 * pw, 2 * pw + 1, 2 * pw + 2]
+    // A small single image gives each thread half the outputs over all rows rather than half the rows
+    // (too few positions per band otherwise); both build the same slab.
+    let splitOutputs = parts > 1 && x.n == 1 && h * w <= 256 && o8 >= 16
+    let maxRows = max(1, min(h, bandBudget / max(1, pw * (c + o8))))
+    let rowsPerBand = splitOutputs ? h
+        : stride(from: maxRows, to: 0, by: -1).first { h % $0 == 0 && (x.n * (h / $0)) % parts == 0 } ?? maxRows
+    let bands = (h + rowsPerBand - 1) / rowsPerBand, items = x.n * bands
+    let cs = (rowsPerBand + 2) * pw + 16
+    let ldt = (rowsPerBand * pw + 15) & ~15
+    let perThread = c * cs + o8 * ldt
+    let scratch = arena.floats(perThread * parts)
+
+    func runBand(_ item: Int, outputs: Range<Int>, _ buf: UnsafeMutablePointer<Float>) {
+        let img = item / bands, band = item % bands
+        let oy0 = band * rowsPerBand, rows = min(h, oy0 + rowsPerBand) - oy0
+        let slab = buf, t = buf + c * cs
+        let xi = x.data + img * c * L
+        // 1. Slab: per channel rows oy0-1 ... oy0+rows with a zero column each side, then 16 zeros.
+        let filled = (rows + 2) * pw
+        for ci in 0..<c {
+            let plane = slab + ci * cs, src = xi + ci * L
+            for sr in 0..<(rows + 2) {
+                let iy = oy0 - 1 + sr, dst = plane + sr * pw
+                guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: pw); continue }
+                dst[0] = 0
+                (dst + 1).update(from: src + iy * w, count: w)
+                dst[w + 1] = 0
+            }
+            (plane + filled).update(repeating: 0, count: cs - filled)
+        }
+        // 2. T[oc, p] for positions p = r * (W + 2) + ox (the two padding columns are computed and dropped).
+        let positions = (rows * pw - 2 + 15) & ~15
+        shifts.withUnsafeBufferPointer { sh in
+            channelMajorProduct(x: slab, channelStride: cs, channels: c, shifts: sh, positions: positions,
+                                weights: wt, strides: WeightStrides(tap: c * ld, channel: ld, output: 1),
+                                outputs: outputs.clamped(to: 0..<o8), into: t, ldo: ldt)
+        }
+        // 3. y[oc, oy0 + r, ox] = (T[oc, r * (W + 2) + ox] + b[oc] + residual) * scale.
+        for oc in outputs where oc < o {
+            let bv = bias?[oc] ?? 0
+            for r in 0..<rows {
+                let src = t + oc * ldt + r * pw, row = y.data + (img * o + oc) * L + (oy0 + r) * w
+                if let residual {
+                    let rr = residual.data + (img * o + oc) * L + (oy0 + r) * w
+                    for ox in 0..<w { row[ox] = (src[ox] + bv + rr[ox]) * scale }
+                } else {
+                    for ox in 0..<w { row[ox] = (src[ox] + bv) * scale }
+                }
+            }
+        }
+    }
+
+    if splitOutputs {
+        let half = ((o8 / 8 + 1) / 2) * 8
+        pool.run(parts: 2) { part in
+            runBand(0, outputs: part == 0 ? 0..<half : half..<o8, scratch + part * perThread)
+        }
+    } else {
+        pool.run(parts: min(parts, items)) { part in
+            let per = (items + parts - 1) / parts
+            let lo = part * per, hi = min(items, lo + per)
+            for item in lo..<max(lo, hi) { runBand(item, outputs: 0..<o8, scratch + part * perThread) }
+        }
+    }
+}
+
+/// 1x1 convolution or NIN read in place: y[oc, p] = (sum_ci w(ci, oc) x[ci, p] + b[oc] + residual) * scale,
+/// x (N, C, H, W) -> y (N, O, H, W); `strides` locate w(ci, oc) ((O, C) conv weights or (C, O) NIN ones).
+/// Each image's positions are split in two halves (multiples of 16) between the threads.
+func pointwiseTiles(_ x: Tensor, weight: UnsafePointer<Float>, strides: WeightStrides, bias: UnsafePointer<Float>?,
+                    outChannels o: Int, into y: Tensor, residual: Tensor?, scale: Float) {
+    let L = x.plane, c = x.c
+    let half = min(L, ((L + 1) / 2 + 15) & ~15)
+    Parallel.shared.split(x.n * 2) { items in
+        for item in items {
+            let img = item / 2, p0 = item % 2 == 0 ? 0 : half, p1 = item % 2 == 0 ? half : L
+            guard p1 > p0 else { continue }
+            let yi = y.data + img * o * L + p0
+            [0].withUnsafeBufferPointer { sh in
+                channelMajorProduct(x: x.data + img * c * L + p0, channelStride: L, channels: c, shifts: sh,
+                                    positions: p1 - p0, weights: weight, strides: strides, outputs: 0..<o,
+                                    into: yi, ldo: L)
+            }
+            for oc in 0..<o {
+                let row = yi + oc * L, bv = bias?[oc] ?? 0
+                if let residual {
+                    let r = residual.data + img * o * L + p0 + oc * L
+                    for j in 0..<(p1 - p0) { row[j] = (row[j] + bv + r[j]) * scale }
+                } else if scale != 1 || bv != 0 {
+                    for j in 0..<(p1 - p0) { row[j] = (row[j] + bv) * scale }
+                }
+            }
+        }
+    }
+}
