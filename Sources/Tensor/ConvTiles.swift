@@ -11,7 +11,6 @@ func conv3x3Tiles(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoin
     let pool = Parallel.shared, parts = pool.threads
     let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, pw = w + 2, ld = packedConv3x3Stride(o)
     let o8 = (o + 7) & ~7   // whole tiles of 8 outputs; the packed padding columns are zero
-    let shifts = [0, 1, 2, pw, pw + 1, pw + 2, 2 * pw, 2 * pw + 1, 2 * pw + 2]
     // A small single image gives each thread half the outputs over all rows rather than half the rows
     // (too few positions per band otherwise); both build the same slab.
     let splitOutputs = parts > 1 && x.n == 1 && h * w <= 256 && o8 >= 16
@@ -44,8 +43,9 @@ func conv3x3Tiles(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoin
         }
         // 2. T[oc, p] for positions p = r * (W + 2) + ox (the two padding columns are computed and dropped).
         let positions = (rows * pw - 2 + 15) & ~15
-        shifts.withUnsafeBufferPointer { sh in
-            channelMajorProduct(x: slab, channelStride: cs, channels: c, shifts: sh, positions: positions,
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { sh in   // on the stack: no allocation
+            for tap in 0..<9 { sh[tap] = (tap / 3) * pw + tap % 3 }
+            channelMajorProduct(x: slab, channelStride: cs, channels: c, shifts: UnsafeBufferPointer(sh), positions: positions,
                                 weights: wt, strides: WeightStrides(tap: c * ld, channel: ld, output: 1),
                                 outputs: outputs.clamped(to: 0..<o8), into: t, ldo: ldt)
         }
@@ -90,8 +90,9 @@ func pointwiseTiles(_ x: Tensor, weight: UnsafePointer<Float>, strides: WeightSt
             let img = item / 2, p0 = item % 2 == 0 ? 0 : half, p1 = item % 2 == 0 ? half : L
             guard p1 > p0 else { continue }
             let yi = y.data + img * o * L + p0
-            [0].withUnsafeBufferPointer { sh in
-                channelMajorProduct(x: x.data + img * c * L + p0, channelStride: L, channels: c, shifts: sh,
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { sh in   // on the stack: no allocation
+                sh[0] = 0
+                channelMajorProduct(x: x.data + img * c * L + p0, channelStride: L, channels: c, shifts: UnsafeBufferPointer(sh),
                                     positions: p1 - p0, weights: weight, strides: strides, outputs: 0..<o,
                                     into: yi, ldo: L)
             }
