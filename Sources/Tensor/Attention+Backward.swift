@@ -1,6 +1,7 @@
 // Backward of Attention.swift: the 1x1 NIN map and the whole AttnBlockpp. The block's backward
 // recomputes its inside (norm, q, k, v, softmax rows) from x rather than keeping (L x L) probabilities
 // of every block alive between the passes. Matrix products go through sgemm.
+import ConvKernels
 
 /// Where an attention block's parameter gradients go (+=), laid out as `AttentionWeights`.
 public struct AttentionGradients: @unchecked Sendable {
@@ -19,6 +20,13 @@ public func ninBackward(_ x: Tensor, weight: UnsafePointer<Float>, outChannels o
                         accumulate: Bool = false, dWeight: UnsafeMutablePointer<Float>,
                         dBias: UnsafeMutablePointer<Float>) {
     let L = x.plane, ci = x.c
+    var dx = dx
+    if let target = dx, Engine.convTiles {
+        // dx (C x L) = W (C x O) . dy (O x L): a NIN of dy with W transposed, on the AVX-512 tiles.
+        pointwiseTiles(dy, weight: weight, strides: WeightStrides(tap: 0, channel: 1, output: o), bias: nil,
+                       outChannels: ci, into: target, accumulate: accumulate)
+        dx = nil
+    }
     // Two fixed halves of the batch as in conv2dBackward: half 1's weight gradient goes to a partial
     // added at the end, so the bits do not depend on the thread count.
     let halves = backwardHalves(x.n)

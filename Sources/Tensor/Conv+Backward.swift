@@ -1,7 +1,9 @@
 // Backward passes of Conv.swift's ops: conv2d (im2col + two sgemm per band of output rows, then
 // col2im) and linear. Gradients of weights and biases accumulate (+=) so that a training step can sum
 // over layers that share nothing and over the batch; input gradients overwrite or accumulate on request.
-// Uses the `sgemm` wrapper of Conv.swift (which alone imports COpenBLAS). Checked in GradientTests.
+// Uses the `sgemm` wrapper of Conv.swift (which alone imports COpenBLAS) and, for input gradients on
+// AVX-512, the forward tiles of ConvTiles.swift. Checked in GradientTests.
+import ConvKernels
 
 /// x: (N, C, H, W), w: (O, C, k, k), dy: (N, O, OH, OW) ->
 ///   dx: (N, C, H, W) (overwritten, or += when `accumulate`), dWeight: (O, C, k, k) +=, dBias: (O) +=.
@@ -21,6 +23,27 @@ public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: C
     let rowsPerBand = direct ? oh : max(1, min(oh, bandBudget / max(1, kk * ow)))
     let halves = backwardHalves(x.n)
     let mark = arena.mark()
+    // The input gradient of a 3x3 stride-1 or 1x1 convolution is itself such a convolution of dy (with
+    // the weights transposed, and flipped for 3x3): on the AVX-512 tiles it runs there, whole batch at
+    // once, and the halves below only accumulate the weight gradient.
+    var dx = dx
+    if let target = dx, Engine.convTiles && (s.usesPackedWeights || direct) {
+        if direct {
+            pointwiseTiles(dy, weight: weight, strides: WeightStrides(tap: 0, channel: kk, output: 1), bias: nil,
+                           outChannels: x.c, into: target, accumulate: accumulate)
+        } else {
+            let ld = packedConv3x3Stride(x.c), flipped = arena.floats(9 * o * ld)
+            for row in 0..<(9 * o) {
+                let tap = row / o, oc = row % o, dst = flipped + row * ld
+                for ci in 0..<x.c { dst[ci] = weight[(oc * x.c + ci) * 9 + 8 - tap] }
+                (dst + x.c).update(repeating: 0, count: ld - x.c)
+            }
+            // dx += conv when accumulating: the epilogue reads each residual value before writing it.
+            conv3x3Tiles(dy, packed: flipped, bias: nil, into: target, residual: accumulate ? target : nil, scale: 1,
+                         arena: arena)
+        }
+        dx = nil
+    }
     let bandFloats = direct ? 0 : kk * rowsPerBand * ow
     let scratch = direct ? nil : arena.floats(2 * bandFloats * halves.count)
     let partial = halves.count > 1 ? arena.floats(o * kk) : nil

@@ -79,10 +79,12 @@ func conv3x3Tiles(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoin
 }
 
 /// 1x1 convolution or NIN read in place: y[oc, p] = (sum_ci w(ci, oc) x[ci, p] + b[oc] + residual) * scale,
-/// x (N, C, H, W) -> y (N, O, H, W); `strides` locate w(ci, oc) ((O, C) conv weights or (C, O) NIN ones).
-/// Each image's positions are split in two halves (multiples of 16) between the threads.
+/// or, when `accumulate` (no bias, residual or scale then), y += the sum. x (N, C, H, W) -> y (N, O, H, W);
+/// `strides` locate w(ci, oc) ((O, C) conv weights or (C, O) NIN ones). Each image's positions are split
+/// in two halves (multiples of 16) between the threads.
 func pointwiseTiles(_ x: Tensor, weight: UnsafePointer<Float>, strides: WeightStrides, bias: UnsafePointer<Float>?,
-                    outChannels o: Int, into y: Tensor, residual: Tensor?, scale: Float) {
+                    outChannels o: Int, into y: Tensor, residual: Tensor? = nil, scale: Float = 1, accumulate: Bool = false) {
+    precondition(!accumulate || (bias == nil && residual == nil && scale == 1), "pointwiseTiles: accumulate alone")
     let L = x.plane, c = x.c
     let half = min(L, ((L + 1) / 2 + 15) & ~15)
     Parallel.shared.split(x.n * 2) { items in
@@ -94,7 +96,7 @@ func pointwiseTiles(_ x: Tensor, weight: UnsafePointer<Float>, strides: WeightSt
                 sh[0] = 0
                 channelMajorProduct(x: x.data + img * c * L + p0, channelStride: L, channels: c, shifts: UnsafeBufferPointer(sh),
                                     positions: p1 - p0, weights: weight, strides: strides, outputs: 0..<o,
-                                    into: yi, ldo: L)
+                                    into: yi, ldo: L, accumulate: accumulate)
             }
             for oc in 0..<o {
                 let row = yi + oc * L, bv = bias?[oc] ?? 0

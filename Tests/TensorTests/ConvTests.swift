@@ -1,18 +1,7 @@
 // conv2d and linear against their naive twins, with 1 and 2 threads, several geometries, and both
-// inner products of the 3x3 slab path (AVX-512 tiles and OpenBLAS). Serialized: only this suite
-// switches `Engine.convKernel`, so it stays as set while each test runs.
+// convolution kernels (AVX-512 tiles and OpenBLAS; `withEachConvKernel`).
 import Testing
 @testable import Tensor
-
-/// Runs body once per 3x3 kernel this CPU can run (the choice is restored afterwards).
-func withEachConvKernel(_ body: (Engine.ConvKernel) -> Void) {
-    let saved = Engine.convKernel
-    defer { Engine.convKernel = saved }
-    for kernel in Engine.hasAVX512 ? [Engine.ConvKernel.avx512, .openblas] : [.openblas] {
-        Engine.convKernel = kernel
-        body(kernel)
-    }
-}
 
 @Suite(.serialized) struct ConvTests {
     static let cases: [(ConvShape, Int, Int, Int)] = [
@@ -88,6 +77,47 @@ func withEachConvKernel(_ body: (Engine.ConvKernel) -> Void) {
                 } }
             }
             expectClose(yo.array, want, tol: 1e-5, "nin \(dims) threads \(threads) \(kernel)")
+        }
+    }
+
+    @Test(arguments: [(3, 1, 20), (1, 0, 5)])
+    func inputGradientAccumulates(kernel k: Int, pad: Int, outChannels o: Int) {
+        // accumulate: dx += the input gradient, for conv2dBackward and ninBackward, under both kernels.
+        let n = 2, c = 7, h = 5, w = 6
+        var rng = Rng(UInt64(k * 10 + o))
+        let s = ConvShape(inChannels: c, outChannels: o, kernel: k, pad: pad)
+        let x = Owned(n, c, h, w, rng.array(n * c * h * w)), dy = Owned(n, o, h, w, rng.array(n * o * h * w))
+        let wt = rng.array(o * c * k * k, scale: 0.3), start = rng.array(n * c * h * w)
+        // Parameter gradients are checked elsewhere (GradientTests); here they only need somewhere to go.
+        let dW = UnsafeMutablePointer<Float>.allocate(capacity: o * c * k * k), dB = UnsafeMutablePointer<Float>.allocate(capacity: o)
+        defer { dW.deallocate(); dB.deallocate() }
+        withEachConvKernel { kernel in
+            let fresh = Owned(n, c, h, w), summed = Owned(n, c, h, w, start)
+            for (dx, acc) in [(fresh, false), (summed, true)] {
+                dW.update(repeating: 0, count: o * c * k * k); dB.update(repeating: 0, count: o)
+                if k == 1 {
+                    // NIN's weight is (C, O): the 1x1 conv weight transposed.
+                    let nw = (0..<(c * o)).map { wt[($0 % o) * c + $0 / o] }
+                    nw.withUnsafeBufferPointer { p in
+                        ninBackward(x.t, weight: p.baseAddress!, outChannels: o, dy: dy.t, dx: dx.t, accumulate: acc,
+                                    dWeight: dW, dBias: dB)
+                    }
+                    let viaNIN = dx.array
+                    dx.t.data.update(from: acc ? start : [Float](repeating: 0, count: dx.t.count), count: dx.t.count)
+                    wt.withUnsafeBufferPointer { p in
+                        conv2dBackward(x.t, weight: p.baseAddress!, shape: s, dy: dy.t, dx: dx.t, accumulate: acc,
+                                       dWeight: dW, dBias: nil, arena: Arena())
+                    }
+                    expectClose(dx.array, viaNIN, tol: 1e-5, "1x1 conv vs NIN input gradient, accumulate \(acc) \(kernel)")
+                } else {
+                    wt.withUnsafeBufferPointer { p in
+                        conv2dBackward(x.t, weight: p.baseAddress!, shape: s, dy: dy.t, dx: dx.t, accumulate: acc,
+                                       dWeight: dW, dBias: nil, arena: Arena())
+                    }
+                }
+            }
+            expectClose(summed.array, zip(fresh.array, start).map { $0 + $1 }, tol: 1e-5,
+                        "\(k)x\(k) dx accumulates \(kernel)")
         }
     }
 

@@ -23,16 +23,18 @@ import Testing
             conv2d(Tensor(x.p, n, c, h, w), weight: wt.p, bias: b.p, shape: s, into: Tensor(y.p, n, o, oh, ow), arena: arena)
             return proj.loss(y.p)
         }
-        let dx = Buffer(zeros: x.count), dw = Buffer(zeros: wt.count), db = Buffer(zeros: o)
-        proj.r.withUnsafeBufferPointer { r in
-            conv2dBackward(Tensor(x.p, n, c, h, w), weight: wt.p, shape: s,
-                           dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, o, oh, ow),
-                           dx: Tensor(dx.p, n, c, h, w), dWeight: dw.p, dBias: db.p, arena: arena)
+        withEachConvKernel { convKernel in
+            let dx = Buffer(zeros: x.count), dw = Buffer(zeros: wt.count), db = Buffer(zeros: o)
+            proj.r.withUnsafeBufferPointer { r in
+                conv2dBackward(Tensor(x.p, n, c, h, w), weight: wt.p, shape: s,
+                               dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, o, oh, ow),
+                               dx: Tensor(dx.p, n, c, h, w), dWeight: dw.p, dBias: db.p, arena: arena)
+            }
+            let tag = "conv\(kernel)x\(kernel)/s\(stride) \(convKernel)"
+            gradCheck("\(tag) dx", param: x.p, count: x.count, analytic: dx.array, tol: 1e-3, loss: loss)
+            gradCheck("\(tag) dW", param: wt.p, count: wt.count, analytic: dw.array, tol: 1e-3, loss: loss)
+            gradCheck("\(tag) db", param: b.p, count: o, analytic: db.array, tol: 1e-3, loss: loss)
         }
-        let tag = "conv\(kernel)x\(kernel)/s\(stride)"
-        gradCheck("\(tag) dx", param: x.p, count: x.count, analytic: dx.array, tol: 1e-3, loss: loss)
-        gradCheck("\(tag) dW", param: wt.p, count: wt.count, analytic: dw.array, tol: 1e-3, loss: loss)
-        gradCheck("\(tag) db", param: b.p, count: o, analytic: db.array, tol: 1e-3, loss: loss)
     }
 
     @Test func linearLayer() {
@@ -122,15 +124,17 @@ import Testing
             nin(Tensor(x.p, n, c, h, w), weight: wt.p, bias: b.p, outChannels: o, into: Tensor(y.p, n, o, h, w))
             return proj.loss(y.p)
         }
-        let dx = Buffer(zeros: x.count), dw = Buffer(zeros: wt.count), db = Buffer(zeros: o)
-        proj.r.withUnsafeBufferPointer { r in
-            ninBackward(Tensor(x.p, n, c, h, w), weight: wt.p, outChannels: o,
-                        dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, o, h, w),
-                        dx: Tensor(dx.p, n, c, h, w), dWeight: dw.p, dBias: db.p)
+        withEachConvKernel { convKernel in
+            let dx = Buffer(zeros: x.count), dw = Buffer(zeros: wt.count), db = Buffer(zeros: o)
+            proj.r.withUnsafeBufferPointer { r in
+                ninBackward(Tensor(x.p, n, c, h, w), weight: wt.p, outChannels: o,
+                            dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, o, h, w),
+                            dx: Tensor(dx.p, n, c, h, w), dWeight: dw.p, dBias: db.p)
+            }
+            gradCheck("nin dx \(convKernel)", param: x.p, count: x.count, analytic: dx.array, tol: 1e-3, loss: loss)
+            gradCheck("nin dW \(convKernel)", param: wt.p, count: wt.count, analytic: dw.array, tol: 1e-3, loss: loss)
+            gradCheck("nin db \(convKernel)", param: b.p, count: o, analytic: db.array, tol: 1e-3, loss: loss)
         }
-        gradCheck("nin dx", param: x.p, count: x.count, analytic: dx.array, tol: 1e-3, loss: loss)
-        gradCheck("nin dW", param: wt.p, count: wt.count, analytic: dw.array, tol: 1e-3, loss: loss)
-        gradCheck("nin db", param: b.p, count: o, analytic: db.array, tol: 1e-3, loss: loss)
     }
 
     @Test(arguments: [1, 2])

@@ -1,5 +1,6 @@
 // Helpers for the op tests: seeded random data, owned buffers, and a max-difference check that
 // prints where and how much it failed.
+import Foundation
 import Testing
 @testable import Tensor
 
@@ -46,3 +47,18 @@ func withThreads(_ n: Int, _ body: () -> Void) {
     body()
     Parallel.shared.threads = 1
 }
+
+/// Runs body once per convolution kernel this CPU can run (AVX-512 tiles, OpenBLAS), restoring the choice
+/// afterwards. Tests that switch kernels hold one lock, so they never switch under each other (other
+/// tests may run under either kernel; both are correct).
+func withEachConvKernel(_ body: (Engine.ConvKernel) -> Void) {
+    convKernelLock.lock()
+    defer { convKernelLock.unlock() }
+    let saved = Engine.convKernel
+    defer { Engine.convKernel = saved }
+    for kernel in Engine.hasAVX512 ? [Engine.ConvKernel.avx512, .openblas] : [.openblas] {
+        Engine.convKernel = kernel
+        body(kernel)
+    }
+}
+private let convKernelLock = NSLock()
