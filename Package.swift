@@ -29,13 +29,17 @@ let package = Package(
         // The engine is optimised in debug builds too: its loops are 20-200x slower at -Onone, which
         // would make parity and memory tests (real forwards) take many minutes. Tensor's SIMD16 code
         // (exp, norms, softmax) targets AVX2 + FMA ("haswell", x86-64-v3): 1.7x over the SSE2 baseline.
-        // The 3x3 convolution's AVX-512 tiles, built for skylake-avx512 (AVX-512 F/CD/BW/DQ/VL) on their
-        // own; Tensor calls them only when the CPU has AVX-512 and falls back to OpenBLAS otherwise.
-        .target(name: "ConvKernels",
+        // VectorMath: elementwise kernels as @inlinable code, compiled by each caller for its own CPU.
+        // AVX512Kernels: the convolution tiles and VectorMath's kernels built for skylake-avx512
+        // (AVX-512 F/CD/BW/DQ/VL); Tensor calls them only when the CPU has AVX-512 (`Engine.kernels`).
+        .target(name: "VectorMath",
+                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+                                .unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "AVX512Kernels", dependencies: ["VectorMath"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug)),
                                 .unsafeFlags(["-target-cpu", "skylake-avx512"])]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "ConvKernels"],
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "VectorMath", "AVX512Kernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug)),
                                 .unsafeFlags(["-target-cpu", "haswell"])]),
@@ -60,7 +64,7 @@ let package = Package(
 
         .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion"]),

@@ -65,7 +65,7 @@ extension Mcvd {
             if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
             Engine.setThreads(1)
             print("# blas core: \(blasCoreName); threads are ours (BLAS single-threaded inside each half); "
-                  + "convolutions: \(Engine.convTiles ? "AVX-512 tiles" : "OpenBLAS")")
+                  + "convolutions: \(Engine.avx512 ? "AVX-512 tiles" : "OpenBLAS")")
             var sgemm: [Int: Double] = [:]
             for t in threadList { sgemm[t] = measureSgemm(threads: t) }
             for name in fixture.caseList {

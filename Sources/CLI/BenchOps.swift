@@ -40,17 +40,9 @@ enum OpsBench {
                 groupNorm(x, groups: referenceGroups(c), eps: 1e-6, NormModulation(scaleShift: b), activation: .silu, into: x)
             }
             let siluMs = time(iters) { silu(x.data, count: x.count, into: x.data) }
-            let e16 = time(iters) {
-                var i = 0
-                while i + 16 <= x.count {
-                    let v = UnsafeRawPointer(x.data + i).loadUnaligned(as: SIMD16<Float>.self)
-                    UnsafeMutableRawPointer(x.data + i).storeBytes(of: exp16(v * 0.001), as: SIMD16<Float>.self)
-                    i += 16
-                }
-            }
-            print("  silu ns/elem \(String(format: "%.2f", siluMs * 1e6 / Double(x.count))) exp16 (CLI module) \(String(format: "%.2f", e16 * 1e6 / Double(x.count)))")
             print("op=conv3x3 threads=\(threads) c=\(c) o=\(o) size=\(s) ms=\(f2(ms * 1e0)) gflops=\(f0(gf / ms * 1e3))"
-                  + "  op=groupnorm_silu ms=\(String(format: "%.3f", norm)) ns_per_elem=\(String(format: "%.2f", norm * 1e6 / Double(c * s * s)))")
+                  + "  op=groupnorm_silu ms=\(String(format: "%.3f", norm)) ns_per_elem=\(String(format: "%.2f", norm * 1e6 / Double(c * s * s)))"
+                  + "  op=silu ns_per_elem=\(String(format: "%.2f", siluMs * 1e6 / Double(x.count)))")
         }
     }
 }

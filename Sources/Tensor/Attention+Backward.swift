@@ -1,7 +1,8 @@
 // Backward of Attention.swift: the 1x1 NIN map and the whole AttnBlockpp. The block's backward
 // recomputes its inside (norm, q, k, v, softmax rows) from x rather than keeping (L x L) probabilities
 // of every block alive between the passes. Matrix products go through sgemm.
-import ConvKernels
+import AVX512Kernels
+import VectorMath
 
 /// Where an attention block's parameter gradients go (+=), laid out as `AttentionWeights`.
 public struct AttentionGradients: @unchecked Sendable {
@@ -21,7 +22,7 @@ public func ninBackward(_ x: Tensor, weight: UnsafePointer<Float>, outChannels o
                         dBias: UnsafeMutablePointer<Float>) {
     let L = x.plane, ci = x.c
     var dx = dx
-    if let target = dx, Engine.convTiles {
+    if let target = dx, Engine.avx512 {
         // dx (C x L) = W (C x O) . dy (O x L): a NIN of dy with W transposed, on the AVX-512 tiles.
         pointwiseTiles(dy, weight: weight, strides: WeightStrides(tap: 0, channel: 1, output: o), bias: nil,
                        outChannels: ci, into: target, accumulate: accumulate)
@@ -86,7 +87,7 @@ public func attentionBlockBackward(_ x: Tensor, _ p: AttentionWeights, heads: In
                 sgemm(transA: true, m: L, n: L, k: ch, alpha: alpha, a: q.data + off, lda: L, b: k.data + off, ldb: L,
                       c: probs, ldc: L)
                 for i in 0..<L {
-                    let inv = 1 / softmaxNumerators(probs + i * L, L)
+                    let inv = 1 / (Engine.avx512 ? AVX512.softmaxNumerators(probs + i * L, L) : softmaxNumerators(probs + i * L, L))
                     for j in 0..<L { probs[i * L + j] *= inv }
                 }
                 sgemm(transB: true, m: ch, n: L, k: L, a: v.data + off, lda: L, b: probs, ldb: L, c: o.data + off, ldc: L)

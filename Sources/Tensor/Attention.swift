@@ -1,7 +1,8 @@
 // The reference's AttnBlockpp: GroupNorm, q/k/v by 1x1 "NIN" maps, softmax(q^T k / sqrt(d)) over all
 // H*W positions per head, output NIN, residual add (optionally / sqrt 2). Query rows are split between
 // the two threads; the matrix products go through sgemm (Conv.swift).
-import ConvKernels
+import AVX512Kernels
+import VectorMath
 
 /// Parameters of one attention block, named as the reference state_dict (GroupNorm_0, NIN_0..3).
 public struct AttentionWeights: @unchecked Sendable {
@@ -25,7 +26,7 @@ public func referenceHeads(channels: Int, headChannels: Int) -> Int {
 /// x: (N, C, H, W), w: NIN (C, C) stored (in, out), b: (C) -> y: (N, C, H, W); y = W^T x + b (+ residual) * scale.
 public func nin(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, outChannels o: Int,
                 into y: Tensor, residual: Tensor? = nil, scale: Float = 1) {
-    if Engine.convTiles {
+    if Engine.avx512 {
         pointwiseTiles(x, weight: weight, strides: WeightStrides(tap: 0, channel: o, output: 1), bias: bias,
                        outChannels: o, into: y, residual: residual, scale: scale)
         return
@@ -74,6 +75,7 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
         for head in 0..<heads {
             let off = img * c * L + head * ch * L
             let qh = q.data + off, kh = k.data + off, vh = v.data + off, oh = h.data + off
+            let wide = Engine.avx512
             Parallel.shared.split(L) { rows in
                 let part = rows.lowerBound == 0 ? 0 : 1
                 let s = scores + part * block * L, inv = inverse + part * block
@@ -83,7 +85,7 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
                     // s[i, j] = alpha * sum_c q[c, i] k[c, j]
                     sgemm(transA: true, m: m, n: L, k: ch, alpha: alpha, a: qh + i0, lda: L, b: kh, ldb: L,
                           c: s, ldc: L)
-                    for i in 0..<m { inv[i] = 1 / softmaxNumerators(s + i * L, L) }
+                    for i in 0..<m { inv[i] = 1 / (wide ? AVX512.softmaxNumerators(s + i * L, L) : softmaxNumerators(s + i * L, L)) }
                     // o[c, i] = sum_j v[c, j] s[i, j] / sum_j s[i, j]
                     sgemm(transB: true, m: ch, n: m, k: L, a: vh, lda: L, b: s, ldb: L, c: oh + i0, ldc: L)
                     for cc in 0..<ch {
@@ -100,27 +102,3 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
     arena.release(to: mark)
 }
 
-/// In place: r = exp(r - max r); returns the sum (the softmax denominator).
-@inline(__always)
-func softmaxNumerators(_ r: UnsafeMutablePointer<Float>, _ count: Int) -> Float {
-    var j = 0
-    var vmax = SIMD16<Float>(repeating: -.infinity)
-    while j + 16 <= count {
-        let v = UnsafeRawPointer(r + j).loadUnaligned(as: SIMD16<Float>.self)
-        vmax.replace(with: v, where: v .> vmax)
-        j += 16
-    }
-    var mx = vmax.max()
-    while j < count { mx = max(mx, r[j]); j += 1 }
-    let vm = SIMD16<Float>(repeating: mx)
-    var acc = SIMD16<Float>.zero
-    j = 0
-    while j + 16 <= count {
-        let e = exp16(UnsafeRawPointer(r + j).loadUnaligned(as: SIMD16<Float>.self) - vm)
-        UnsafeMutableRawPointer(r + j).storeBytes(of: e, as: SIMD16<Float>.self)
-        acc += e; j += 16
-    }
-    var sum = acc.sum()
-    while j < count { r[j] = expScalar(r[j] - mx); sum += r[j]; j += 1 }
-    return sum
-}

@@ -3,7 +3,7 @@
 // over layers that share nothing and over the batch; input gradients overwrite or accumulate on request.
 // Uses the `sgemm` wrapper of Conv.swift (which alone imports COpenBLAS) and, for input gradients on
 // AVX-512, the forward tiles of ConvTiles.swift. Checked in GradientTests.
-import ConvKernels
+import AVX512Kernels
 
 /// x: (N, C, H, W), w: (O, C, k, k), dy: (N, O, OH, OW) ->
 ///   dx: (N, C, H, W) (overwritten, or += when `accumulate`), dWeight: (O, C, k, k) +=, dBias: (O) +=.
@@ -27,7 +27,7 @@ public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: C
     // the weights transposed, and flipped for 3x3): on the AVX-512 tiles it runs there, whole batch at
     // once, and the halves below only accumulate the weight gradient.
     var dx = dx
-    if let target = dx, Engine.convTiles && (s.usesPackedWeights || direct) {
+    if let target = dx, Engine.avx512 && (s.usesPackedWeights || direct) {
         if direct {
             pointwiseTiles(dy, weight: weight, strides: WeightStrides(tap: 0, channel: kk, output: 1), bias: nil,
                            outChannels: x.c, into: target, accumulate: accumulate)

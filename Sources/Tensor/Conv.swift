@@ -3,7 +3,7 @@
 // otherwise im2col of a band of output rows into arena scratch + one sgemm per band; bands are shared
 // between the two threads of `Parallel`, each calling a single-threaded sgemm. Naive twins: Naive.swift.
 import COpenBLAS
-import ConvKernels
+import AVX512Kernels
 import Foundation
 
 /// BLAS runs single-threaded inside our own 2-way split (see `Engine.setThreads`).
@@ -63,7 +63,7 @@ public struct ConvShape: Sendable, Equatable {
     /// on the raw (O, C, k, k) weight and ignores `packedWeight`. Few input channels (SPADE's
     /// conditioning frames) make OpenBLAS's nine K = C products too thin, not the AVX-512 tiles.
     public var usesPackedWeights: Bool {
-        kernel == 3 && stride == 1 && pad == 1 && (inChannels >= 16 || Engine.convTiles)
+        kernel == 3 && stride == 1 && pad == 1 && (inChannels >= 16 || Engine.avx512)
     }
     public func flops(n: Int, oh: Int, ow: Int) -> Int { 2 * n * outChannels * reduction * oh * ow }
 }
@@ -105,7 +105,7 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
             packConv3x3Weights(weight, inChannels: s.inChannels, outChannels: s.outChannels, into: p)
             return UnsafePointer(p)
         }()
-        if Engine.convTiles {
+        if Engine.avx512 {
             conv3x3Tiles(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
         } else {
             conv3x3Rows(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
@@ -113,7 +113,7 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
         arena.release(to: mark)
         return
     }
-    if s.kernel == 1 && s.stride == 1 && s.pad == 0 && Engine.convTiles {
+    if s.kernel == 1 && s.stride == 1 && s.pad == 0 && Engine.avx512 {
         pointwiseTiles(x, weight: weight, strides: WeightStrides(tap: 0, channel: 1, output: s.inChannels), bias: bias,
                        outChannels: s.outChannels, into: y, residual: residual, scale: scale)
         return

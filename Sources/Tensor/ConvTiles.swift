@@ -1,7 +1,7 @@
-// The convolutions that run on ConvKernels' channel-major AVX-512 tiles (see `Engine.convKernel`):
+// The convolutions that run on AVX512Kernels' channel-major AVX-512 tiles (see `Engine.kernels`):
 // 3x3 stride 1 pad 1 over a zero-padded copy of each band's rows, and 1x1 (conv and NIN) read in place.
 // Without AVX-512, Conv.swift's OpenBLAS paths run instead.
-import ConvKernels
+import AVX512Kernels
 
 /// Padded rows per band: input rows + halo, row stride W + 2, plus 16 zeros per channel that the last
 /// tile may read. 3x3: x (N, C, H, W), wt packed (9C, packedConv3x3Stride(O)) -> y (N, O, H, W),

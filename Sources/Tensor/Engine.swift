@@ -21,7 +21,7 @@ public enum Engine {
     }
 
     /// AVX-512 F/CD/BW/DQ/VL (from /proc/cpuinfo): what OpenBLAS's SkylakeX kernels and our own
-    /// ConvKernels module (built for skylake-avx512) need.
+    /// AVX512Kernels module (built for skylake-avx512) need.
     public static let hasAVX512: Bool = {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
@@ -29,12 +29,14 @@ public enum Engine {
         return ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains)
     }()
 
-    /// Which code runs the 3x3 stride-1 convolutions and the 1x1 ones (conv and NIN) in forwards.
-    public enum ConvKernel: String, Sendable { case avx512, openblas }
-    /// ConvKernels' AVX-512 tiles when the CPU has AVX-512, else OpenBLAS sgemms; MCVD_CONV=openblas
-    /// forces the latter. Both give the same results to rounding; settable between forwards (tests).
-    nonisolated(unsafe) public static var convKernel: ConvKernel =
-        hasAVX512 && ProcessInfo.processInfo.environment["MCVD_CONV"] != "openblas" ? .avx512 : .openblas
-    /// Whether convolutions run on the AVX-512 tiles now.
-    public static var convTiles: Bool { convKernel == .avx512 && hasAVX512 }
+    /// Which code runs the hot loops: AVX512Kernels (convolution tiles for 3x3 stride-1 and 1x1 convs,
+    /// NINs and their input gradients; VectorMath's norm, SiLU and softmax loops built for AVX-512), or
+    /// the baseline (OpenBLAS for the convolutions, VectorMath built for AVX2 in this module).
+    public enum KernelSet: String, Sendable { case avx512, baseline }
+    /// .avx512 when the CPU has AVX-512, unless MCVD_KERNELS=baseline. Both give the same results to
+    /// rounding; settable between forwards (tests run both).
+    nonisolated(unsafe) public static var kernels: KernelSet =
+        hasAVX512 && ProcessInfo.processInfo.environment["MCVD_KERNELS"] != "baseline" ? .avx512 : .baseline
+    /// Whether the AVX-512 kernels run now.
+    public static var avx512: Bool { kernels == .avx512 && hasAVX512 }
 }

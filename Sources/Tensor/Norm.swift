@@ -1,6 +1,8 @@
 // Group normalisation fused with what the reference applies right after it: a per-channel affine,
 // SPADE's spatial (1 + gamma, beta) maps, the time embedding's (1 + scale, shift), then SiLU.
 // One pass for the statistics and one for the output, split over (image, group) between threads.
+import AVX512Kernels
+import VectorMath
 
 /// The reference's group count for `channels` (min(C/4, 32), lowered until it divides C).
 public func referenceGroups(_ channels: Int) -> Int {
@@ -39,7 +41,9 @@ public func groupNorm(_ x: Tensor, groups g: Int, eps: Float, _ m: NormModulatio
         for unit in units {
             let img = unit / g, c0 = (unit % g) * cpg
             let base = img * x.imageCount + c0 * plane
-            let (mean, rstd) = moments(x.data + base, count: cpg * plane, eps: eps)
+            let wide = Engine.avx512
+            let (mean, rstd) = wide ? AVX512.moments(x.data + base, count: cpg * plane, eps: eps)
+                : moments(x.data + base, count: cpg * plane, eps: eps)
             for ch in c0..<(c0 + cpg) {
                 // Fold every per-channel factor into a, b: t = x * a + b, then the spatial maps.
                 var a = rstd, b = -mean * rstd
@@ -51,97 +55,15 @@ public func groupNorm(_ x: Tensor, groups g: Int, eps: Float, _ m: NormModulatio
                 let src = x.data + off, dst = y.data + off
                 if let sg = m.spadeGamma, let sb = m.spadeBeta {
                     let moff = img * (m.spadeImageStride ?? x.imageCount) + ch * plane
-                    modulateSpatial(src, dst, plane, a, b, sg.data + moff, sb.data + moff, post, activation)
+                    if wide { AVX512.modulateSpatial(src, dst, plane, a, b, sg.data + moff, sb.data + moff, post, activation == .silu) }
+                    else { modulateSpatial(src, dst, plane, a, b, sg.data + moff, sb.data + moff, post, activation == .silu) }
                 } else {
                     let fa = a * post.0, fb = b * post.0 + post.1
-                    affineActivate(src, dst, plane, fa, fb, activation)
+                    if wide { AVX512.affineActivate(src, dst, plane, fa, fb, activation == .silu) }
+                    else { affineActivate(src, dst, plane, fa, fb, activation == .silu) }
                 }
             }
         }
-    }
-}
-
-/// Mean and 1/sqrt(var + eps) of `count` floats (biased variance, as torch): two passes (mean, then
-/// squared deviations), Float lanes over runs of 512 folded into Double, so large means do not cancel.
-@inline(__always)
-func moments(_ p: UnsafePointer<Float>, count: Int, eps: Float) -> (Float, Float) {
-    let raw = UnsafeRawPointer(p)
-    var total = 0.0, i = 0
-    while i + 16 <= count {
-        var s0 = SIMD16<Float>.zero, s1 = SIMD16<Float>.zero
-        let end = min(count & ~15, i + 512)
-        while i + 32 <= end {
-            s0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            s1 += raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self)
-            i += 32
-        }
-        if i + 16 <= end { s0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self); i += 16 }
-        total += Double((s0 + s1).sum())
-    }
-    while i < count { total += Double(p[i]); i += 1 }
-    let mean = Float(total / Double(count))
-    let vm = SIMD16<Float>(repeating: mean)
-    var dev = 0.0
-    i = 0
-    while i + 16 <= count {
-        var s0 = SIMD16<Float>.zero, s1 = SIMD16<Float>.zero
-        let end = min(count & ~15, i + 512)
-        while i + 32 <= end {
-            let a = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - vm
-            let b = raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self) - vm
-            s0 += a * a; s1 += b * b
-            i += 32
-        }
-        if i + 16 <= end { let a = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - vm; s0 += a * a; i += 16 }
-        dev += Double((s0 + s1).sum())
-    }
-    while i < count { let d = p[i] - mean; dev += Double(d * d); i += 1 }
-    let v = dev / Double(count)
-    return (mean, Float(1 / (v + Double(eps)).squareRoot()))
-}
-
-@inline(__always)
-func affineActivate(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int, _ a: Float,
-                    _ b: Float, _ act: Activation) {
-    var i = 0
-    let va = SIMD16<Float>(repeating: a), vb = SIMD16<Float>(repeating: b)
-    if act == .silu {
-        while i + 16 <= count {
-            let t = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) * va + vb
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: silu16(t), as: SIMD16<Float>.self)
-            i += 16
-        }
-    } else {
-        while i + 16 <= count {
-            let t = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self) * va + vb
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: t, as: SIMD16<Float>.self)
-            i += 16
-        }
-    }
-    while i < count { let t = src[i] * a + b; dst[i] = act == .silu ? siluScalar(t) : t; i += 1 }
-}
-
-@inline(__always)
-func modulateSpatial(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int, _ a: Float,
-                     _ b: Float, _ g: UnsafePointer<Float>, _ be: UnsafePointer<Float>, _ post: (Float, Float),
-                     _ act: Activation) {
-    var i = 0
-    let va = SIMD16<Float>(repeating: a), vb = SIMD16<Float>(repeating: b)
-    let p0 = SIMD16<Float>(repeating: post.0), p1 = SIMD16<Float>(repeating: post.1)
-    let one = SIMD16<Float>(repeating: 1)
-    while i + 16 <= count {
-        let x = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self)
-        let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
-        let bv = UnsafeRawPointer(be + i).loadUnaligned(as: SIMD16<Float>.self)
-        var t = ((x * va + vb) * (one + gv) + bv) * p0 + p1
-        if act == .silu { t = silu16(t) }
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: t, as: SIMD16<Float>.self)
-        i += 16
-    }
-    while i < count {
-        let t = ((src[i] * a + b) * (1 + g[i]) + be[i]) * post.0 + post.1
-        dst[i] = act == .silu ? siluScalar(t) : t
-        i += 1
     }
 }
 
@@ -149,48 +71,9 @@ func modulateSpatial(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Fl
 public func silu(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
     // Halves on 16-float boundaries when large enough to be worth the second thread.
     let chunks = count >= 1 << 14 ? (count + 15) / 16 : 1
+    let wide = Engine.avx512
     Parallel.shared.split(chunks) { r in
-        var i = chunks == 1 ? 0 : r.lowerBound * 16
-        let end = chunks == 1 ? count : min(count, r.upperBound * 16)
-        while i + 16 <= end {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-            UnsafeMutableRawPointer(y + i).storeBytes(of: v / (1 + exp16(-v)), as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < end { y[i] = siluScalar(x[i]); i += 1 }
+        let range = chunks == 1 ? 0..<count : (r.lowerBound * 16)..<min(count, r.upperBound * 16)
+        if wide { AVX512.siluRun(x, y, range) } else { siluRun(x, y, range) }
     }
-}
-
-@inline(__always)
-public func siluScalar(_ x: Float) -> Float { x / (1 + expScalar(-x)) }
-
-@inline(__always)
-func expScalar(_ x: Float) -> Float { exp16(SIMD16<Float>(repeating: x))[0] }
-
-@inline(__always)
-public func silu16(_ x: SIMD16<Float>) -> SIMD16<Float> { x / (1 + exp16(-x)) }
-
-/// e^x for 16 lanes: x = n ln2 + r, |r| <= ln2/2, degree-7 Taylor polynomial in r (relative error
-/// below 1e-7 on the clamped range), times 2^n built in the exponent bits. Rounding uses the 1.5 * 2^23
-/// trick and clamping uses masks: the stdlib's SIMD rounded()/clamped() become per-lane calls (20x slower).
-@inline(__always)
-public func exp16(_ x: SIMD16<Float>) -> SIMD16<Float> {
-    var xc = x
-    xc.replace(with: SIMD16(repeating: -87), where: xc .< -87)
-    xc.replace(with: SIMD16(repeating: 88), where: xc .> 88)
-    let magic = SIMD16<Float>(repeating: 12582912)      // 1.5 * 2^23
-    let t = xc * 1.44269504088896341 + magic
-    let n = t - magic                                    // round(x / ln2)
-    var r = xc - n * 0.693145751953125                   // ln2 high part (exact in float)
-    r = r - n * 1.428606765330187045e-06                 // ln2 low part
-    var p = SIMD16<Float>(repeating: 1.0 / 5040)
-    p = p * r + 1.0 / 720
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1
-    p = p * r + 1
-    let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- 0x4B40_0000   // n as an integer
-    return p * unsafeBitCast((ni &+ 127) &<< 23, to: SIMD16<Float>.self)
 }

@@ -1,5 +1,5 @@
 // conv2d and linear against their naive twins, with 1 and 2 threads, several geometries, and both
-// convolution kernels (AVX-512 tiles and OpenBLAS; `withEachConvKernel`).
+// convolution kernels (AVX-512 tiles and OpenBLAS; `withEachKernelSet`).
 import Testing
 @testable import Tensor
 
@@ -32,7 +32,7 @@ import Testing
         let want = Naive.conv2d(x, n: n, c: s.inChannels, h: h, w: w, weight: wt, bias: b, shape: s)
         let xo = Owned(n, s.inChannels, h, w, x), yo = Owned(n, s.outChannels, oh, ow)
         let arena = Arena()
-        withEachConvKernel { kernel in
+        withEachKernelSet { kernel in
             yo.t.data.update(repeating: .nan, count: yo.t.count)
             withThreads(threads) {
                 conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, arena: arena)
@@ -50,7 +50,7 @@ import Testing
         let conv = Naive.conv2d(x, n: 2, c: 17, h: 5, w: 6, weight: wt, bias: b, shape: s)
         let want = zip(conv, r).map { ($0 + $1) * 0.5 }
         let xo = Owned(2, 17, 5, 6, x), yo = Owned(2, o, 5, 6), ro = Owned(2, o, 5, 6, r)
-        withEachConvKernel { kernel in
+        withEachKernelSet { kernel in
             withThreads(threads) {
                 conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, residual: ro.t, scale: 0.5, arena: Arena())
             }
@@ -69,7 +69,7 @@ import Testing
                                 shape: ConvShape(inChannels: c, outChannels: o, kernel: 1))
         let want = zip(conv, r).map { ($0 + $1) * 0.5 }
         let xo = Owned(2, c, h, w, x), yo = Owned(2, o, h, w), ro = Owned(2, o, h, w, r)
-        withEachConvKernel { kernel in
+        withEachKernelSet { kernel in
             yo.t.data.update(repeating: .nan, count: yo.t.count)
             withThreads(threads) {
                 wt.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in
@@ -91,7 +91,7 @@ import Testing
         // Parameter gradients are checked elsewhere (GradientTests); here they only need somewhere to go.
         let dW = UnsafeMutablePointer<Float>.allocate(capacity: o * c * k * k), dB = UnsafeMutablePointer<Float>.allocate(capacity: o)
         defer { dW.deallocate(); dB.deallocate() }
-        withEachConvKernel { kernel in
+        withEachKernelSet { kernel in
             let fresh = Owned(n, c, h, w), summed = Owned(n, c, h, w, start)
             for (dx, acc) in [(fresh, false), (summed, true)] {
                 dW.update(repeating: 0, count: o * c * k * k); dB.update(repeating: 0, count: o)

@@ -8,6 +8,7 @@
 // tensor's largest gradient on that absolute scale).
 import Testing
 @testable import Tensor
+import VectorMath
 
 @Suite(.serialized) struct GradientTests {
     @Test(arguments: [(3, 1, 1), (1, 1, 0), (3, 2, 1)])
@@ -23,14 +24,14 @@ import Testing
             conv2d(Tensor(x.p, n, c, h, w), weight: wt.p, bias: b.p, shape: s, into: Tensor(y.p, n, o, oh, ow), arena: arena)
             return proj.loss(y.p)
         }
-        withEachConvKernel { convKernel in
+        withEachKernelSet { kernels in
             let dx = Buffer(zeros: x.count), dw = Buffer(zeros: wt.count), db = Buffer(zeros: o)
             proj.r.withUnsafeBufferPointer { r in
                 conv2dBackward(Tensor(x.p, n, c, h, w), weight: wt.p, shape: s,
                                dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, o, oh, ow),
                                dx: Tensor(dx.p, n, c, h, w), dWeight: dw.p, dBias: db.p, arena: arena)
             }
-            let tag = "conv\(kernel)x\(kernel)/s\(stride) \(convKernel)"
+            let tag = "conv\(kernel)x\(kernel)/s\(stride) \(kernels)"
             gradCheck("\(tag) dx", param: x.p, count: x.count, analytic: dx.array, tol: 1e-3, loss: loss)
             gradCheck("\(tag) dW", param: wt.p, count: wt.count, analytic: dw.array, tol: 1e-3, loss: loss)
             gradCheck("\(tag) db", param: b.p, count: o, analytic: db.array, tol: 1e-3, loss: loss)
@@ -86,33 +87,35 @@ import Testing
             groupNorm(Tensor(x.p, n, c, h, w), groups: groups, eps: eps, m, activation: act, into: Tensor(y.p, n, c, h, w))
             return proj.loss(y.p)
         }
-        let dx = Buffer(zeros: count), dg = Buffer(zeros: c), db = Buffer(zeros: c)
-        let dsg = Buffer(zeros: count), dsb = Buffer(zeros: count), dss = Buffer(zeros: n * 2 * c)
-        var grads = NormGradients()
-        switch kind {
-        case .affine: grads.gamma = dg.p; grads.beta = db.p
-        case .timeSiLU: grads.scaleShift = dss.p
-        case .spadeTimeSiLU:
-            grads.scaleShift = dss.p
-            grads.spadeGamma = Tensor(dsg.p, n, c, h, w); grads.spadeBeta = Tensor(dsb.p, n, c, h, w)
-        }
-        proj.r.withUnsafeBufferPointer { r in
-            groupNormBackward(Tensor(x.p, n, c, h, w), groups: groups, eps: eps, m, activation: act,
-                              dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, c, h, w),
-                              dx: Tensor(dx.p, n, c, h, w), grads)
-        }
-        let tag = "groupNorm/\(kind.rawValue)"
-        gradCheck("\(tag) dx", param: x.p, count: count, analytic: dx.array, tol: 1e-2, loss: loss)
-        switch kind {
-        case .affine:
-            gradCheck("\(tag) dgamma", param: gamma.p, count: c, analytic: dg.array, tol: 1e-2, loss: loss)
-            gradCheck("\(tag) dbeta", param: beta.p, count: c, analytic: db.array, tol: 1e-2, loss: loss)
-        case .timeSiLU:
-            gradCheck("\(tag) dscaleShift", param: ss.p, count: ss.count, analytic: dss.array, tol: 1e-2, loss: loss)
-        case .spadeTimeSiLU:
-            gradCheck("\(tag) dscaleShift", param: ss.p, count: ss.count, analytic: dss.array, tol: 1e-2, loss: loss)
-            gradCheck("\(tag) dspadeGamma", param: sg.p, count: count, analytic: dsg.array, tol: 1e-2, loss: loss)
-            gradCheck("\(tag) dspadeBeta", param: sb.p, count: count, analytic: dsb.array, tol: 1e-2, loss: loss)
+        withEachKernelSet { kernels in
+            let dx = Buffer(zeros: count), dg = Buffer(zeros: c), db = Buffer(zeros: c)
+            let dsg = Buffer(zeros: count), dsb = Buffer(zeros: count), dss = Buffer(zeros: n * 2 * c)
+            var grads = NormGradients()
+            switch kind {
+            case .affine: grads.gamma = dg.p; grads.beta = db.p
+            case .timeSiLU: grads.scaleShift = dss.p
+            case .spadeTimeSiLU:
+                grads.scaleShift = dss.p
+                grads.spadeGamma = Tensor(dsg.p, n, c, h, w); grads.spadeBeta = Tensor(dsb.p, n, c, h, w)
+            }
+            proj.r.withUnsafeBufferPointer { r in
+                groupNormBackward(Tensor(x.p, n, c, h, w), groups: groups, eps: eps, m, activation: act,
+                                  dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, c, h, w),
+                                  dx: Tensor(dx.p, n, c, h, w), grads)
+            }
+            let tag = "groupNorm/\(kind.rawValue) \(kernels)"
+            gradCheck("\(tag) dx", param: x.p, count: count, analytic: dx.array, tol: 1e-2, loss: loss)
+            switch kind {
+            case .affine:
+                gradCheck("\(tag) dgamma", param: gamma.p, count: c, analytic: dg.array, tol: 1e-2, loss: loss)
+                gradCheck("\(tag) dbeta", param: beta.p, count: c, analytic: db.array, tol: 1e-2, loss: loss)
+            case .timeSiLU:
+                gradCheck("\(tag) dscaleShift", param: ss.p, count: ss.count, analytic: dss.array, tol: 1e-2, loss: loss)
+            case .spadeTimeSiLU:
+                gradCheck("\(tag) dscaleShift", param: ss.p, count: ss.count, analytic: dss.array, tol: 1e-2, loss: loss)
+                gradCheck("\(tag) dspadeGamma", param: sg.p, count: count, analytic: dsg.array, tol: 1e-2, loss: loss)
+                gradCheck("\(tag) dspadeBeta", param: sb.p, count: count, analytic: dsb.array, tol: 1e-2, loss: loss)
+            }
         }
     }
 
@@ -124,16 +127,16 @@ import Testing
             nin(Tensor(x.p, n, c, h, w), weight: wt.p, bias: b.p, outChannels: o, into: Tensor(y.p, n, o, h, w))
             return proj.loss(y.p)
         }
-        withEachConvKernel { convKernel in
+        withEachKernelSet { kernels in
             let dx = Buffer(zeros: x.count), dw = Buffer(zeros: wt.count), db = Buffer(zeros: o)
             proj.r.withUnsafeBufferPointer { r in
                 ninBackward(Tensor(x.p, n, c, h, w), weight: wt.p, outChannels: o,
                             dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, o, h, w),
                             dx: Tensor(dx.p, n, c, h, w), dWeight: dw.p, dBias: db.p)
             }
-            gradCheck("nin dx \(convKernel)", param: x.p, count: x.count, analytic: dx.array, tol: 1e-3, loss: loss)
-            gradCheck("nin dW \(convKernel)", param: wt.p, count: wt.count, analytic: dw.array, tol: 1e-3, loss: loss)
-            gradCheck("nin db \(convKernel)", param: b.p, count: o, analytic: db.array, tol: 1e-3, loss: loss)
+            gradCheck("nin dx \(kernels)", param: x.p, count: x.count, analytic: dx.array, tol: 1e-3, loss: loss)
+            gradCheck("nin dW \(kernels)", param: wt.p, count: wt.count, analytic: dw.array, tol: 1e-3, loss: loss)
+            gradCheck("nin db \(kernels)", param: b.p, count: o, analytic: db.array, tol: 1e-3, loss: loss)
         }
     }
 
@@ -151,25 +154,27 @@ import Testing
             attentionBlock(Tensor(x.p, n, c, h, w), p, heads: heads, skipRescale: true, into: Tensor(y.p, n, c, h, w), arena: arena)
             return proj.loss(y.p)
         }
-        let dx = Buffer(zeros: count), dgw = Buffer(zeros: c), dgb = Buffer(zeros: c)
-        let dws = (0..<4).map { _ in Buffer(zeros: c * c) }, dbs = (0..<4).map { _ in Buffer(zeros: c) }
-        let g = AttentionGradients(normWeight: dgw.p, normBias: dgb.p, nin: (0..<4).map { (dws[$0].p, dbs[$0].p) })
-        proj.r.withUnsafeBufferPointer { r in
-            attentionBlockBackward(Tensor(x.p, n, c, h, w), p, heads: heads, skipRescale: true,
-                                   dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, c, h, w),
-                                   dx: Tensor(dx.p, n, c, h, w), g, arena: arena)
-        }
-        let tag = "attention/\(heads)h"
-        gradCheck("\(tag) dx", param: x.p, count: count, analytic: dx.array, tol: 1e-2, loss: loss)
-        gradCheck("\(tag) dnorm.w", param: gw.p, count: c, analytic: dgw.array, tol: 1e-2, loss: loss)
-        gradCheck("\(tag) dnorm.b", param: gb.p, count: c, analytic: dgb.array, tol: 1e-2, loss: loss)
-        // The key bias shifts every score of a query row by the same q_i . b: softmax ignores it, so its
-        // gradient is zero (up to rounding) and a difference quotient would only measure noise.
-        let keyBias = dbs[1].array.map { abs($0) }.max()!, queryBias = dbs[0].array.map { abs($0) }.max()!
-        #expect(keyBias <= 1e-5 * max(1, queryBias), "\(tag): key-bias gradient \(keyBias) should vanish")
-        for i in 0..<4 {
-            if i != 1 { gradCheck("\(tag) dNIN_\(i).W", param: ws[i].p, count: c * c, analytic: dws[i].array, tol: 1e-2, loss: loss)
-            gradCheck("\(tag) dNIN_\(i).b", param: bs[i].p, count: c, analytic: dbs[i].array, tol: 1e-2, loss: loss) }
+        withEachKernelSet { kernels in
+            let dx = Buffer(zeros: count), dgw = Buffer(zeros: c), dgb = Buffer(zeros: c)
+            let dws = (0..<4).map { _ in Buffer(zeros: c * c) }, dbs = (0..<4).map { _ in Buffer(zeros: c) }
+            let g = AttentionGradients(normWeight: dgw.p, normBias: dgb.p, nin: (0..<4).map { (dws[$0].p, dbs[$0].p) })
+            proj.r.withUnsafeBufferPointer { r in
+                attentionBlockBackward(Tensor(x.p, n, c, h, w), p, heads: heads, skipRescale: true,
+                                       dy: Tensor(UnsafeMutablePointer(mutating: r.baseAddress!), n, c, h, w),
+                                       dx: Tensor(dx.p, n, c, h, w), g, arena: arena)
+            }
+            let tag = "attention/\(heads)h \(kernels)"
+            gradCheck("\(tag) dx", param: x.p, count: count, analytic: dx.array, tol: 1e-2, loss: loss)
+            gradCheck("\(tag) dnorm.w", param: gw.p, count: c, analytic: dgw.array, tol: 1e-2, loss: loss)
+            gradCheck("\(tag) dnorm.b", param: gb.p, count: c, analytic: dgb.array, tol: 1e-2, loss: loss)
+            // The key bias shifts every score of a query row by the same q_i . b: softmax ignores it, so its
+            // gradient is zero (up to rounding) and a difference quotient would only measure noise.
+            let keyBias = dbs[1].array.map { abs($0) }.max()!, queryBias = dbs[0].array.map { abs($0) }.max()!
+            #expect(keyBias <= 1e-5 * max(1, queryBias), "\(tag): key-bias gradient \(keyBias) should vanish")
+            for i in 0..<4 {
+                if i != 1 { gradCheck("\(tag) dNIN_\(i).W", param: ws[i].p, count: c * c, analytic: dws[i].array, tol: 1e-2, loss: loss)
+                gradCheck("\(tag) dNIN_\(i).b", param: bs[i].p, count: c, analytic: dbs[i].array, tol: 1e-2, loss: loss) }
+            }
         }
     }
 

@@ -48,17 +48,17 @@ func withThreads(_ n: Int, _ body: () -> Void) {
     Parallel.shared.threads = 1
 }
 
-/// Runs body once per convolution kernel this CPU can run (AVX-512 tiles, OpenBLAS), restoring the choice
+/// Runs body once per kernel set this CPU can run (AVX-512, baseline: `Engine.kernels`), restoring the choice
 /// afterwards. Tests that switch kernels hold one lock, so they never switch under each other (other
 /// tests may run under either kernel; both are correct).
-func withEachConvKernel(_ body: (Engine.ConvKernel) -> Void) {
-    convKernelLock.lock()
-    defer { convKernelLock.unlock() }
-    let saved = Engine.convKernel
-    defer { Engine.convKernel = saved }
-    for kernel in Engine.hasAVX512 ? [Engine.ConvKernel.avx512, .openblas] : [.openblas] {
-        Engine.convKernel = kernel
+func withEachKernelSet(_ body: (Engine.KernelSet) -> Void) {
+    kernelSetLock.lock()
+    defer { kernelSetLock.unlock() }
+    let saved = Engine.kernels
+    defer { Engine.kernels = saved }
+    for kernel in Engine.hasAVX512 ? [Engine.KernelSet.avx512, .baseline] : [.baseline] {
+        Engine.kernels = kernel
         body(kernel)
     }
 }
-private let convKernelLock = NSLock()
+private let kernelSetLock = NSLock()

@@ -1,0 +1,36 @@
+// VectorMath's elementwise kernels compiled for AVX-512: each wrapper inlines the @inlinable body, so
+// here it becomes zmm code (this module is built for skylake-avx512). Tensor calls these instead of its
+// own (AVX2) copies when `Engine.kernels` is .avx512.
+import VectorMath
+
+public enum AVX512 {
+    public static func moments(_ p: UnsafePointer<Float>, count: Int, eps: Float) -> (Float, Float) {
+        VectorMath.moments(p, count: count, eps: eps)
+    }
+    public static func affineActivate(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+                                      _ a: Float, _ b: Float, _ silu: Bool) {
+        VectorMath.affineActivate(src, dst, count, a, b, silu)
+    }
+    public static func modulateSpatial(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+                                       _ a: Float, _ b: Float, _ g: UnsafePointer<Float>, _ be: UnsafePointer<Float>,
+                                       _ post: (Float, Float), _ silu: Bool) {
+        VectorMath.modulateSpatial(src, dst, count, a, b, g, be, post, silu)
+    }
+    public static func softmaxNumerators(_ r: UnsafeMutablePointer<Float>, _ count: Int) -> Float {
+        VectorMath.softmaxNumerators(r, count)
+    }
+    public static func siluRun(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+        VectorMath.siluRun(x, y, range)
+    }
+    public static func normBackwardPlane(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, count: Int, mean: Float,
+                                        rstd: Float, gamma: Float, beta: Float, scale: Float, shift: Float,
+                                        spadeGamma sg: UnsafePointer<Float>?, spadeBeta sb: UnsafePointer<Float>?,
+                                        silu: Bool, xhat xh: UnsafeMutablePointer<Float>,
+                                        dxhat dxh: UnsafeMutablePointer<Float>,
+                                        dSpadeGamma dsg: UnsafeMutablePointer<Float>?,
+                                        dSpadeBeta dsb: UnsafeMutablePointer<Float>?) -> NormPlaneSums {
+        VectorMath.normBackwardPlane(x, dy: dy, count: count, mean: mean, rstd: rstd, gamma: gamma, beta: beta,
+                                     scale: scale, shift: shift, spadeGamma: sg, spadeBeta: sb, silu: silu, xhat: xh,
+                                     dxhat: dxh, dSpadeGamma: dsg, dSpadeBeta: dsb)
+    }
+}
