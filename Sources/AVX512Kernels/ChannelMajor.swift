@@ -164,3 +164,74 @@ private func scalarRow(_ x: UnsafePointer<Float>, _ cs: Int, _ c: Int, _ shifts:
         out[p] = accumulate ? out[p] + a : a
     }
 }
+
+/// The weight gradient of `channelMajorProduct`: g[oc * ldg + t * c + ci] += sum over p < positions of
+/// dy[oc * ldy + p] * x[ci * cs + p + shifts[t]], for oc < outputs, t < shifts.count, ci < c. Tiles of
+/// 8 outputs x 3 columns keep 24 running 16-lane sums over positions (per step 8 + 3 vector loads feed
+/// 24 FMAs), summed across lanes at the end; positions past the last multiple of 16 are added one by one.
+public func channelMajorWeightGradient(dy: UnsafePointer<Float>, ldy: Int, outputs o: Int,
+                                       x: UnsafePointer<Float>, channelStride cs: Int, channels c: Int,
+                                       shifts: UnsafeBufferPointer<Int>, positions: Int,
+                                       into g: UnsafeMutablePointer<Float>, ldg: Int) {
+    let columns = shifts.count * c
+    // Column k reads x at (k % c) * cs + shifts[k / c].
+    func column(_ k: Int) -> UnsafePointer<Float> { x + (k % c) * cs + shifts[k / c] }
+    let body = positions & ~15
+    var oc = 0
+    while oc < o {
+        let rows = min(8, o - oc)
+        var k = 0
+        while k < columns {
+            let cols = min(3, columns - k)
+            if rows == 8 && cols == 3 {
+                gradientTile8x3(dy + oc * ldy, ldy, column(k), column(k + 1), column(k + 2), body, g + oc * ldg + k, ldg)
+            } else {
+                for r in 0..<rows { for j in 0..<cols { g[(oc + r) * ldg + k + j] += dot(dy + (oc + r) * ldy, column(k + j), body) } }
+            }
+            for r in 0..<rows {
+                for j in 0..<cols {
+                    let d = dy + (oc + r) * ldy, xk = column(k + j)
+                    var s: Float = 0
+                    for p in body..<positions { s.addProduct(d[p], xk[p]) }
+                    g[(oc + r) * ldg + k + j] += s
+                }
+            }
+            k += cols
+        }
+        oc += rows
+    }
+}
+
+@inline(never)
+private func gradientTile8x3(_ dy: UnsafePointer<Float>, _ ldy: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+                             _ x2: UnsafePointer<Float>, _ positions: Int, _ g: UnsafeMutablePointer<Float>, _ ldg: Int) {
+    var s00 = Lanes(), s01 = Lanes(), s02 = Lanes(), s10 = Lanes(), s11 = Lanes(), s12 = Lanes()
+    var s20 = Lanes(), s21 = Lanes(), s22 = Lanes(), s30 = Lanes(), s31 = Lanes(), s32 = Lanes()
+    var s40 = Lanes(), s41 = Lanes(), s42 = Lanes(), s50 = Lanes(), s51 = Lanes(), s52 = Lanes()
+    var s60 = Lanes(), s61 = Lanes(), s62 = Lanes(), s70 = Lanes(), s71 = Lanes(), s72 = Lanes()
+    var p = 0
+    while p < positions {
+        let a = load(x0 + p), b = load(x1 + p), c = load(x2 + p)
+        var d = load(dy + p); s00.addProduct(d, a); s01.addProduct(d, b); s02.addProduct(d, c)
+        d = load(dy + ldy + p); s10.addProduct(d, a); s11.addProduct(d, b); s12.addProduct(d, c)
+        d = load(dy + 2 * ldy + p); s20.addProduct(d, a); s21.addProduct(d, b); s22.addProduct(d, c)
+        d = load(dy + 3 * ldy + p); s30.addProduct(d, a); s31.addProduct(d, b); s32.addProduct(d, c)
+        d = load(dy + 4 * ldy + p); s40.addProduct(d, a); s41.addProduct(d, b); s42.addProduct(d, c)
+        d = load(dy + 5 * ldy + p); s50.addProduct(d, a); s51.addProduct(d, b); s52.addProduct(d, c)
+        d = load(dy + 6 * ldy + p); s60.addProduct(d, a); s61.addProduct(d, b); s62.addProduct(d, c)
+        d = load(dy + 7 * ldy + p); s70.addProduct(d, a); s71.addProduct(d, b); s72.addProduct(d, c)
+        p += 16
+    }
+    func add(_ r: Int, _ u: Lanes, _ v: Lanes, _ w: Lanes) {
+        g[r * ldg] += u.sum(); g[r * ldg + 1] += v.sum(); g[r * ldg + 2] += w.sum()
+    }
+    add(0, s00, s01, s02); add(1, s10, s11, s12); add(2, s20, s21, s22); add(3, s30, s31, s32)
+    add(4, s40, s41, s42); add(5, s50, s51, s52); add(6, s60, s61, s62); add(7, s70, s71, s72)
+}
+
+/// sum of a[p] * b[p] over p < count (a multiple of 16), in 16 lanes.
+private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+    var s = Lanes(), p = 0
+    while p < count { s.addProduct(load(a + p), load(b + p)); p += 16 }
+    return s.sum()
+}

@@ -121,6 +121,30 @@ import Testing
         }
     }
 
+    @Test(arguments: [(3, 1, 5, 16, 7, 9), (3, 1, 20, 13, 4, 33), (1, 0, 7, 9, 5, 6), (1, 0, 24, 32, 16, 16)])
+    func backwardAgreesAcrossKernels(kernel k: Int, pad: Int, c: Int, o: Int, h: Int, w: Int) {
+        // dx, dW and db of conv2dBackward on the AVX-512 tiles (8x3 gradient tiles with output, column and
+        // position tails; batch halves on 2 threads) against the OpenBLAS path (gradient-checked in
+        // GradientTests).
+        let n = 3, s = ConvShape(inChannels: c, outChannels: o, kernel: k, pad: pad)
+        var rng = Rng(UInt64(c * o + h))
+        let x = Owned(n, c, h, w, rng.array(n * c * h * w)), dy = Owned(n, o, h, w, rng.array(n * o * h * w))
+        let wt = rng.array(o * c * k * k, scale: 0.3)
+        var results: [[Float]] = []
+        withEachKernelSet { kernels in
+            let dx = Owned(n, c, h, w), dW = Owned(1, 1, 1, o * c * k * k, [Float](repeating: 0.5, count: o * c * k * k))
+            let dB = Owned(1, 1, 1, o, [Float](repeating: 0, count: o))
+            wt.withUnsafeBufferPointer { p in
+                withThreads(2) {
+                    conv2dBackward(x.t, weight: p.baseAddress!, shape: s, dy: dy.t, dx: dx.t, dWeight: dW.t.data,
+                                   dBias: dB.t.data, arena: Arena())
+                }
+            }
+            results.append(dx.array + dW.array + dB.array)
+        }
+        if results.count == 2 { expectClose(results[0], results[1], tol: 1e-5, "conv \(s) backward: tiles vs OpenBLAS") }
+    }
+
     @Test func packedWeightsPadToSixteenColumns() {
         // O = 5 packs into rows of 16 with zeros after column 5 (the tiles read whole rows).
         var rng = Rng(4)
