@@ -23,12 +23,11 @@ public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: C
     let rowsPerBand = direct ? oh : max(1, min(oh, bandBudget / max(1, kk * ow)))
     let halves = backwardHalves(x.n)
     let mark = arena.mark()
-    // On AVX-512, 3x3 stride-1 and 1x1 convolutions run on the tiles: the input gradient is itself such a
-    // convolution of dy (weights transposed, and flipped for 3x3), computed here for the whole batch; the
-    // halves below then only accumulate the weight gradient, 1x1 in place, 3x3 through slabs.
-    let tiles = Engine.avx512 && (s.usesPackedWeights || direct)
+    // The input gradient of a 3x3 stride-1 or 1x1 convolution is itself such a convolution of dy (with
+    // the weights transposed, and flipped for 3x3): on the AVX-512 tiles it runs there, whole batch at
+    // once, and the halves below only accumulate the weight gradient.
     var dx = dx
-    if let target = dx, tiles {
+    if let target = dx, Engine.avx512 && (s.usesPackedWeights || direct) {
         if direct {
             pointwiseTiles(dy, weight: weight, strides: WeightStrides(tap: 0, channel: kk, output: 1), bias: nil,
                            outChannels: x.c, into: target, accumulate: accumulate)
@@ -45,33 +44,16 @@ public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: C
         }
         dx = nil
     }
-    let bandFloats = direct || tiles ? 0 : kk * rowsPerBand * ow
-    let scratch = bandFloats == 0 ? nil : arena.floats(2 * bandFloats * halves.count)
+    let bandFloats = direct ? 0 : kk * rowsPerBand * ow
+    let scratch = direct ? nil : arena.floats(2 * bandFloats * halves.count)
     let partial = halves.count > 1 ? arena.floats(o * kk) : nil
     partial?.update(repeating: 0, count: o * kk)
 
     if let dx, !accumulate { dx.fill(0) }
     if let dBias { accumulateBiasGradient(dy, into: dBias) }
 
-    let tileScratch = tiles && !direct ? WeightGradientBands(c: x.c, o: o, h: x.h, w: x.w).scratch : 0
-    let tileBuffer = tileScratch > 0 ? arena.floats(tileScratch * halves.count) : nil
     func runHalf(_ part: Int) {
         let dW = part == 0 ? dWeight : partial!
-        if tiles {
-            if direct {
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { sh in
-                    sh[0] = 0
-                    for img in halves[part] {
-                        channelMajorWeightGradient(dy: dy.data + img * o * L, ldy: L, outputs: o, x: x.data + img * x.imageCount,
-                                                   channelStride: L, channels: kk, shifts: UnsafeBufferPointer(sh),
-                                                   positions: L, into: dW, ldg: kk)
-                    }
-                }
-            } else {
-                conv3x3WeightGradientTiles(x, dy: dy, images: halves[part], into: dW, scratch: tileBuffer! + part * tileScratch)
-            }
-            return
-        }
         let cols = scratch.map { $0 + part * 2 * bandFloats }, dcols = cols.map { $0 + bandFloats }
         for img in halves[part] {
             let xi = x.data + img * x.imageCount

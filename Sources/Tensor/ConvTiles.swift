@@ -28,8 +28,19 @@ func conv3x3Tiles(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoin
         let oy0 = band * rowsPerBand, rows = min(h, oy0 + rowsPerBand) - oy0
         let slab = buf, t = buf + c * cs
         let xi = x.data + img * c * L
-        // 1. Slab: per channel rows oy0-1 ... oy0+rows with a zero column each side, then zeros.
-        fillSlab(xi, channels: c, h: h, w: w, rows: oy0..<(oy0 + rows), into: slab, channelStride: cs)
+        // 1. Slab: per channel rows oy0-1 ... oy0+rows with a zero column each side, then 16 zeros.
+        let filled = (rows + 2) * pw
+        for ci in 0..<c {
+            let plane = slab + ci * cs, src = xi + ci * L
+            for sr in 0..<(rows + 2) {
+                let iy = oy0 - 1 + sr, dst = plane + sr * pw
+                guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: pw); continue }
+                dst[0] = 0
+                (dst + 1).update(from: src + iy * w, count: w)
+                dst[w + 1] = 0
+            }
+            (plane + filled).update(repeating: 0, count: cs - filled)
+        }
         // 2. T[oc, p] for positions p = r * (W + 2) + ox (the two padding columns are computed and dropped).
         let positions = (rows * pw - 2 + 15) & ~15
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { sh in   // on the stack: no allocation
@@ -65,74 +76,6 @@ func conv3x3Tiles(_ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePoin
             for item in lo..<max(lo, hi) { runBand(item, outputs: 0..<o8, scratch + part * perThread) }
         }
     }
-}
-
-/// Per channel of one image x (C, H, W): input rows rows.lowerBound-1 ... rows.upperBound (zero outside
-/// the image), each with a zero column on either side (row stride W + 2), then zeros up to `cs` floats.
-func fillSlab(_ x: UnsafePointer<Float>, channels c: Int, h: Int, w: Int, rows: Range<Int>,
-              into slab: UnsafeMutablePointer<Float>, channelStride cs: Int) {
-    let pw = w + 2, filled = (rows.count + 2) * pw, L = h * w
-    for ci in 0..<c {
-        let plane = slab + ci * cs, src = x + ci * L
-        for sr in 0..<(rows.count + 2) {
-            let iy = rows.lowerBound - 1 + sr, dst = plane + sr * pw
-            guard iy >= 0 && iy < h else { dst.update(repeating: 0, count: pw); continue }
-            dst[0] = 0
-            (dst + 1).update(from: src + iy * w, count: w)
-            dst[w + 1] = 0
-        }
-        (plane + filled).update(repeating: 0, count: cs - filled)
-    }
-}
-
-/// Geometry of `conv3x3WeightGradientTiles`' bands and the scratch floats it needs.
-struct WeightGradientBands {
-    let rowsPerBand: Int, channelStride: Int, spreadStride: Int, scratch: Int
-    init(c: Int, o: Int, h: Int, w: Int) {
-        let pw = w + 2
-        rowsPerBand = max(1, min(h, bandBudget / max(1, pw * (c + o))))
-        channelStride = (rowsPerBand + 2) * pw + 16
-        spreadStride = (rowsPerBand * pw + 15) & ~15
-        scratch = c * channelStride + o * spreadStride + o * 9 * c
-    }
-}
-
-/// dWeight (O, C, 3, 3) += the weight gradient of a 3x3 stride-1 pad-1 convolution over `images`,
-/// x (N, C, H, W), dy (N, O, H, W): per band of rows, x's slab (as the forward builds it) and dy spread to
-/// the same row stride W + 2 (zeros in the padding columns) go through the gradient tiles into a
-/// (O, 9C) sum in the packed column order, added into dWeight at the end. One thread, a fixed order;
-/// `scratch` holds `WeightGradientBands.scratch` floats.
-func conv3x3WeightGradientTiles(_ x: Tensor, dy: Tensor, images: Range<Int>, into dWeight: UnsafeMutablePointer<Float>,
-                                scratch: UnsafeMutablePointer<Float>) {
-    let c = x.c, h = x.h, w = x.w, o = dy.c, L = h * w, pw = w + 2
-    let bands = WeightGradientBands(c: c, o: o, h: h, w: w)
-    let cs = bands.channelStride, ldy = bands.spreadStride
-    let slab = scratch, spread = slab + c * cs, sums = spread + o * ldy
-    sums.update(repeating: 0, count: o * 9 * c)
-    withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { sh in   // on the stack: no allocation
-        for tap in 0..<9 { sh[tap] = (tap / 3) * pw + tap % 3 }
-        for img in images {
-            var oy0 = 0
-            while oy0 < h {
-                let rows = min(bands.rowsPerBand, h - oy0)
-                fillSlab(x.data + img * c * L, channels: c, h: h, w: w, rows: oy0..<(oy0 + rows), into: slab, channelStride: cs)
-                for oc in 0..<o {
-                    let dst = spread + oc * ldy, src = dy.data + (img * o + oc) * L + oy0 * w
-                    for r in 0..<rows {
-                        (dst + r * pw).update(from: src + r * w, count: w)
-                        dst[r * pw + w] = 0; dst[r * pw + w + 1] = 0
-                    }
-                    (dst + rows * pw).update(repeating: 0, count: ldy - rows * pw)
-                }
-                // Positions past rows * pw - 2 are the last row's padding columns: dy is zero there.
-                channelMajorWeightGradient(dy: spread, ldy: ldy, outputs: o, x: slab, channelStride: cs, channels: c,
-                                           shifts: UnsafeBufferPointer(sh), positions: (rows * pw - 2 + 15) & ~15,
-                                           into: sums, ldg: 9 * c)
-                oy0 += rows
-            }
-        }
-    }
-    for oc in 0..<o { for tap in 0..<9 { for ci in 0..<c { dWeight[(oc * c + ci) * 9 + tap] += sums[oc * 9 * c + tap * c + ci] } } }
 }
 
 /// 1x1 convolution or NIN read in place: y[oc, p] = (sum_ci w(ci, oc) x[ci, p] + b[oc] + residual) * scale,

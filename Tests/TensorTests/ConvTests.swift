@@ -123,7 +123,7 @@ import Testing
 
     @Test(arguments: [(3, 1, 5, 16, 7, 9), (3, 1, 20, 13, 4, 33), (1, 0, 7, 9, 5, 6), (1, 0, 24, 32, 16, 16)])
     func backwardAgreesAcrossKernels(kernel k: Int, pad: Int, c: Int, o: Int, h: Int, w: Int) {
-        // dx, dW and db of conv2dBackward on the AVX-512 tiles (8x3 gradient tiles with output, column and
+        // dx, dW and db of conv2dBackward with the AVX-512 kernels (dx on the tiles, with output and
         // position tails; batch halves on 2 threads) against the OpenBLAS path (gradient-checked in
         // GradientTests).
         let n = 3, s = ConvShape(inChannels: c, outChannels: o, kernel: k, pad: pad)
