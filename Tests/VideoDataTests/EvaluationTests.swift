@@ -80,3 +80,28 @@ private func movingGradient(width: Int, height: Int, frames: Int) -> [[UInt8]] {
         }
     }
 }
+
+@Suite struct MissingDecoderTests {
+    /// An AVI whose video fourcc no GStreamer plugin knows (like balle1-vp9.avi in DATA.md): decodebin
+    /// posts missing-plugin; decodeVideo fails at once with that reason instead of waiting for a timeout.
+    @Test(.enabled(if: Evaluation.findFFmpeg() != nil, "needs ffmpeg to write the file"))
+    func unknownFourccFailsFast() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-vd-\(getpid())-fourcc.avi").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try #require(Evaluation.findFFmpeg()))
+        p.arguments = ["-nostdin", "-v", "quiet", "-y", "-f", "lavfi", "-i", "testsrc=size=32x32:rate=10", "-frames:v", "5",
+                       "-c:v", "rawvideo", "-pix_fmt", "yuv420p", "-tag:v", "QQQQ", path]
+        try p.run()
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0)
+        let start = Date()
+        do {
+            _ = try decodeVideo(path: path, height: 16, channels: 1, timeout: 30)
+            Issue.record("decoded a file with an unknown fourcc")
+        } catch let e as VideoDecodeError {
+            #expect(e.message.contains("no decoder"), "\(e)")
+        }
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+}
