@@ -42,7 +42,8 @@ extension Mcvd {
                 Metrics: PSNR over all samples, peak 255, mean over frames, identical frames counted as \
                 100 dB; SSIM (Wang et al. 2004) with an 11x11 Gaussian window sigma 1.5, K1 0.01, K2 0.03, \
                 per channel over the valid region, channels averaged, mean over frames (scikit-image's \
-                convention with gaussian_weights=True, use_sample_covariance=False). Summary = mean over videos.
+                convention with gaussian_weights=True, use_sample_covariance=False). Summary: the mean over \
+                videos (psnr, ssim) and the mean over all target frames (psnr_frames, ssim_frames).
                 """)
 
         @Argument(help: "Video files (any format GStreamer's decodebin reads).")
@@ -60,8 +61,8 @@ extension Mcvd {
         @Flag(help: "Frame colour.")
         var colour: EvalColour = .gray
 
-        @Option(help: "square: the centre size x size square; full: the whole frame, width cut to a multiple of 8.")
-        var crop: EvalCrop = .square
+        @Option(help: "full: the whole frame, width cut (centred) to a multiple of 8; square: the centre size x size square.")
+        var crop: EvalCrop = .full
 
         @Option(help: "interpolate (every other frame dropped and rebuilt) or predict (each frame from the ones before).")
         var task: EvalTask = .interpolate
@@ -204,15 +205,19 @@ extension Mcvd {
 
             // Means over videos, as lines and as a table.
             print("")
-            var table = ["| method | PSNR dB | SSIM | videos | frames |", "| --- | --- | --- | --- | --- |"]
+            // Two means: over videos (each video counts once) and over frames (long videos weigh more).
+            var table = ["| method | PSNR dB (videos) | SSIM (videos) | PSNR dB (frames) | SSIM (frames) | videos | frames |",
+                         "| --- | --- | --- | --- | --- | --- | --- |"]
             for method in methods {
                 let all = perVideo.compactMap { $0.scores[method] }
                 let psnr = all.map(\.psnr).reduce(0, +) / Double(all.count)
                 let ssim = all.map(\.ssim).reduce(0, +) / Double(all.count)
                 let frames = all.map(\.frames).reduce(0, +)
+                let psnrF = all.map(\.psnrSum).reduce(0, +) / Double(frames)
+                let ssimF = all.map(\.ssimSum).reduce(0, +) / Double(frames)
                 print("summary task=\(task.rawValue) method=\(method) psnr=\(fmt(psnr, 2)) ssim=\(fmt(ssim, 4)) "
-                      + "videos=\(all.count) frames=\(frames)")
-                table.append("| \(method) | \(fmt(psnr, 2)) | \(fmt(ssim, 3)) | \(all.count) | \(frames) |")
+                      + "psnr_frames=\(fmt(psnrF, 2)) ssim_frames=\(fmt(ssimF, 4)) videos=\(all.count) frames=\(frames)")
+                table.append("| \(method) | \(fmt(psnr, 2)) | \(fmt(ssim, 3)) | \(fmt(psnrF, 2)) | \(fmt(ssimF, 3)) | \(all.count) | \(frames) |")
             }
             if !skipped.isEmpty { print("# skipped: \(skipped.joined(separator: ", "))") }
             print("")

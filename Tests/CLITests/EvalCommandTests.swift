@@ -35,7 +35,7 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         // A moving ball: blend beats repeat.
         let psnr = Dictionary(uniqueKeysWithValues: summary.map { ($0["method"]!, Double($0["psnr"]!)!) })
         #expect(psnr["blend"]! > psnr["repeat"]!, "\(r.output)")
-        #expect(r.output.contains("| method | PSNR dB | SSIM | videos | frames |"))
+        #expect(r.output.contains("| method | PSNR dB (videos) | SSIM (videos) | PSNR dB (frames) | SSIM (frames) | videos | frames |"))
         // Strip: rows truth + methods, 2 columns of 32x32 magnified twice, 2 px gaps.
         let png = try decodeVideo(path: strip, height: (methods.count + 1) * 64 + methods.count * 2, channels: 3, maxFrames: 1)
         #expect(png.width == 2 * 64 + 2)
