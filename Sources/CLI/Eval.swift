@@ -91,7 +91,7 @@ extension Mcvd {
         @Option(help: "Model: target frames per network batch.")
         var batch: Int = 8
 
-        @Option(help: "Write a PNG strip: rows ground truth / methods in the order printed; columns target frames.")
+        @Option(help: "Write a PNG strip: rows ground truth / methods in the order printed; columns target frames (centre squares).")
         var strip: String?
 
         @Option(help: "Strip: target frames (columns) per video, evenly spaced over its targets.")
@@ -138,7 +138,7 @@ extension Mcvd {
 
             var perVideo: [(name: String, scores: [String: Score])] = []
             var stripRows: [[[UInt8]]] = Array(repeating: [], count: methods.count + 1)
-            var stripSize = (0, 0)
+            var stripSide = 0
             var skipped: [String] = []
             for path in paths {
                 let name = (path as NSString).lastPathComponent
@@ -191,12 +191,20 @@ extension Mcvd {
                 }
                 perVideo.append((name, scores))
                 if strip != nil {
-                    let picks = (0..<min(stripFrames, targets.count)).map { $0 * targets.count / min(stripFrames, targets.count) + targets.count / (2 * min(stripFrames, targets.count)) }
-                    if stripSize == (0, 0) { stripSize = (video.width, video.height) }
-                    if stripSize == (video.width, video.height) {
+                    // Cells are the centre squares (side = the smallest frame side seen first), so videos of
+                    // any width line up; a video smaller than that square is left out of the strip.
+                    let count = min(stripFrames, targets.count)
+                    let picks = (0..<count).map { $0 * targets.count / count + targets.count / (2 * count) }
+                    if stripSide == 0 { stripSide = min(video.width, video.height) }
+                    if video.width >= stripSide && video.height >= stripSide {
+                        func square(_ frame: [UInt8]) -> [UInt8] {
+                            let one = DecodedVideo(path: "", width: video.width, height: video.height, channels: video.channels,
+                                                   rateN: 0, rateD: 1, frames: [frame])
+                            return Evaluation.centreCrop(one, size: stripSide).frames[0]
+                        }
                         for i in picks {
-                            stripRows[0].append(f[targets[i]])
-                            for m in methods.indices { stripRows[m + 1].append(estimates[m][i]) }
+                            stripRows[0].append(square(f[targets[i]]))
+                            for m in methods.indices { stripRows[m + 1].append(square(estimates[m][i])) }
                         }
                     }
                 }
@@ -224,7 +232,7 @@ extension Mcvd {
             print(table.joined(separator: "\n"))
 
             if let strip, !stripRows[0].isEmpty {
-                let grid = makeGrid(stripRows, channels: colour.count, width: stripSize.0, height: stripSize.1, scale: stripScale)
+                let grid = makeGrid(stripRows, channels: colour.count, width: stripSide, height: stripSide, scale: stripScale)
                 try PNG.write(path: strip, width: grid.width, height: grid.height, channels: 3, pixels: grid.pixels)
                 print("\nwrote \(strip) (\(grid.width)x\(grid.height)): rows truth, \(methods.joined(separator: ", ")); "
                       + "\(stripRows[0].count) target frames")
