@@ -71,7 +71,7 @@ let package = Package(
         // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
         .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"],
+        .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"], resources: [.copy("Fixtures")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

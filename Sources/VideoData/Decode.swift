@@ -105,12 +105,35 @@ public func decodeVideo(path: String, height: Int, channels: Int, maxFrames: Int
                         frames: frames)
 }
 
+/// The first error on the bus, or a missing video decoder: decodebin posts a "missing-plugin" element
+/// message for a stream it cannot decode (e.g. an AVI fourcc no plugin knows), and the error that should
+/// follow does not always arrive (the pipeline can stall in preroll until the timeout), so that message
+/// counts when its caps are video or image (a missing audio decoder does not matter here).
 private func popError(_ bus: UnsafeMutablePointer<GstBus>) -> String? {
-    guard let m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR) else { return nil }
+    var found: UnsafeMutablePointer<GstMessage>?
+    while let m = gst_bus_pop_filtered(bus, GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_ELEMENT.rawValue)) {
+        if m.pointee.type == GST_MESSAGE_ERROR { found = m; break }
+        if let s = gst_message_get_structure(m), gst_structure_has_name(s, "missing-plugin") != 0, missesVideo(s) {
+            let name = gst_structure_get_string(s, "name").map { String(cString: $0) } ?? "a plugin"
+            gst_message_unref(m)
+            return "no decoder: GStreamer is missing \(name)"
+        }
+        gst_message_unref(m)
+    }
+    guard let m = found else { return nil }
     defer { gst_message_unref(m) }
     var e: UnsafeMutablePointer<GError>?
     var dbg: UnsafeMutablePointer<gchar>?
     gst_message_parse_error(m, &e, &dbg)
     defer { g_error_free(e); g_free(dbg) }
     return e.map { String(cString: $0.pointee.message) } ?? "unknown GStreamer error"
+}
+
+/// Whether a missing-plugin message's "detail" caps are video or image caps.
+private func missesVideo(_ s: UnsafePointer<GstStructure>) -> Bool {
+    guard let value = gst_structure_get_value(s, "detail"), let caps = gst_value_get_caps(value),
+          gst_caps_get_size(caps) > 0, let first = gst_caps_get_structure(caps, 0),
+          let name = gst_structure_get_name(first) else { return false }
+    let media = String(cString: name)
+    return media.hasPrefix("video/") || media.hasPrefix("image/")
 }

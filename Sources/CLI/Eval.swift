@@ -1,0 +1,354 @@
+// `mcvd eval [VIDEO...] [--data-md] --task interpolate|predict [--model M] [--strip out.png]`: PSNR and SSIM
+// of simple baselines (and optionally a model) on the validation range of real videos, one line per video
+// and method, then the means over videos as lines and a markdown table. The harness (targets, baselines,
+// minterpolate) and the metrics live in VideoData (Evaluation.swift, Metrics.swift); the model runs
+// through Diffusion's sampleBlock as in `mcvd sample`.
+import ArgumentParser
+import Diffusion
+import Foundation
+import Tensor
+import Training
+import UNet
+import VideoData
+
+enum EvalColour: String, EnumerableFlag {
+    case gray, rgb
+    var count: Int { self == .gray ? 1 : 3 }
+}
+
+enum EvalTask: String, ExpressibleByArgument, CaseIterable {
+    case interpolate, predict
+}
+
+enum EvalCrop: String, ExpressibleByArgument, CaseIterable {
+    /// The centre size x size square (the model's training crops are size x size squares).
+    case square
+    /// The whole frame at `size` rows, its width cut (centred) to a multiple of 8.
+    case full
+}
+
+extension Mcvd {
+    struct Eval: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "PSNR and SSIM of baselines (and a model) on the validation range of videos.",
+            discussion: """
+                Frames are decoded at --size rows (aspect kept, as for training), cropped (--crop), and only \
+                the validation range is used: the last --validation-fraction of each video's frames. \
+                interpolate: every other frame of the range is dropped and rebuilt from the kept ones \
+                (methods: repeat = previous kept frame; blend = mean of the two neighbours rounded half up; \
+                minterpolate = ffmpeg minterpolate mi_mode=mci at twice the rate, when ffmpeg is on PATH). \
+                predict: each frame from the frames before it (copy-last; extrapolate = 2 last - second last, \
+                clipped). A model (--model) is run on the same targets. \
+                Metrics: PSNR over all samples, peak 255, mean over frames, identical frames counted as \
+                100 dB; SSIM (Wang et al. 2004) with an 11x11 Gaussian window sigma 1.5, K1 0.01, K2 0.03, \
+                per channel over the valid region, channels averaged, mean over frames (scikit-image's \
+                convention with gaussian_weights=True, use_sample_covariance=False). Summary: the mean over \
+                videos (psnr, ssim) and the mean over all target frames (psnr_frames, ssim_frames).
+                """)
+
+        @Argument(help: "Video files (any format GStreamer's decodebin reads).")
+        var videos: [String] = []
+
+        @Flag(help: "Add every existing video file listed in DATA.md (see --data-md-path).")
+        var dataMd = false
+
+        @Option(help: "The DATA.md to read with --data-md (default: ./DATA.md, then ./docs/DATA.md).")
+        var dataMdPath: String?
+
+        @Option(help: "Frame height the videos are decoded at (aspect kept, as for training).")
+        var size: Int = 64
+
+        @Flag(help: "Frame colour.")
+        var colour: EvalColour = .gray
+
+        @Option(help: "full: the whole frame, width cut (centred) to a multiple of 8; square: the centre size x size square.")
+        var crop: EvalCrop = .full
+
+        @Option(help: "interpolate (every other frame dropped and rebuilt) or predict (each frame from the ones before).")
+        var task: EvalTask = .interpolate
+
+        @Option(help: "Fraction of each video's frames, at its end, that is the validation range.")
+        var validationFraction: Double = 0.2
+
+        @Option(help: "At most this many target frames per video (the first ones of its validation range).")
+        var maxFrames: Int?
+
+        @Flag(help: "Skip ffmpeg minterpolate even when ffmpeg is installed.")
+        var noMinterpolate = false
+
+        @Option(help: "Model file: also evaluate the model (its k and f frames of context per target).")
+        var model: String?
+
+        @Option(help: "Model: sampler steps (default: 1 for v models, 50 for eps models).")
+        var steps: Int?
+
+        @Option(help: "Model: ddpm or ddim.")
+        var sampler: SamplerKind = .ddim
+
+        @Option(help: "Model: DDIM eta.")
+        var eta: Double = 0
+
+        @Option(help: "Model: target frames per network batch.")
+        var batch: Int = 8
+
+        @Option(help: "Write a PNG strip: rows ground truth / methods in the order printed; columns target frames (centre squares).")
+        var strip: String?
+
+        @Option(help: "Strip: target frames (columns) per video, evenly spaced over its targets.")
+        var stripFrames: Int = 1
+
+        @Option(help: "Strip magnification (nearest neighbour).")
+        var stripScale: Int = 2
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            if videos.isEmpty && !dataMd { throw ValidationError("name video files or pass --data-md") }
+            guard size >= 16 else { throw ValidationError("--size must be >= 16 (SSIM's window is 11 pixels)") }
+            guard validationFraction > 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must lie in (0, 1)") }
+            if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be >= 1") }
+            if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
+            guard batch >= 1, eta >= 0, stripFrames >= 1, (1...8).contains(stripScale) else {
+                throw ValidationError("--batch and --strip-frames must be >= 1, --eta >= 0, --strip-scale in 1...8")
+            }
+            if model == nil && (steps != nil || common.seed != nil) {
+                throw ValidationError("--steps and --seed apply to --model")
+            }
+        }
+
+        func run() throws {
+            Engine.setThreads(common.threads)
+            var paths = videos
+            if dataMd { paths += try dataMdVideos() }
+            let runner = try model.map { try ModelRunner(path: $0, options: self) }
+            let ffmpeg = noMinterpolate ? nil : Evaluation.findFFmpeg()
+            var methods: [String] = task == .interpolate ? ["repeat", "blend"] : ["copy-last", "extrapolate"]
+            // minterpolate refuses frames under 32 x 32.
+            let useMinterpolate = task == .interpolate && ffmpeg != nil && size >= 32
+            if useMinterpolate { methods.append("minterpolate") }
+            if runner != nil { methods.append("model") }
+            let (before, after) = (max(1, runner?.k ?? 1), max(1, runner?.f ?? 1))
+            print("# mcvd eval task=\(task.rawValue) size=\(size) colour=\(colour.rawValue) crop=\(crop.rawValue) "
+                  + "validation=last \(validationFraction) of each video methods=\(methods.joined(separator: ","))")
+            print("# psnr: dB over all samples, peak 255, mean over frames, identical frames = \(Int(Metrics.psnrCap)) dB; "
+                  + "ssim: Wang 2004, 11x11 Gaussian sigma 1.5, K1 0.01, K2 0.03, valid region, channel mean")
+            if task == .interpolate && !noMinterpolate && !useMinterpolate {
+                print("# minterpolate left out: " + (ffmpeg == nil ? "ffmpeg is not on PATH" : "it needs frames of at least 32x32"))
+            }
+
+            var perVideo: [(name: String, scores: [String: Score])] = []
+            var stripRows: [[[UInt8]]] = Array(repeating: [], count: methods.count + 1)
+            var stripSide = 0
+            var skipped: [String] = []
+            for path in paths {
+                let name = (path as NSString).lastPathComponent
+                let decoded: DecodedVideo
+                do {
+                    decoded = try decodeVideo(path: path, height: size, channels: colour.count)
+                } catch {
+                    stderrLine("warning: skipped \(error)")
+                    print("video=\(name) skipped=\"\(error)\"")
+                    skipped.append(name)
+                    continue
+                }
+                let video = cropped(decoded)
+                let n = video.frames.count
+                let cut = Int((Double(n) * (1 - validationFraction)).rounded(.down))
+                var targets = task == .interpolate
+                    ? Evaluation.interpolationTargets(range: cut..<n, before: before, after: after)
+                    : Evaluation.predictionTargets(range: cut..<n, history: max(2, runner?.k ?? 2))
+                if let maxFrames { targets = Array(targets.prefix(maxFrames)) }
+                print("# \(name): \(n) frames \(decoded.width)x\(decoded.height) -> \(video.width)x\(video.height), "
+                      + "validation \(cut)..<\(n), \(targets.count) targets")
+                guard !targets.isEmpty else { skipped.append(name); continue }
+
+                // Every method's estimate of every target, in `methods` order.
+                var estimates: [[[UInt8]]] = []
+                let f = video.frames
+                if task == .interpolate {
+                    estimates.append(targets.map { f[$0 - 1] })
+                    estimates.append(targets.map { Evaluation.blend(f[$0 - 1], f[$0 + 1]) })
+                    if useMinterpolate, let ffmpeg {
+                        estimates.append(try minterpolated(video, range: cut..<n, targets: targets, ffmpeg: ffmpeg))
+                    }
+                } else {
+                    estimates.append(targets.map { f[$0 - 1] })
+                    estimates.append(targets.map { Evaluation.extrapolate(last: f[$0 - 1], secondLast: f[$0 - 2]) })
+                }
+                if let runner {
+                    estimates.append(try runner.run(video: video, targets: targets, task: task, seedBlock: UInt32(perVideo.count)))
+                }
+
+                var scores: [String: Score] = [:]
+                for (m, method) in methods.enumerated() {
+                    var s = Score()
+                    for (i, t) in targets.enumerated() {
+                        s.add(truth: f[t], estimate: estimates[m][i], width: video.width, height: video.height, channels: video.channels)
+                    }
+                    scores[method] = s
+                    print("video=\(name) task=\(task.rawValue) method=\(method) psnr=\(fmt(s.psnr, 2)) ssim=\(fmt(s.ssim, 4)) "
+                          + "frames=\(s.frames)" + (s.capped > 0 ? " identical=\(s.capped)" : ""))
+                }
+                perVideo.append((name, scores))
+                if strip != nil {
+                    // Cells are the centre squares (side = the smallest frame side seen first), so videos of
+                    // any width line up; a video smaller than that square is left out of the strip.
+                    let count = min(stripFrames, targets.count)
+                    let picks = (0..<count).map { $0 * targets.count / count + targets.count / (2 * count) }
+                    if stripSide == 0 { stripSide = min(video.width, video.height) }
+                    if video.width >= stripSide && video.height >= stripSide {
+                        func square(_ frame: [UInt8]) -> [UInt8] {
+                            let one = DecodedVideo(path: "", width: video.width, height: video.height, channels: video.channels,
+                                                   rateN: 0, rateD: 1, frames: [frame])
+                            return Evaluation.centreCrop(one, size: stripSide).frames[0]
+                        }
+                        for i in picks {
+                            stripRows[0].append(square(f[targets[i]]))
+                            for m in methods.indices { stripRows[m + 1].append(square(estimates[m][i])) }
+                        }
+                    }
+                }
+            }
+            guard !perVideo.isEmpty else { throw CLIError("no video could be evaluated (\(skipped.count) skipped)") }
+
+            // Means over videos, as lines and as a table.
+            print("")
+            // Two means: over videos (each video counts once) and over frames (long videos weigh more).
+            var table = ["| method | PSNR dB (videos) | SSIM (videos) | PSNR dB (frames) | SSIM (frames) | videos | frames |",
+                         "| --- | --- | --- | --- | --- | --- | --- |"]
+            for method in methods {
+                let all = perVideo.compactMap { $0.scores[method] }
+                let psnr = all.map(\.psnr).reduce(0, +) / Double(all.count)
+                let ssim = all.map(\.ssim).reduce(0, +) / Double(all.count)
+                let frames = all.map(\.frames).reduce(0, +)
+                let psnrF = all.map(\.psnrSum).reduce(0, +) / Double(frames)
+                let ssimF = all.map(\.ssimSum).reduce(0, +) / Double(frames)
+                print("summary task=\(task.rawValue) method=\(method) psnr=\(fmt(psnr, 2)) ssim=\(fmt(ssim, 4)) "
+                      + "psnr_frames=\(fmt(psnrF, 2)) ssim_frames=\(fmt(ssimF, 4)) videos=\(all.count) frames=\(frames)")
+                table.append("| \(method) | \(fmt(psnr, 2)) | \(fmt(ssim, 3)) | \(fmt(psnrF, 2)) | \(fmt(ssimF, 3)) | \(all.count) | \(frames) |")
+            }
+            if !skipped.isEmpty { print("# skipped: \(skipped.joined(separator: ", "))") }
+            print("")
+            print(table.joined(separator: "\n"))
+
+            if let strip, !stripRows[0].isEmpty {
+                let grid = makeGrid(stripRows, channels: colour.count, width: stripSide, height: stripSide, scale: stripScale)
+                try PNG.write(path: strip, width: grid.width, height: grid.height, channels: 3, pixels: grid.pixels)
+                print("\nwrote \(strip) (\(grid.width)x\(grid.height)): rows truth, \(methods.joined(separator: ", ")); "
+                      + "\(stripRows[0].count) target frames")
+            }
+        }
+
+        /// The frames as evaluated: `crop` applied to the decoded ones.
+        func cropped(_ v: DecodedVideo) -> DecodedVideo {
+            switch crop {
+            case .square:
+                return Evaluation.centreCrop(v, size: min(size, v.width))
+            case .full:
+                let w = v.width / 8 * 8, x0 = (v.width - w) / 2, c = v.channels
+                guard w != v.width else { return v }
+                let frames = v.frames.map { fr -> [UInt8] in
+                    var out: [UInt8] = []
+                    out.reserveCapacity(w * v.height * c)
+                    for y in 0..<v.height {
+                        let row = (y * v.width + x0) * c
+                        out += fr[row ..< row + w * c]
+                    }
+                    return out
+                }
+                return DecodedVideo(path: v.path, width: w, height: v.height, channels: c, rateN: v.rateN, rateD: v.rateD, frames: frames)
+            }
+        }
+
+        /// minterpolate's estimates of `targets`: the kept frames of `range` (even offsets) doubled in rate.
+        func minterpolated(_ v: DecodedVideo, range: Range<Int>, targets: [Int], ffmpeg: String) throws -> [[UInt8]] {
+            let last = targets.max()! + 1
+            let kept = stride(from: range.lowerBound, through: last, by: 2).map { v.frames[$0] }
+            let out = try Evaluation.minterpolate(kept, width: v.width, height: v.height, channels: v.channels, ffmpeg: ffmpeg)
+            // Alignment: the kept frames must come back in place (gray exactly, RGB within 1 level).
+            for (i, k) in kept.enumerated() {
+                let off = zip(out[2 * i], k).reduce(0) { max($0, abs(Int($1.0) - Int($1.1))) }
+                guard off <= (v.channels == 1 ? 0 : 1) else {
+                    throw CLIError("minterpolate output frame \(2 * i) differs from kept frame \(i) by \(off): misaligned")
+                }
+            }
+            return targets.map { out[$0 - range.lowerBound] }
+        }
+
+        /// Video paths in DATA.md's table: absolute paths, and bare file names after a folder (a path ending
+        /// in "/") or after another file in the same folder; only files that exist are kept.
+        func dataMdVideos() throws -> [String] {
+            let candidates = dataMdPath.map { [$0] } ?? ["DATA.md", "docs/DATA.md"]
+            guard let file = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
+                throw CLIError("--data-md: none of \(candidates.joined(separator: ", ")) is readable (give --data-md-path)")
+            }
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            let listed = parseDataMd(text)
+            let found = listed.filter { FileManager.default.isReadableFile(atPath: $0) }
+            print("# \(file): \(listed.count) videos listed, \(found.count) present"
+                  + (found.count < listed.count ? " (missing: \(listed.filter { !found.contains($0) }.joined(separator: ", ")))" : ""))
+            return found
+        }
+    }
+}
+
+/// Video files named in the table rows (lines starting with "|") of a DATA.md; see `dataMdVideos`.
+func parseDataMd(_ text: String) -> [String] {
+    let extensions: Set<String> = ["ogv", "avi", "mp4", "mpg", "mpeg", "mkv", "webm", "mov", "ogg"]
+    var out: [String] = []
+    for line in text.split(separator: "\n") where line.hasPrefix("|") {
+        var folder: String?
+        let tokens = line.split(whereSeparator: { " ,;:()|`".contains($0) }).map(String.init)
+        for token in tokens {
+            if token.hasPrefix("/") && token.hasSuffix("/") { folder = token; continue }
+            let ext = (token as NSString).pathExtension.lowercased()
+            guard extensions.contains(ext) else { continue }
+            if token.hasPrefix("/") {
+                folder = (token as NSString).deletingLastPathComponent + "/"
+                out.append(token)
+            } else if let folder, !token.contains("/") {
+                out.append(folder + token)
+            }
+        }
+    }
+    var seen = Set<String>()
+    return out.filter { seen.insert($0).inserted }
+}
+
+/// Running sums of one method on one video.
+struct Score {
+    var psnrSum = 0.0, ssimSum = 0.0, frames = 0, capped = 0
+    var psnr: Double { psnrSum / Double(max(frames, 1)) }
+    var ssim: Double { ssimSum / Double(max(frames, 1)) }
+
+    mutating func add(truth: [UInt8], estimate: [UInt8], width: Int, height: Int, channels: Int) {
+        let p = Metrics.psnr(truth, estimate)
+        if p == Metrics.psnrCap { capped += 1 }
+        psnrSum += p
+        ssimSum += Metrics.ssim(truth, estimate, width: width, height: height, channels: channels)
+        frames += 1
+    }
+}
+
+func fmt(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+
+/// Rows of frames as one RGB image, magnified by `scale`, 2 px apart.
+func makeGrid(_ rows: [[[UInt8]]], channels c: Int, width: Int, height: Int, scale s: Int) -> (width: Int, height: Int, pixels: [UInt8]) {
+    let gap = 2, cols = rows.map(\.count).max() ?? 0
+    let cellW = width * s, cellH = height * s
+    let gridW = cols * cellW + (cols - 1) * gap, gridH = rows.count * cellH + (rows.count - 1) * gap
+    var px = [UInt8](repeating: 0, count: gridW * gridH * 3)
+    for (r, row) in rows.enumerated() {
+        for (i, frame) in row.enumerated() {
+            let left = i * (cellW + gap), top = r * (cellH + gap)
+            for y in 0..<cellH {
+                for x in 0..<cellW {
+                    let src = ((y / s) * width + x / s) * c
+                    let dst = ((top + y) * gridW + left + x) * 3
+                    for ch in 0..<3 { px[dst + ch] = frame[src + (c == 3 ? ch : 0)] }
+                }
+            }
+        }
+    }
+    return (gridW, gridH, px)
+}
