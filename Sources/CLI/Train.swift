@@ -69,6 +69,8 @@ extension Mcvd {
         @Option(help: "Frames to denoise n (default 1).") var current: Int?
         @Option(help: "Future conditioning frames f (default 1).") var future: Int?
         @Option(help: "Use every N-th frame of the videos (default 1).") var frameSkip: Int?
+        @Option(help: "Conditioning frames this many steps apart, the nearest one step from the current frames (default 1: consecutive; 2: learn to rebuild every other frame, for 2x frame-rate conversion).")
+        var conditionStride: Int?
         @Option(help: "Fraction of each video's frames (at its end) kept for validation (default 0.2).") var validationFraction: Double?
         // Training.
         @Option(help: "Clips per step (default 8).") var batch: Int?
@@ -89,7 +91,7 @@ extension Mcvd {
              ("--res-blocks", resBlocks != nil), ("--attn", attn != nil), ("--spatin", spatin != nil),
              ("--spade-dim", spadeDim != nil), ("--dropout", dropout != nil), ("--channels", channels != nil),
              ("--size", size != nil), ("--crop", crop != nil), ("--past", past != nil), ("--current", current != nil),
-             ("--future", future != nil), ("--frame-skip", frameSkip != nil),
+             ("--future", future != nil), ("--frame-skip", frameSkip != nil), ("--condition-stride", conditionStride != nil),
              ("--validation-fraction", validationFraction != nil), ("--batch", batch != nil), ("--lr", lr != nil),
              ("--warmup", warmup != nil), ("--ema", ema != nil), ("--p-mask-past", pMaskPast != nil),
              ("--p-mask-future", pMaskFuture != nil), ("--synchronised", synchronised != nil),
@@ -134,6 +136,7 @@ extension Mcvd {
                 if let current { s.current = current }
                 if let future { s.future = future }
                 if let frameSkip { s.frameSkip = frameSkip }
+                if let conditionStride { s.conditionStride = conditionStride }
                 if let validationFraction { s.validationFraction = validationFraction }
                 if let batch { s.batch = batch }
                 if let steps { s.steps = steps }
@@ -199,7 +202,7 @@ extension Mcvd {
                 throw CLIError("\(narrow.path) is \(narrow.width)x\(narrow.height) at size \(settings.size): narrower than crop \(settings.cropSize)")
             }
             let layout = ClipLayout(past: settings.past, current: settings.current, future: settings.future,
-                                    frameSkip: settings.frameSkip)
+                                    frameSkip: settings.frameSkip, conditionStride: settings.stride)
             let trainClips = dataset.clipCount(split: .train, layout: layout)
             guard trainClips > 0 else {
                 throw CLIError("no video has \(layout.span) frames in its training range (past + current + future with frame skip)")

@@ -28,6 +28,10 @@ struct TrainSettings: Codable, Equatable {
     /// Training crop (square), <= size (nil: size); the network is fully convolutional.
     var crop: Int?
     var frameSkip = 1
+    /// Spacing of the conditioning frames (ClipLayout.conditionStride); nil = 1, consecutive. Optional so
+    /// that settings saved before it existed still decode.
+    var conditionStride: Int?
+    var stride: Int { conditionStride ?? 1 }
     var pMaskPast = 0.5, pMaskFuture = 0.5
     var synchronised = false
     var validationFraction = 0.2
@@ -55,7 +59,7 @@ struct TrainSettings: Codable, Equatable {
     }
 
     var trainingOptions: TrainingOptions {
-        TrainingOptions(seed: seed, parameterization: parameterization, residual: residual,
+        TrainingOptions(seed: seed, parameterization: parameterization, residual: residual, conditionStride: conditionStride,
                         masking: MaskingOptions(past: pMaskPast, future: pMaskFuture, synchronised: synchronised),
                         dropout: dropout, adam: AdamOptions(lr: lr, weightDecay: weightDecay, warmup: warmup, gradClip: gradClip),
                         emaRate: emaRate, cosineSchedule: cosine, steps: numSteps, betaMin: betaMin, betaMax: betaMax)
@@ -71,6 +75,7 @@ struct TrainSettings: Codable, Equatable {
         try need(cropSize >= multiple && cropSize <= size && cropSize % multiple == 0,
                  "crop \(cropSize) must be <= size \(size) and a multiple of \(multiple)")
         try need(frameSkip >= 1, "frame skip must be >= 1")
+        try need(stride >= 1, "condition stride must be >= 1")
         try need(batch >= 1 && steps >= 1, "batch and steps must be >= 1")
         try need(lr > 0 && warmup >= 0, "lr must be > 0 and warmup >= 0")
         try need((0...1).contains(pMaskPast) && (0...1).contains(pMaskFuture), "mask probabilities must lie in [0, 1]")
@@ -161,6 +166,7 @@ struct TrainSettings: Codable, Equatable {
             case "prob_mask_sync": synchronised = try bool(v, key)
             case "crop": crop = try int(v, key)
             case "frame_skip": frameSkip = try int(v, key)
+            case "condition_stride": conditionStride = try int(v, key)
             case "validation_fraction": validationFraction = try double(v, key)
             case _ where Self.ignoredKeys.contains(key): break
             default: throw fail("unknown field data.\(key)")
@@ -203,7 +209,7 @@ struct TrainSettings: Codable, Equatable {
 
     /// One line for the log.
     var summary: String {
-        "\(unetConfig.summary) | crop=\(cropSize) skip=\(frameSkip) batch=\(batch) steps=\(steps) lr=\(lr) warmup=\(warmup) "
+        "\(unetConfig.summary) | crop=\(cropSize) skip=\(frameSkip)\(stride > 1 ? " stride=\(stride)" : "") batch=\(batch) steps=\(steps) lr=\(lr) warmup=\(warmup) "
             + "ema=\(emaRate.map { "\($0)" } ?? "off") p_mask=\(pMaskPast)/\(pMaskFuture)\(synchronised ? " sync" : "") "
             + "\(parameterization.rawValue)\(residual ? " residual" : "") dropout=\(dropout) seed=\(seed)"
     }

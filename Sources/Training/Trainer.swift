@@ -12,6 +12,9 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// Diffuse x0 - b over the task's baseline b (model metadata `diffusion.residual`).
     public var residual: Bool
     public var masking: MaskingOptions
+    /// Spacing of the conditioning frames in the training clips (nil = 1, consecutive): not used by the
+    /// trainer itself, recorded in the model's config as data.condition_stride for those who sample it.
+    public var conditionStride: Int?
     /// Dropout probability in the res blocks (reference `model.dropout`), before their Conv_1.
     public var dropout: Double
     public var adam: AdamOptions
@@ -23,10 +26,11 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var betaMin: Double, betaMax: Double
 
     public init(seed: UInt64 = 0, parameterization: Parameterization = .eps, residual: Bool = false,
-                masking: MaskingOptions = MaskingOptions(), dropout: Double = 0, adam: AdamOptions = AdamOptions(),
+                conditionStride: Int? = nil, masking: MaskingOptions = MaskingOptions(), dropout: Double = 0, adam: AdamOptions = AdamOptions(),
                 emaRate: Double? = 0.999, cosineSchedule: Bool = false, steps: Int = 1000, betaMin: Double = 1e-4,
                 betaMax: Double = 0.02) {
         self.seed = seed; self.parameterization = parameterization; self.residual = residual
+        self.conditionStride = conditionStride
         self.masking = masking; self.dropout = dropout; self.adam = adam; self.emaRate = emaRate
         self.cosineSchedule = cosineSchedule; self.steps = steps; self.betaMin = betaMin; self.betaMax = betaMax
     }

@@ -6,17 +6,31 @@ import Diffusion
 
 public enum Split: Sendable { case train, validation }
 
-/// Which frames make one clip: `past` + `current` + `future` consecutive frames, every `frameSkip`-th.
+/// Which frames make one clip: `past` conditioning frames, `current` consecutive frames to denoise and
+/// `future` conditioning frames, in source frames `frameSkip` apart. With `conditionStride` s > 1 the
+/// conditioning frames are s steps apart from each other and the nearest ones one step from the current
+/// block: for frame-rate up-conversion by s = current + 1 (past, future: the kept frames; current: the
+/// dropped ones). Offsets from the first current frame, in frameSkip units: past i (oldest first) at
+/// -1 - (past - 1 - i) * s, current j at j, future j at current + j * s (s = 1: all consecutive).
 public struct ClipLayout: Sendable, Equatable {
     public var past: Int, current: Int, future: Int
     public var frameSkip: Int
-    public init(past: Int, current: Int, future: Int, frameSkip: Int = 1) {
-        precondition(past >= 0 && current >= 1 && future >= 0 && frameSkip >= 1)
+    public var conditionStride: Int
+    public init(past: Int, current: Int, future: Int, frameSkip: Int = 1, conditionStride: Int = 1) {
+        precondition(past >= 0 && current >= 1 && future >= 0 && frameSkip >= 1 && conditionStride >= 1)
         self.past = past; self.current = current; self.future = future; self.frameSkip = frameSkip
+        self.conditionStride = conditionStride
     }
     public var frames: Int { past + current + future }
+    /// Offsets of the clip's frames (past, current, future in order) from its first frame, in source frames.
+    public var offsets: [Int] {
+        let s = conditionStride
+        let relative = (0..<past).map { -1 - (past - 1 - $0) * s } + (0..<current).map { $0 } + (0..<future).map { current + $0 * s }
+        let first = relative.first ?? 0
+        return relative.map { ($0 - first) * frameSkip }
+    }
     /// Source frames one clip covers.
-    public var span: Int { (frames - 1) * frameSkip + 1 }
+    public var span: Int { (offsets.last ?? 0) + 1 }
 }
 
 /// A batch: each array is (N, frames, C, S, S) flattened, values in [-1, 1].
@@ -104,6 +118,7 @@ public final class VideoDataset: @unchecked Sendable {
                             past: [Float](repeating: 0, count: count * layout.past * plane),
                             current: [Float](repeating: 0, count: count * layout.current * plane),
                             future: [Float](repeating: 0, count: count * layout.future * plane), origins: [])
+        let offsets = layout.offsets
         for b in 0..<count {
             // Five draws: clip index, crop x, crop y, flip; modulo bias < bound / 2^32, negligible here.
             let r = NoiseStream(seed: seed, sample: UInt32(b), block: 0xDA7A, step: UInt32(truncatingIfNeeded: step)).bits(4)
@@ -118,8 +133,8 @@ public final class VideoDataset: @unchecked Sendable {
             let x = Int(r[1]) % (v.width - crop + 1), y = Int(r[2]) % (v.height - crop + 1)
             let flip = augment && r[3] & 1 == 1
             out.origins.append((vi, first, x, y, flip))
-            for j in 0..<layout.frames {
-                let src = v.frames[first + j * layout.frameSkip]
+            for (j, shift) in offsets.enumerated() {
+                let src = v.frames[first + shift]
                 let (index, offset): (Int, Int)
                 if j < layout.past { (index, offset) = (0, (b * layout.past + j) * plane) }
                 else if j < layout.past + layout.current { (index, offset) = (1, (b * layout.current + j - layout.past) * plane) }

@@ -173,17 +173,21 @@ struct CLIFailure: Error, CustomStringConvertible {
         let config = "\(CLI.dir)/config.json", ckpt = "\(CLI.dir)/config.safetensors"
         try Data("""
             {"model": {"ngf": 16, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [8], "ema_rate": 0.99},
-             "data": {"image_size": 16, "channels": 3, "num_frames": 2, "num_frames_cond": 1, "num_frames_future": 0, "crop": 8},
+             "data": {"image_size": 16, "channels": 3, "num_frames": 2, "num_frames_cond": 1, "num_frames_future": 0, "crop": 8,
+                      "condition_stride": 3},
              "diffusion": {"parameterization": "eps", "residual": false},
              "training": {"batch_size": 2, "n_iters": 2}, "optim": {"lr": 0.001, "warmup": 0}}
             """.utf8).write(to: URL(fileURLWithPath: config))
         let r = try CLI.run(["train", video, "--config", config, "--out", ckpt, "--batch", "3"])
         #expect(r.status == 0, "\(r.output)")
         #expect(r.output.contains("crop=8") && r.output.contains("batch=3") && r.output.contains("eps"), "\(r.output)")
+        #expect(r.output.contains("stride=3"), "\(r.output)")
         let file = try SafeTensors(path: ckpt)
         let c = try UNet(file: file).config
         #expect(c.ngf == 16 && c.channels == 3 && c.numFrames == 2 && c.numFramesCond == 1 && c.attnResolutions == [8])
         #expect(file.metadata["step"] == "2")
+        let saved = try JSONSerialization.jsonObject(with: Data((file.metadata["mcvd.config"] ?? "").utf8)) as? [String: Any]
+        #expect((saved?["data"] as? [String: Any])?["condition_stride"] as? Int == 3, "\(file.metadata["mcvd.config"] ?? "")")
     }
 
     @Test func interruptSavesAndExits() throws {

@@ -71,6 +71,31 @@ func makeVideo(_ name: String, _ pipeline: String) throws -> String {
         }
     }
 
+    @Test func conditionStrideSpacesTheConditioningFrames() throws {
+        // s = 2, n = 1: past at -3, -1, current 0, future +1, +3 (times frameSkip), as 2x interpolation.
+        #expect(ClipLayout(past: 2, current: 1, future: 2, conditionStride: 2).offsets == [0, 2, 3, 4, 6])
+        #expect(ClipLayout(past: 2, current: 1, future: 2, frameSkip: 2, conditionStride: 2).offsets == [0, 4, 6, 8, 12])
+        #expect(ClipLayout(past: 1, current: 2, future: 1, conditionStride: 3).offsets == [0, 1, 2, 3])
+        #expect(ClipLayout(past: 2, current: 2, future: 2, conditionStride: 3).offsets == [0, 3, 4, 5, 6, 9])
+        #expect(ClipLayout(past: 2, current: 1, future: 0, conditionStride: 2).offsets == [0, 2, 3])
+        #expect(ClipLayout(past: 0, current: 1, future: 2, conditionStride: 2).offsets == [0, 1, 3])
+        #expect(ClipLayout(past: 2, current: 1, future: 2).offsets == [0, 1, 2, 3, 4])   // stride 1: consecutive
+        let layout = ClipLayout(past: 2, current: 1, future: 2, conditionStride: 2)
+        #expect(layout.span == 7)
+        let ds = VideoDataset(videos: [synthetic(0, frames: 40)], channels: 1)
+        #expect(ds.clipCount(split: .train, layout: layout) == 32 - 6)
+        for step in 0..<5 {
+            let b = try ds.batch(split: .train, layout: layout, count: 2, crop: 4, seed: 3, step: step, augment: false)
+            for (s, o) in b.origins.enumerated() {
+                // Pixel (0, 0) of source frame k is (k * 3 + x + 2 y) % 256 scaled to [-1, 1].
+                func value(_ k: Int) -> Float { Float((k * 3 + o.x + 2 * o.y) % 256) / 127.5 - 1 }
+                #expect(b.past[(s * 2) * 16] == value(o.frame) && b.past[(s * 2 + 1) * 16] == value(o.frame + 2))
+                #expect(b.current[s * 16] == value(o.frame + 3))
+                #expect(b.future[(s * 2) * 16] == value(o.frame + 4) && b.future[(s * 2 + 1) * 16] == value(o.frame + 6))
+            }
+        }
+    }
+
     @Test func clipValuesCropsAndFlips() throws {
         let ds = VideoDataset(videos: [synthetic(0, frames: 30, c: 3), synthetic(1, frames: 30, c: 3)], channels: 3)
         let layout = ClipLayout(past: 1, current: 2, future: 1, frameSkip: 3)
