@@ -206,10 +206,14 @@ public struct SafeTensors: Sendable {
         }
     }
 
-    /// Writes F32 tensors with string metadata. The header is padded with spaces to a multiple of
+    /// How `write` stores the values: F32, or F16 (IEEE binary16, rounded to nearest even; a finite value
+    /// beyond F16's range is an error, not an infinity).
+    public enum StoredType: String, Sendable, CaseIterable { case f32, f16 }
+
+    /// Writes tensors with string metadata. The header is padded with spaces to a multiple of
     /// 8 bytes so the data section stays aligned; the file appears atomically (temp file + rename).
     public static func write(path: String, tensors: [(name: String, shape: [Int], data: [Float])],
-                             metadata: [String: String]) throws {
+                             metadata: [String: String], as stored: StoredType = .f32) throws {
         func failure(_ message: String) -> SafeTensorsError { SafeTensorsError(file: path, message: message) }
         var seen = Set<String>()
         var items: [String] = []
@@ -227,9 +231,14 @@ public struct SafeTensors: Sendable {
             guard count == tensor.data.count else {
                 throw failure("tensor '\(tensor.name)': shape \(tensor.shape) needs \(count) values, got \(tensor.data.count)")
             }
+            if stored == .f16, let bad = tensor.data.first(where: { $0.isFinite && !Float16($0).isFinite }) {
+                throw failure("tensor '\(tensor.name)': \(bad) is beyond the F16 range")
+            }
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            items.append("\(jsonQuoted(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + 4 * count)]}")
-            offset += 4 * count
+            let size = stored == .f32 ? 4 : 2
+            items.append("\(jsonQuoted(tensor.name)):{\"dtype\":\"\(stored.rawValue.uppercased())\",\"shape\":[\(shape)],"
+                         + "\"data_offsets\":[\(offset),\(offset + size * count)]}")
+            offset += size * count
         }
         if !metadata.isEmpty {
             let pairs = metadata.keys.sorted().map { "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0]!))" }
@@ -245,6 +254,12 @@ public struct SafeTensors: Sendable {
         out.append(contentsOf: header)
         for tensor in tensors {
             for value in tensor.data {
+                if stored == .f16 {
+                    let bits = Float16(value).bitPattern
+                    out.append(UInt8(truncatingIfNeeded: bits))
+                    out.append(UInt8(truncatingIfNeeded: bits >> 8))
+                    continue
+                }
                 let bits = value.bitPattern
                 out.append(UInt8(truncatingIfNeeded: bits))
                 out.append(UInt8(truncatingIfNeeded: bits >> 8))

@@ -215,6 +215,39 @@ struct CLIFailure: Error, CustomStringConvertible {
         return path
     }
 
+    @Test func exportKeepsTheModelWithoutTrainingState() throws {
+        let checkpoint = try Self.model()
+        let f32 = "\(CLI.dir)/export-f32.safetensors", f16 = "\(CLI.dir)/export-f16.safetensors"
+        var r = try CLI.run(["export", checkpoint, "--out", f32])
+        #expect(r.status == 0 && r.output.contains("exported"), "\(r.output)")
+        r = try CLI.run(["export", checkpoint, "--out", f16, "--dtype", "f16"])
+        #expect(r.status == 0, "\(r.output)")
+        let source = try SafeTensors(path: checkpoint), a = try SafeTensors(path: f32), b = try SafeTensors(path: f16)
+        #expect(a.names.allSatisfy { $0.hasPrefix("unet.") } && a.names == source.names.filter { $0.hasPrefix("unet.") })
+        #expect(!a.metadata.keys.contains { $0.hasPrefix("train.") } && a.metadata["mcvd.config"] == source.metadata["mcvd.config"])
+        #expect(a.metadata["weights"] == source.metadata["weights"] && a.metadata["step"] == source.metadata["step"])
+        func size(_ p: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0 }
+        #expect(size(f32) * 3 < size(checkpoint) && size(f16) * 19 < size(f32) * 10, "\(size(checkpoint)) \(size(f32)) \(size(f16))")
+        // The same network: identical outputs from the F32 export; the F16 export's weights are the
+        // checkpoint's rounded to half precision (relative error <= 2^-11, or 2^-25 absolute near zero).
+        let nets = try [checkpoint, f32].map { try UNet(path: $0) }
+        let c = nets[0].config, h = c.imageSize, w = c.imageSize
+        let x = (0..<(c.outputChannels * h * w)).map { Float(sin(Double($0))) }
+        let cond = (0..<(c.condChannels * h * w)).map { Float(cos(Double($0) * 0.7)) }
+        let outs = nets.map { $0.forward(x: x, t: [0.5], cond: cond, n: 1, h: h, w: w) }
+        #expect(outs[1] == outs[0])
+        for name in b.names {
+            let want = try source.floats(name), got = try b.floats(name)
+            let bad = zip(got, want).first { abs($0 - $1) > max(abs($1) * 0x1p-11, 0x1p-25) }
+            #expect(bad == nil, "\(name): \(String(describing: bad))")
+        }
+        _ = try UNet(path: f16)
+        // Not a model file: a clear error.
+        r = try CLI.run(["export", try CLI.video(), "--out", "\(CLI.dir)/nothing.safetensors"])
+        #expect(r.status != 0 && r.output.contains("header length"), "\(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: "\(CLI.dir)/nothing.safetensors"))
+    }
+
     static func pngs(_ dir: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") }.sorted()
     }

@@ -31,6 +31,25 @@ private func sampleFile(_ name: String) throws -> [UInt8] {
 }
 
 @Suite struct SafeTensorsTests {
+    @Test func writesF16RoundedToNearestEven() throws {
+        let path = temporaryPath("f16.safetensors")
+        // Exact halves, values between two halves (ties to even), subnormals, zero signs, inf, 65504.
+        let values: [Float] = [0, -0.0, 1, -2.5, 0.1, 1 + 0x1p-11, 1 + 3 * 0x1p-11, 0x1p-24, 0x1p-25, 3e-8,
+                               65504, -65504, .infinity, -.infinity, 1234.567, -0.000123]
+        try SafeTensors.write(path: path, tensors: [(name: "h", shape: [values.count], data: values)], metadata: [:], as: .f16)
+        let file = try SafeTensors(path: path)
+        let got = try file.floats("h")
+        for (v, g) in zip(values, got) {
+            #expect(g.bitPattern == Float(Float16(v)).bitPattern, "\(v) stored as \(g), want \(Float(Float16(v)))")
+        }
+        #expect(got[5] == 1 && got[6] == 1 + 4 * 0x1p-11, "ties go to the even neighbour")
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+        #expect(size.map { $0 < 8 + 200 + 2 * values.count } ?? false, "two bytes per value")
+        #expect(throws: SafeTensorsError.self) {
+            try SafeTensors.write(path: path, tensors: [(name: "big", shape: [1], data: [70000])], metadata: [:], as: .f16)
+        }
+    }
+
     @Test func roundTripF32() throws {
         let path = temporaryPath("roundtrip.safetensors")
         let weird: [Float] = [0, -0.0, 1.5, -3.25e-20, .greatestFiniteMagnitude, .leastNonzeroMagnitude, .infinity, .nan]
