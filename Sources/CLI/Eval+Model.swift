@@ -11,6 +11,9 @@ struct ModelRunner {
     let net: UNet
     let diffusion: DiffusionSettings
     let k: Int, n: Int, f: Int, channels: Int
+    /// data.condition_stride of the model's training clips (1 when absent): prediction spaces the past
+    /// frames by it; interpolation always conditions on the kept frames, two apart.
+    let conditionStride: Int
     let multiple: Int
     let steps: Int, sampler: SamplerKind, eta: Double, batch: Int, seed: UInt64
 
@@ -20,6 +23,8 @@ struct ModelRunner {
         diffusion = try DiffusionSettings(json: file.metadata["mcvd.config"] ?? "")
         let cfg = net.config
         (k, n, f, channels) = (cfg.numFramesCond, cfg.numFrames, cfg.numFramesFuture, cfg.channels)
+        let root = (try? JSONSerialization.jsonObject(with: Data((file.metadata["mcvd.config"] ?? "").utf8))) as? [String: Any]
+        conditionStride = max(1, ((root?["data"] as? [String: Any])?["condition_stride"] as? NSNumber)?.intValue ?? 1)
         multiple = 1 << (cfg.chMult.count - 1)
         steps = o.steps ?? (diffusion.parameterization == .v ? 1 : 50)
         (sampler, eta, batch, seed) = (o.sampler, o.eta, o.batch, o.common.seed ?? 0)
@@ -34,12 +39,17 @@ struct ModelRunner {
             throw CLIError("the model has no past frames: it cannot predict")
         default: break
         }
-        print("# model: \(cfg.summary) \(diffusion.parameterization.rawValue)\(diffusion.residual ? " residual" : ""), "
+        if o.task == .interpolate && conditionStride != 2 {
+            print("# note: the model was trained on conditioning frames \(conditionStride) apart; interpolation conditions on the "
+                  + "kept frames, 2 apart (train with --condition-stride 2 for this task)")
+        }
+        print("# model: \(cfg.summary) stride \(conditionStride) \(diffusion.parameterization.rawValue)\(diffusion.residual ? " residual" : ""), "
               + "\(sampler.rawValue) \(steps) step(s) eta \(eta) seed \(seed)")
     }
 
     /// The model's estimate of every target frame (HWC bytes). Interpolation: past = the k kept frames
-    /// t-2k+1, ..., t-3, t-1, future = t+1, t+3, ..., t+2f-1; prediction: past = t-k ..< t, first frame of n.
+    /// t-2k+1, ..., t-3, t-1, future = t+1, t+3, ..., t+2f-1; prediction: past = t-1-(k-1)s, ..., t-1-s, t-1
+    /// (s = the model's condition stride; consecutive for 1), first frame of n.
     func run(video v: DecodedVideo, targets: [Int], task: EvalTask, seedBlock: UInt32) throws -> [[UInt8]] {
         guard v.height % multiple == 0 && v.width % multiple == 0 else {
             throw CLIError("\(v.path): frames of \(v.width)x\(v.height) are not multiples of \(multiple), as the model needs")
@@ -57,7 +67,8 @@ struct ModelRunner {
                 past = ts.flatMap { t in (0..<k).reversed().flatMap { planes[t - 1 - 2 * $0] } }
                 future = ts.flatMap { t in (0..<f).flatMap { planes[t + 1 + 2 * $0] } }
             } else {
-                past = ts.flatMap { t in (t - k ..< t).flatMap { planes[$0] } }
+                let back: [Int] = (0..<k).reversed().map { 1 + $0 * conditionStride }   // oldest first
+                past = ts.flatMap { t in back.flatMap { planes[t - $0] } }
                 future = nil
             }
             let cond = try diffusionTask.conditioning(shape: shape, samples: ts.count, past: past, future: future)

@@ -156,7 +156,7 @@ extension Mcvd {
                 let cut = Int((Double(n) * (1 - validationFraction)).rounded(.down))
                 var targets = task == .interpolate
                     ? Evaluation.interpolationTargets(range: cut..<n, before: before, after: after)
-                    : Evaluation.predictionTargets(range: cut..<n, history: max(2, runner?.k ?? 2))
+                    : Evaluation.predictionTargets(range: cut..<n, history: max(2, runner.map { ($0.k - 1) * $0.conditionStride + 1 } ?? 2))
                 if let maxFrames { targets = Array(targets.prefix(maxFrames)) }
                 print("# \(name): \(n) frames \(decoded.width)x\(decoded.height) -> \(video.width)x\(video.height), "
                       + "validation \(cut)..<\(n), \(targets.count) targets")

@@ -80,4 +80,19 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         let rgb = try CLI.run(["eval", video, "--size", "16", "--rgb", "--model", ckpt])
         #expect(rgb.status != 0 && rgb.output.contains("--gray"), "\(rgb.output)")
     }
+
+    @Test func predictionSpacesThePastByTheModelsConditionStride() throws {
+        let video = try CLI.video()
+        let ckpt = "\(CLI.dir)/eval-stride-model.safetensors"
+        var r = try CLI.run(["train", video] + CLI.tiny + ["--steps", "2", "--condition-stride", "3", "--out", ckpt])
+        #expect(r.status == 0, "\(r.output)")
+        // k = 2 past frames 3 apart: t-4 and t-1, so a target needs 4 frames before it in 32..<40: 36..<40.
+        r = try CLI.run(["eval", video, "--size", "16", "--task", "predict", "--model", ckpt, "--steps", "1"])
+        #expect(r.status == 0 && r.output.contains("stride 3"), "\(r.output)")
+        let lines = fields(r.output, "video=ball.mkv ")
+        #expect(lines.map { $0["method"] ?? "" } == ["copy-last", "extrapolate", "model"], "\(r.output)")
+        #expect(lines.allSatisfy { $0["frames"] == "4" }, "\(r.output)")
+        r = try CLI.run(["eval", video, "--size", "16", "--model", ckpt, "--steps", "1"])
+        #expect(r.status == 0 && r.output.contains("trained on conditioning frames 3 apart"), "\(r.output)")
+    }
 }
