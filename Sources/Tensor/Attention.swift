@@ -70,12 +70,12 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
     let parts = Parallel.shared.threads
     let scores = arena.floats(parts * block * L), inverse = arena.floats(parts * block)
     let alpha = 1 / Float(ch).squareRoot()
+    let wide = Engine.avx512
     // Reuse h for the attended values (N, C, H, W) before the output NIN.
     for img in 0..<n {
         for head in 0..<heads {
             let off = img * c * L + head * ch * L
             let qh = q.data + off, kh = k.data + off, vh = v.data + off, oh = h.data + off
-            let wide = Engine.avx512
             Parallel.shared.split(L) { rows in
                 let part = rows.lowerBound == 0 ? 0 : 1
                 let s = scores + part * block * L, inv = inverse + part * block

@@ -37,11 +37,11 @@ public func groupNorm(_ x: Tensor, groups g: Int, eps: Float, _ m: NormModulatio
                       activation: Activation, into y: Tensor) {
     precondition(x.count == y.count && x.c % g == 0, "groupNorm: shapes \(x.shape) -> \(y.shape), groups \(g)")
     let cpg = x.c / g, plane = x.plane, c = x.c
+    let wide = Engine.avx512
     Parallel.shared.split(x.n * g) { units in
         for unit in units {
             let img = unit / g, c0 = (unit % g) * cpg
             let base = img * x.imageCount + c0 * plane
-            let wide = Engine.avx512
             let (mean, rstd) = wide ? AVX512.moments(x.data + base, count: cpg * plane, eps: eps)
                 : moments(x.data + base, count: cpg * plane, eps: eps)
             for ch in c0..<(c0 + cpg) {
