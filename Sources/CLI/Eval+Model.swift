@@ -26,8 +26,8 @@ struct ModelRunner {
         let root = (try? JSONSerialization.jsonObject(with: Data((file.metadata["mcvd.config"] ?? "").utf8))) as? [String: Any]
         conditionStride = max(1, ((root?["data"] as? [String: Any])?["condition_stride"] as? NSNumber)?.intValue ?? 1)
         multiple = 1 << (cfg.chMult.count - 1)
-        steps = o.steps ?? (diffusion.parameterization == .v ? 1 : 50)
-        (sampler, eta, batch, seed) = (o.sampler, o.eta, o.batch, o.common.seed ?? 0)
+        steps = o.sampling.steps(for: diffusion.parameterization)
+        (sampler, eta, batch, seed) = (o.sampling.sampler, o.sampling.eta, o.batch, o.common.seed ?? 0)
         guard channels == o.colour.count else {
             throw CLIError("the model has \(channels) channel(s); pass --\(channels == 1 ? "gray" : "rgb")")
         }

@@ -79,14 +79,7 @@ extension Mcvd {
         @Option(help: "Model file: also evaluate the model (its k and f frames of context per target).")
         var model: String?
 
-        @Option(help: "Model: sampler steps (default: 1 for v models, 50 for eps models).")
-        var steps: Int?
-
-        @Option(help: "Model: ddpm or ddim.")
-        var sampler: SamplerKind = .ddim
-
-        @Option(help: "Model: DDIM eta.")
-        var eta: Double = 0
+        @OptionGroup(title: "Model sampling") var sampling: SamplingOptions
 
         @Option(help: "Model: target frames per network batch.")
         var batch: Int = 8
@@ -107,11 +100,10 @@ extension Mcvd {
             guard size >= 16 else { throw ValidationError("--size must be >= 16 (SSIM's window is 11 pixels)") }
             guard validationFraction > 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must lie in (0, 1)") }
             if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be >= 1") }
-            if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
-            guard batch >= 1, eta >= 0, stripFrames >= 1, (1...8).contains(stripScale) else {
-                throw ValidationError("--batch and --strip-frames must be >= 1, --eta >= 0, --strip-scale in 1...8")
+            guard batch >= 1, stripFrames >= 1, (1...8).contains(stripScale) else {
+                throw ValidationError("--batch and --strip-frames must be >= 1, --strip-scale in 1...8")
             }
-            if model == nil && (steps != nil || common.seed != nil) {
+            if model == nil && (sampling.steps != nil || common.seed != nil) {
                 throw ValidationError("--steps and --seed apply to --model")
             }
         }

@@ -126,6 +126,26 @@ func installInterruptHandler() {
 }
 
 /// A failure while running (not a bad argument): printed as "Error: ..." without the usage text.
+/// How `mcvd sample` and `mcvd eval` run a model's sampler.
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Sampler steps (default: 1 for v models, the one-step conditional mean; 50 for eps models).")
+    var steps: Int?
+
+    @Option(help: "ddpm or ddim.")
+    var sampler: SamplerKind = .ddim
+
+    @Option(help: "DDIM eta: 0 deterministic, 1 DDPM-like noise.")
+    var eta: Double = 0
+
+    func validate() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
+        guard eta >= 0 else { throw ValidationError("--eta must be >= 0") }
+    }
+
+    /// --steps, or the default for the model's parameterization.
+    func steps(for parameterization: Parameterization) -> Int { steps ?? (parameterization == .v ? 1 : 50) }
+}
+
 /// Options shared by `mcvd bench` and `mcvd train-bench`: which fixture configs, which thread counts,
 /// and the reference checkout that enables the PyTorch side.
 struct FixtureOptions: ParsableArguments {

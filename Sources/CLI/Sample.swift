@@ -33,14 +33,7 @@ extension Mcvd {
         @Option(help: "Output folder (created).")
         var out: String = "mcvd-samples"
 
-        @Option(help: "Sampler steps (default: 1 for v models, the one-step conditional mean; 50 for eps models).")
-        var steps: Int?
-
-        @Option(help: "ddpm or ddim.")
-        var sampler: SamplerKind = .ddim
-
-        @Option(help: "DDIM eta: 0 deterministic, 1 DDPM-like noise.")
-        var eta: Double = 0
+        @OptionGroup var sampling: SamplingOptions
 
         @Option(help: "Warm start strength in (0, 1]: start from the task's cheap estimate noised to this level.")
         var warmStart: Double?
@@ -63,13 +56,12 @@ extension Mcvd {
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
-            if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
             if let frames, frames < 1 { throw ValidationError("--frames must be >= 1") }
             if let count, count < 1 { throw ValidationError("--count must be >= 1") }
             if let size, size < 8 { throw ValidationError("--size must be >= 8") }
             if let warmStart, !(warmStart > 0 && warmStart <= 1) { throw ValidationError("--warm-start must lie in (0, 1]") }
-            guard eta >= 0, start >= 0, (1...8).contains(stripScale) else {
-                throw ValidationError("--eta and --start must be >= 0, --strip-scale in 1...8")
+            guard start >= 0, (1...8).contains(stripScale) else {
+                throw ValidationError("--start must be >= 0, --strip-scale in 1...8")
             }
             if task == .generate && !inputs.isEmpty { throw ValidationError("generate takes no input frames") }
             if task != .generate && inputs.isEmpty { throw ValidationError("task \(task.rawValue) needs input frames (PNG files, a folder or a video)") }
@@ -83,7 +75,7 @@ extension Mcvd {
             let cfg = net.config
             let diffusion = try DiffusionSettings(json: file.metadata["mcvd.config"] ?? "")
             let (k, n, f, c) = (cfg.numFramesCond, cfg.numFrames, cfg.numFramesFuture, cfg.channels)
-            let steps = steps ?? (diffusion.parameterization == .v ? 1 : 50)
+            let steps = sampling.steps(for: diffusion.parameterization), sampler = sampling.sampler, eta = sampling.eta
             let height = size ?? cfg.imageSize
             let multiple = 1 << (cfg.chMult.count - 1)
             guard height % multiple == 0 else { throw CLIError("--size must be a multiple of \(multiple)") }
