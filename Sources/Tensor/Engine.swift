@@ -34,9 +34,12 @@ public enum Engine {
     /// the baseline (OpenBLAS for the convolutions, VectorMath built for AVX2 in this module).
     public enum KernelSet: String, Sendable { case avx512, baseline }
     /// .avx512 when the CPU has AVX-512, unless MCVD_KERNELS=baseline. Both give the same results to
-    /// rounding; settable between forwards (tests run both).
+    /// rounding; settable between forwards.
     nonisolated(unsafe) public static var kernels: KernelSet =
         hasAVX512 && ProcessInfo.processInfo.environment["MCVD_KERNELS"] != "baseline" ? .avx512 : .baseline
+    /// Overrides `kernels` for code running in the current task only (tests run one case under each set
+    /// while other tests, in other tasks, keep the process-wide choice). Ops read it on the calling thread.
+    @TaskLocal public static var kernelsInTask: KernelSet?
     /// Whether the AVX-512 kernels run now.
-    public static var avx512: Bool { kernels == .avx512 && hasAVX512 }
+    public static var avx512: Bool { (kernelsInTask ?? kernels) == .avx512 && hasAVX512 }
 }

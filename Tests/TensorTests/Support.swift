@@ -48,17 +48,10 @@ func withThreads(_ n: Int, _ body: () -> Void) {
     Parallel.shared.threads = 1
 }
 
-/// Runs body once per kernel set this CPU can run (AVX-512, baseline: `Engine.kernels`), restoring the choice
-/// afterwards. Tests that switch kernels hold one lock, so they never switch under each other (other
-/// tests may run under either kernel; both are correct).
+/// Runs body once per kernel set this CPU can run (AVX-512, baseline), for this test's task only
+/// (`Engine.kernelsInTask`): tests running alongside keep the process-wide choice.
 func withEachKernelSet(_ body: (Engine.KernelSet) -> Void) {
-    kernelSetLock.lock()
-    defer { kernelSetLock.unlock() }
-    let saved = Engine.kernels
-    defer { Engine.kernels = saved }
     for kernel in Engine.hasAVX512 ? [Engine.KernelSet.avx512, .baseline] : [.baseline] {
-        Engine.kernels = kernel
-        body(kernel)
+        Engine.$kernelsInTask.withValue(kernel) { body(kernel) }
     }
 }
-private let kernelSetLock = NSLock()
