@@ -15,7 +15,7 @@ struct ModelRunner {
     /// frames by it; interpolation always conditions on the kept frames, two apart.
     let conditionStride: Int
     let multiple: Int
-    let steps: Int, sampler: SamplerKind, eta: Double, batch: Int, seed: UInt64
+    let steps: Int, sampler: SamplerKind, eta: Double, warmStart: Double?, batch: Int, seed: UInt64
 
     init(path: String, options o: Mcvd.Eval) throws {
         let file = try SafeTensors(path: path)
@@ -27,7 +27,8 @@ struct ModelRunner {
         conditionStride = max(1, ((root?["data"] as? [String: Any])?["condition_stride"] as? NSNumber)?.intValue ?? 1)
         multiple = 1 << (cfg.chMult.count - 1)
         steps = o.sampling.steps(for: diffusion.parameterization)
-        (sampler, eta, batch, seed) = (o.sampling.sampler, o.sampling.eta, o.batch, o.common.seed ?? 0)
+        (sampler, eta, warmStart) = (o.sampling.sampler, o.sampling.eta, o.sampling.warmStart)
+        (batch, seed) = (o.batch, o.common.seed ?? 0)
         guard channels == o.colour.count else {
             throw CLIError("the model has \(channels) channel(s); pass --\(channels == 1 ? "gray" : "rgb")")
         }
@@ -44,7 +45,7 @@ struct ModelRunner {
                   + "kept frames, 2 apart (train with --condition-stride 2 for this task)")
         }
         print("# model: \(cfg.summary) stride \(conditionStride) \(diffusion.parameterization.rawValue)\(diffusion.residual ? " residual" : ""), "
-              + "\(sampler.rawValue) \(steps) step(s) eta \(eta) seed \(seed)")
+              + "\(sampler.rawValue) \(steps) step(s) eta \(eta)\(warmStart.map { " warm start \($0)" } ?? "") seed \(seed)")
     }
 
     /// The model's estimate of every target frame (HWC bytes). Interpolation: past = the k kept frames
@@ -72,7 +73,7 @@ struct ModelRunner {
                 future = nil
             }
             let cond = try diffusionTask.conditioning(shape: shape, samples: ts.count, past: past, future: future)
-            let options = BlockOptions(sampler: sampler, steps: steps, eta: eta, residual: diffusion.residual,
+            let options = BlockOptions(sampler: sampler, steps: steps, eta: eta, residual: diffusion.residual, warmStart: warmStart,
                                        noise: NoiseSource(seed: seed, block: seedBlock &* 65_536 &+ UInt32(chunk)))
             let x = try sampleBlock(network: network, schedule: diffusion.schedule, parameterization: diffusion.parameterization,
                                     shape: shape, task: diffusionTask, cond: cond, options: options)

@@ -103,8 +103,8 @@ extension Mcvd {
             guard batch >= 1, stripFrames >= 1, (1...8).contains(stripScale) else {
                 throw ValidationError("--batch and --strip-frames must be >= 1, --strip-scale in 1...8")
             }
-            if model == nil && (sampling.steps != nil || common.seed != nil) {
-                throw ValidationError("--steps and --seed apply to --model")
+            if model == nil && (sampling.steps != nil || sampling.warmStart != nil || common.seed != nil) {
+                throw ValidationError("--steps, --warm-start and --seed apply to --model")
             }
         }
 

@@ -137,9 +137,13 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: "DDIM eta: 0 deterministic, 1 DDPM-like noise.")
     var eta: Double = 0
 
+    @Option(help: "Warm start strength in (0, 1]: start from the task's cheap estimate noised to this level.")
+    var warmStart: Double?
+
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
         guard eta >= 0 else { throw ValidationError("--eta must be >= 0") }
+        if let warmStart, !(warmStart > 0 && warmStart <= 1) { throw ValidationError("--warm-start must lie in (0, 1]") }
     }
 
     /// --steps, or the default for the model's parameterization.

@@ -35,9 +35,6 @@ extension Mcvd {
 
         @OptionGroup var sampling: SamplingOptions
 
-        @Option(help: "Warm start strength in (0, 1]: start from the task's cheap estimate noised to this level.")
-        var warmStart: Double?
-
         @Option(help: "Frames to make for predict, predict-past and generate (default: the model's n).")
         var frames: Int?
 
@@ -59,7 +56,6 @@ extension Mcvd {
             if let frames, frames < 1 { throw ValidationError("--frames must be >= 1") }
             if let count, count < 1 { throw ValidationError("--count must be >= 1") }
             if let size, size < 8 { throw ValidationError("--size must be >= 8") }
-            if let warmStart, !(warmStart > 0 && warmStart <= 1) { throw ValidationError("--warm-start must lie in (0, 1]") }
             guard start >= 0, (1...8).contains(stripScale) else {
                 throw ValidationError("--start must be >= 0, --strip-scale in 1...8")
             }
@@ -106,7 +102,7 @@ extension Mcvd {
             let network = conditionalNetwork(net, height: height, width: width)
             let progress = ProgressLine()
             func blockOptions(_ block: Int) -> BlockOptions {
-                BlockOptions(sampler: sampler, steps: steps, eta: eta, residual: diffusion.residual, warmStart: warmStart,
+                BlockOptions(sampler: sampler, steps: steps, eta: eta, residual: diffusion.residual, warmStart: sampling.warmStart,
                              noise: NoiseSource(seed: common.seed ?? 0, block: UInt32(block)))
             }
             func report(_ block: Int) -> SamplerProgress {

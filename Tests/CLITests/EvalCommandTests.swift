@@ -95,4 +95,18 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         r = try CLI.run(["eval", video, "--size", "16", "--model", ckpt, "--steps", "1"])
         #expect(r.status == 0 && r.output.contains("trained on conditioning frames 3 apart"), "\(r.output)")
     }
+
+    @Test func warmStartIsAModelOption() throws {
+        let video = try CLI.video()
+        let ckpt = "\(CLI.dir)/eval-warm-model.safetensors"
+        var r = try CLI.run(["train", video] + CLI.tiny + ["--steps", "2", "--out", ckpt])
+        #expect(r.status == 0, "\(r.output)")
+        r = try CLI.run(["eval", video, "--size", "16", "--model", ckpt, "--warm-start", "0.1"])
+        #expect(r.status == 0 && r.output.contains("warm start 0.1"), "\(r.output)")
+        #expect(fields(r.output, "video=ball.mkv ").contains { $0["method"] == "model" }, "\(r.output)")
+        r = try CLI.run(["eval", video, "--size", "16", "--warm-start", "0.1"])
+        #expect(r.status != 0 && r.output.contains("apply to --model"), "\(r.output)")
+        r = try CLI.run(["eval", video, "--size", "16", "--model", ckpt, "--warm-start", "1.5"])
+        #expect(r.status != 0 && r.output.contains("--warm-start must lie in (0, 1]"), "\(r.output)")
+    }
 }
