@@ -125,7 +125,6 @@ func installInterruptHandler() {
     }
 }
 
-/// A failure while running (not a bad argument): printed as "Error: ..." without the usage text.
 /// How `mcvd sample` and `mcvd eval` run a model's sampler.
 struct SamplingOptions: ParsableArguments {
     @Option(help: "Sampler steps (default: 1 for v models, the one-step conditional mean; 50 for eps models).")
@@ -175,6 +174,7 @@ struct FixtureOptions: ParsableArguments {
     }
 }
 
+/// A failure while running (not a bad argument): printed as "Error: ..." without the usage text.
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
