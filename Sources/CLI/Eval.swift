@@ -52,7 +52,7 @@ extension Mcvd {
         @Flag(help: "Add every existing video file listed in DATA.md (see --data-md-path).")
         var dataMd = false
 
-        @Option(help: "The DATA.md to read with --data-md (default: ./DATA.md, then ./docs/DATA.md).")
+        @Option(help: "The footage list to read with --data-md (default: ./docs/data.md, then ./DATA.md).")
         var dataMdPath: String?
 
         @Option(help: "Frame height the videos are decoded at (aspect kept, as for training).")
@@ -270,7 +270,7 @@ extension Mcvd {
         /// Video paths in DATA.md's table: absolute paths, and bare file names after a folder (a path ending
         /// in "/") or after another file in the same folder; only files that exist are kept.
         func dataMdVideos() throws -> [String] {
-            let candidates = dataMdPath.map { [$0] } ?? ["DATA.md", "docs/DATA.md"]
+            let candidates = dataMdPath.map { [$0] } ?? ["docs/data.md", "DATA.md"]
             guard let file = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
                 throw CLIError("--data-md: none of \(candidates.joined(separator: ", ")) is readable (give --data-md-path)")
             }

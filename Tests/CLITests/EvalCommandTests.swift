@@ -61,6 +61,16 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         #expect(bad.status != 0 && bad.output.contains("--data-md"))
     }
 
+    /// The repo's footage list (docs/data.md) names the 14 files of the brief's DATA.md table; only its
+    /// first table counts (the per-file table below it names no folders).
+    @Test func repoFootageListNamesTheFourteenFiles() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let r = try CLI.run(["eval", "--data-md", "--data-md-path", "\(root)/docs/data.md", "--size", "16",
+                             "--task", "predict", "--max-frames", "1", "--no-minterpolate"])
+        #expect(r.output.contains("docs/data.md: 14 videos listed"), "\(r.output)")
+    }
+
     @Test func modelIsEvaluatedOnTheSameTargets() throws {
         let video = try CLI.video()
         let ckpt = "\(CLI.dir)/eval-model.safetensors"
