@@ -10,6 +10,7 @@ let package = Package(
         // libgstmcvd.so: GST_PLUGIN_PATH=<dir with it> gst-inspect-1.0 mcvd
         .library(name: "gstmcvd", type: .dynamic, targets: ["Element"]),
         .executable(name: "mcvd", targets: ["CLI"]),
+        .library(name: "MCVDKit", targets: ["MCVDKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,8 +58,12 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5),
                                 .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
                 linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
+        // Run a model on frames (load, frame <-> tensor for every element format, conditioning, sampling):
+        // what the CLI, the element and examples/ call. No GStreamer, no command-line parsing.
+        .target(name: "MCVDKit", dependencies: ["UNet", "Diffusion", "Tensor"]),
         .executableTarget(name: "CLI", dependencies: [
             "Tensor", "UNet", "Diffusion", "Training", "VideoData", "Element", "CGStreamer",
+            "MCVDKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -67,10 +72,12 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion", "MCVDKit"]),
         // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
         .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Reads the parity fixtures of UNetTests (tiny-concat) by path.
+        .testTarget(name: "MCVDKitTests", dependencies: ["MCVDKit", "UNet", "Diffusion", "Tensor"]),
         .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"], resources: [.copy("Fixtures")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
