@@ -67,6 +67,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // examples/: small programs on MCVDKit (swift run example-interpolate|example-extend|example-generate).
+        .executableTarget(name: "example-interpolate", dependencies: ["MCVDKit"], path: "examples/interpolate"),
+        .executableTarget(name: "example-extend", dependencies: ["MCVDKit"], path: "examples/extend"),
+        .executableTarget(name: "example-generate", dependencies: ["MCVDKit"], path: "examples/generate"),
+
         .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
@@ -76,8 +81,10 @@ let package = Package(
         // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
         .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        // Reads the parity fixtures of UNetTests (tiny-concat) by path.
-        .testTarget(name: "MCVDKitTests", dependencies: ["MCVDKit", "UNet", "Diffusion", "Tensor"]),
+        // Reads the parity fixtures of UNetTests (tiny-concat) by path; runs the built `mcvd` and examples
+        // (dependencies, so `swift test` builds them).
+        .testTarget(name: "MCVDKitTests", dependencies: ["MCVDKit", "UNet", "Diffusion", "Tensor", "VideoData", "CLI",
+                                                         "example-interpolate", "example-extend", "example-generate"]),
         .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"], resources: [.copy("Fixtures")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
