@@ -71,6 +71,8 @@ let package = Package(
         .executableTarget(name: "example-interpolate", dependencies: ["MCVDKit"], path: "examples/interpolate"),
         .executableTarget(name: "example-extend", dependencies: ["MCVDKit"], path: "examples/extend"),
         .executableTarget(name: "example-generate", dependencies: ["MCVDKit"], path: "examples/generate"),
+        // Frame mapping speed per format (swift build -c release --product mcvdkit-bench).
+        .executableTarget(name: "mcvdkit-bench", dependencies: ["MCVDKit"], path: "bench/mcvdkit"),
 
         .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),

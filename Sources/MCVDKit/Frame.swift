@@ -81,17 +81,31 @@ public struct FrameView {
         return view
     }
 
+    /// Loads and stores of component `i` (see `PixelFormat.components`), for the mapping's loops.
+    func access(_ i: Int) -> ComponentAccess {
+        let c = format.components[min(i, format.components.count - 1)]
+        return ComponentAccess(base: planes[c.plane].data + c.offset, rowStride: planes[c.plane].stride,
+                               pixelStride: c.pixelStride, wide: format.bytesPerSample == 2)
+    }
+}
+
+/// One component's samples: plain pointer arithmetic, nothing to retain in the loops.
+struct ComponentAccess {
+    let base: UnsafeMutableRawPointer
+    let rowStride: Int, pixelStride: Int
+    /// 16-bit little-endian samples (else 8-bit).
+    let wide: Bool
+
     @inline(__always)
-    func sample(_ c: PixelComponent, _ x: Int, _ y: Int) -> Int {
-        let p = planes[c.plane].data + y * planes[c.plane].stride + c.offset + x * c.pixelStride
-        return format.bytesPerSample == 1 ? Int(p.load(as: UInt8.self)) : Int(p.loadUnaligned(as: UInt16.self))
+    func load(_ x: Int, _ y: Int) -> Int {
+        let p = base + y * rowStride + x * pixelStride
+        return wide ? Int(p.loadUnaligned(as: UInt16.self)) : Int(p.load(as: UInt8.self))
     }
 
     @inline(__always)
-    func store(_ c: PixelComponent, _ x: Int, _ y: Int, _ v: Int) {
-        let p = planes[c.plane].data + y * planes[c.plane].stride + c.offset + x * c.pixelStride
-        if format.bytesPerSample == 1 { p.storeBytes(of: UInt8(truncatingIfNeeded: v), as: UInt8.self) }
-        else { p.storeBytes(of: UInt16(truncatingIfNeeded: v), as: UInt16.self) }
+    func store(_ x: Int, _ y: Int, _ v: Int) {
+        let p = base + y * rowStride + x * pixelStride
+        if wide { p.storeBytes(of: UInt16(truncatingIfNeeded: v), as: UInt16.self) } else { p.storeBytes(of: UInt8(truncatingIfNeeded: v), as: UInt8.self) }
     }
 }
 

@@ -30,24 +30,26 @@ extension FrameView {
         let symmetric = range == .symmetric
         @inline(__always) func fromCode(_ code: Float) -> Float { symmetric ? code / half - 1 : code / m }
         @inline(__always) func fromUnit(_ u: Float) -> Float { symmetric ? 2 * u - 1 : u }
+        let a0 = access(0), a1 = access(1), a2 = access(2)
+        let s1 = (comps.count > 1 ? comps[1] : comps[0]), s2 = (comps.count > 2 ? comps[2] : comps[0])
         var out = [Float](repeating: 0, count: c * size)
         out.withUnsafeMutableBufferPointer { o in
             switch (format.family, c) {
             case (.gray, _), (.yuv, 1):
                 for y in 0..<h {
                     for x in 0..<w {
-                        let v = fromCode(Float(sample(comps[0], x, y)))
+                        let v = fromCode(Float(a0.load(x, y)))
                         for ch in 0..<c { o[ch * size + y * w + x] = v }
                     }
                 }
             case (.rgb, 3):
-                for ch in 0..<3 {
-                    for y in 0..<h { for x in 0..<w { o[ch * size + y * w + x] = fromCode(Float(sample(comps[ch], x, y))) } }
+                for (ch, a) in [a0, a1, a2].enumerated() {
+                    for y in 0..<h { for x in 0..<w { o[ch * size + y * w + x] = fromCode(Float(a.load(x, y))) } }
                 }
             case (.rgb, _):
                 for y in 0..<h {
                     for x in 0..<w {
-                        let r = Float(sample(comps[0], x, y)), g = Float(sample(comps[1], x, y)), b = Float(sample(comps[2], x, y))
+                        let r = Float(a0.load(x, y)), g = Float(a1.load(x, y)), b = Float(a2.load(x, y))
                         o[y * w + x] = fromCode(0.299 * r + 0.587 * g + 0.114 * b)
                     }
                 }
@@ -55,8 +57,8 @@ extension FrameView {
                 let yuv = YUVCodes(format: format, colour: colour)
                 for y in 0..<h {
                     for x in 0..<w {
-                        let rgb = yuv.rgb(Float(sample(comps[0], x, y)), Float(sample(comps[1], x >> comps[1].wShift, y >> comps[1].hShift)),
-                                          Float(sample(comps[2], x >> comps[2].wShift, y >> comps[2].hShift)))
+                        let rgb = yuv.rgb(Float(a0.load(x, y)), Float(a1.load(x >> s1.wShift, y >> s1.hShift)),
+                                          Float(a2.load(x >> s2.wShift, y >> s2.hShift)))
                         o[y * w + x] = fromUnit(rgb.0)
                         o[size + y * w + x] = fromUnit(rgb.1)
                         o[2 * size + y * w + x] = fromUnit(rgb.2)
@@ -82,36 +84,39 @@ extension FrameView {
         }
         @inline(__always) func unit(_ v: Float) -> Float { symmetric ? (min(max(v, -1), 1) + 1) / 2 : min(max(v, 0), 1) }
         @inline(__always) func codeOfUnit(_ u: Float) -> Int { Int((min(max(u, 0), 1) * m).rounded()) }
+        let a0 = access(0), a1 = access(1), a2 = access(2), a3 = access(3)
         planar.withUnsafeBufferPointer { p in
             switch (format.family, c) {
             case (.gray, 1), (.yuv, 1):
-                for y in 0..<h { for x in 0..<w { store(comps[0], x, y, code(p[y * w + x])) } }
+                for y in 0..<h { for x in 0..<w { a0.store(x, y, code(p[y * w + x])) } }
                 if format.family == .yuv && !keepColour {
                     let neutral = 1 << (format.depth - 1)
-                    for ch in 1...2 {
-                        for y in 0..<comps[ch].height(h) { for x in 0..<comps[ch].width(w) { store(comps[ch], x, y, neutral) } }
+                    for (a, comp) in [(a1, comps[1]), (a2, comps[2])] {
+                        for y in 0..<comp.height(h) { for x in 0..<comp.width(w) { a.store(x, y, neutral) } }
                     }
                 }
             case (.gray, _):
                 for y in 0..<h {
                     for x in 0..<w {
                         let i = y * w + x
-                        store(comps[0], x, y, codeOfUnit(0.299 * unit(p[i]) + 0.587 * unit(p[size + i]) + 0.114 * unit(p[2 * size + i])))
+                        a0.store(x, y, codeOfUnit(0.299 * unit(p[i]) + 0.587 * unit(p[size + i]) + 0.114 * unit(p[2 * size + i])))
                     }
                 }
             case (.rgb, 3):
-                for ch in 0..<3 { for y in 0..<h { for x in 0..<w { store(comps[ch], x, y, code(p[ch * size + y * w + x])) } } }
+                for (ch, a) in [a0, a1, a2].enumerated() { for y in 0..<h { for x in 0..<w { a.store(x, y, code(p[ch * size + y * w + x])) } } }
             case (.rgb, _):
                 for y in 0..<h {
                     for x in 0..<w {
                         let v = p[y * w + x]
                         if keepColour {
-                            let r = Float(sample(comps[0], x, y)), g = Float(sample(comps[1], x, y)), b = Float(sample(comps[2], x, y))
+                            let r = Float(a0.load(x, y)), g = Float(a1.load(x, y)), b = Float(a2.load(x, y))
                             let delta = unit(v) * m - (0.299 * r + 0.587 * g + 0.114 * b)
-                            for (ch, old) in [r, g, b].enumerated() { store(comps[ch], x, y, min(max(Int((old + delta).rounded()), 0), maxCode)) }
+                            a0.store(x, y, min(max(Int((r + delta).rounded()), 0), maxCode))
+                            a1.store(x, y, min(max(Int((g + delta).rounded()), 0), maxCode))
+                            a2.store(x, y, min(max(Int((b + delta).rounded()), 0), maxCode))
                         } else {
                             let k = code(v)
-                            for ch in 0..<3 { store(comps[ch], x, y, k) }
+                            a0.store(x, y, k); a1.store(x, y, k); a2.store(x, y, k)
                         }
                     }
                 }
@@ -123,7 +128,7 @@ extension FrameView {
                     for x in 0..<w {
                         let i = y * w + x
                         let (yc, cb, cr) = yuv.luma(unit(p[i]), unit(p[size + i]), unit(p[2 * size + i]))
-                        store(comps[0], x, y, yc)
+                        a0.store(x, y, yc)
                         let j = (y >> cu.hShift) * cw + (x >> cu.wShift)
                         sums[2 * j] += cb; sums[2 * j + 1] += cr; counts[j] += 1
                     }
@@ -131,14 +136,14 @@ extension FrameView {
                 for y in 0..<chh {
                     for x in 0..<cw {
                         let j = y * cw + x
-                        store(comps[1], x, y, yuv.chromaCode(sums[2 * j] / counts[j]))
-                        store(comps[2], x, y, yuv.chromaCode(sums[2 * j + 1] / counts[j]))
+                        a1.store(x, y, yuv.chromaCode(sums[2 * j] / counts[j]))
+                        a2.store(x, y, yuv.chromaCode(sums[2 * j + 1] / counts[j]))
                     }
                 }
             }
         }
         if format.hasAlpha && !keepColour {
-            for y in 0..<h { for x in 0..<w { store(comps[3], x, y, maxCode) } }
+            for y in 0..<h { for x in 0..<w { a3.store(x, y, maxCode) } }
         }
     }
 }

@@ -6,6 +6,8 @@ import Diffusion
 import Foundation
 import UNet
 
+/// Not for concurrent sampling: the U-Net's forward works in the network's own arena, so one thread at
+/// a time runs a model (the engine parallelises inside a forward; `Engine.setThreads`).
 public final class Model: @unchecked Sendable {
     public let config: ModelConfig
     public let unet: UNet
