@@ -60,7 +60,7 @@ struct ModelRunner {
             let conditions = ts.map { t in
                 task == .interpolate
                     ? BlockCondition(past: (0..<k).reversed().map { planes[t - 1 - 2 * $0] }, future: (0..<f).map { planes[t + 1 + 2 * $0] })
-                    : BlockCondition(past: (0..<k).reversed().map { planes[t - 1 - $0 * conditionStride] })   // oldest first
+                    : BlockCondition(past: model.conditionOffsets.past.map { planes[t + $0] })   // t-1-(k-1)s, ..., t-1
             }
             let made = try generator.sample(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
                                             noiseBlock: seedBlock &* 65_536 &+ UInt32(chunk))

@@ -143,18 +143,20 @@ public final class Generator {
 
     private func autoregress(_ given: [[Float]], count: Int, backward: Bool) throws -> [[Float]] {
         guard count >= 0 else { throw MCVDKitError("frame count must be >= 0 (got \(count))") }
-        let (k, f, n, s) = (shape.past, shape.future, shape.frames, model.conditionStride)
+        let (k, n) = (shape.past, shape.frames)
+        let offsets = model.conditionOffsets
         var video = given, produced = 0, block = 0
         while produced < count {
             let out: [[Float]]
             if backward {
-                out = try sample(task: .predictPast, conditions: [BlockCondition(future: (0..<f).map { video[$0 * s] })],
+                // The new block starts n frames before video[0].
+                out = try sample(task: .predictPast, conditions: [BlockCondition(future: offsets.future.map { video[$0 - n] })],
                                  noiseBlock: UInt32(block))[0]
                 video.insert(contentsOf: out, at: 0)
             } else {
                 if k > 0 && video.count >= model.span(k) {
                     let t = video.count
-                    out = try sample(task: .predict, conditions: [BlockCondition(past: (0..<k).map { video[t - 1 - (k - 1 - $0) * s] })],
+                    out = try sample(task: .predict, conditions: [BlockCondition(past: offsets.past.map { video[t + $0] })],
                                      noiseBlock: UInt32(block))[0]
                 } else {
                     out = try sample(task: .generate, conditions: [BlockCondition()], noiseBlock: UInt32(block))[0]

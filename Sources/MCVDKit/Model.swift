@@ -20,7 +20,7 @@ public final class Model: @unchecked Sendable {
     /// the file and what is wrong with it (a field of the config, a tensor).
     public convenience init(path: String) throws {
         let file: SafeTensors
-        do { file = try SafeTensors(path: path) } catch { throw MCVDKitError("\(path): \(error)") }
+        do { file = try SafeTensors(path: path) } catch { throw MCVDKitError("\(error)") }    // names the file
         try self.init(file: file, source: path)
     }
 
@@ -76,6 +76,14 @@ public final class Model: @unchecked Sendable {
 
     /// Frames a block conditioned on `count` frames at the condition stride s spans: (count - 1) s + 1.
     public func span(_ count: Int) -> Int { count == 0 ? 0 : (count - 1) * conditionStride + 1 }
+
+    /// Where a block's conditioning frames sit relative to its first generated frame (docs/model-format.md,
+    /// data.condition_stride s): past at -1 - (k - 1) s, ..., -1 - s, -1 (oldest first), future at n,
+    /// n + s, ..., n + (f - 1) s (nearest first).
+    public var conditionOffsets: (past: [Int], future: [Int]) {
+        let s = conditionStride
+        return ((0..<past).map { -1 - (past - 1 - $0) * s }, (0..<future).map { frames + $0 * s })
+    }
 
     /// Throws when the model cannot do `task` (interpolation needs past and future frames, prediction
     /// past frames, past prediction future frames).

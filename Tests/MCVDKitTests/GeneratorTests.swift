@@ -68,6 +68,7 @@ func clip(_ n: Int, channels c: Int = 1, size: Int = 16) -> [[Float]] {
     @Test func conditionStrideSpacesTheConditioningFrames() throws {
         let model = try tinyModel("stride", tinyConfig(past: 2, frames: 1, future: 2, stride: 3))
         #expect(model.conditionStride == 3 && model.span(2) == 4)
+        #expect(model.conditionOffsets.past == [-4, -1] && model.conditionOffsets.future == [1, 4])
         let g = try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(steps: 2, seed: 2))
         let frames = clip(5)
         let made = try g.extend(frames, count: 2)
