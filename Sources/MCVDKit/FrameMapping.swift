@@ -7,11 +7,12 @@
 // | gray   | Y / max                                 | R = G = B = Y / max                          |
 // | RGB    | BT.601 luma 0.299 R + 0.587 G + 0.114 B | R, G, B / max                                |
 // | YUV    | the Y code / max, as is (videoconvert   | YUV -> RGB with the frame's ColourSpace;     |
-// |        | passes Y through to GRAY8)              | chroma repeated over its block (nearest)     |
+// |        | passes Y through to GRAY8)              | chroma repeated over its block (nearest),    |
+// |        |                                         | RGB clipped to [0, 1] like an 8-bit decode   |
 //
 // Written back (values clamped to the range, rounded to the nearest code): the inverse of each rule;
 // a 3-channel model's chroma is averaged over each chroma block, so a frame read and written back
-// keeps its codes (RGB in gamut). A 1-channel model has no colour: with `keepColour` the frame's
+// keeps its codes (colours inside the RGB gamut; others come back clipped to it). A 1-channel model has no colour: with `keepColour` the frame's
 // current colour stays (YUV: chroma untouched; RGB: every channel shifted by the change of luma) and
 // alpha too; without it the chroma is neutral (gray) and alpha opaque.
 
@@ -167,11 +168,13 @@ struct YUVCodes {
         }
     }
 
+    /// RGB in [0, 1], clipped as the trainer's 8-bit RGB decode clips colours outside the gamut.
     @inline(__always)
     func rgb(_ y: Float, _ u: Float, _ v: Float) -> (Float, Float, Float) {
         let l = (y - yOffset) / yScale, cb = (u - cOffset) / cScale, cr = (v - cOffset) / cScale
         let r = l + 2 * (1 - kr) * cr, b = l + 2 * (1 - kb) * cb
-        return (r, (l - kr * r - kb * b) / kg, b)
+        let g = (l - kr * r - kb * b) / kg
+        return (min(max(r, 0), 1), min(max(g, 0), 1), min(max(b, 0), 1))
     }
 
     /// The Y code and the (unquantised) chroma values of an RGB pixel in [0, 1].
