@@ -10,6 +10,7 @@ let package = Package(
         // libgstmcvd.so: GST_PLUGIN_PATH=<dir with it> gst-inspect-1.0 mcvd
         .library(name: "gstmcvd", type: .dynamic, targets: ["Element"]),
         .executable(name: "mcvd", targets: ["CLI"]),
+        .library(name: "MCVDKit", targets: ["MCVDKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,20 +58,35 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5),
                                 .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
                 linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
+        // Run a model on frames (load, frame <-> tensor for every element format, conditioning, sampling):
+        // what the CLI, the element and examples/ call. No GStreamer, no command-line parsing.
+        .target(name: "MCVDKit", dependencies: ["UNet", "Diffusion", "Tensor"]),
         .executableTarget(name: "CLI", dependencies: [
             "Tensor", "UNet", "Diffusion", "Training", "VideoData", "Element", "CGStreamer",
+            "MCVDKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        // examples/: small programs on MCVDKit (swift run example-interpolate|example-extend|example-generate).
+        .executableTarget(name: "example-interpolate", dependencies: ["MCVDKit"], path: "examples/interpolate"),
+        .executableTarget(name: "example-extend", dependencies: ["MCVDKit"], path: "examples/extend"),
+        .executableTarget(name: "example-generate", dependencies: ["MCVDKit"], path: "examples/generate"),
+        // Frame mapping speed per format (swift build -c release --product mcvdkit-bench).
+        .executableTarget(name: "mcvdkit-bench", dependencies: ["MCVDKit"], path: "bench/mcvdkit"),
 
         .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion", "MCVDKit"]),
         // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
         .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Reads the parity fixtures of UNetTests (tiny-concat) by path; runs the built `mcvd` and examples
+        // (dependencies, so `swift test` builds them).
+        .testTarget(name: "MCVDKitTests", dependencies: ["MCVDKit", "UNet", "Diffusion", "Tensor", "VideoData", "CLI",
+                                                         "example-interpolate", "example-extend", "example-generate"]),
         .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"], resources: [.copy("Fixtures")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]

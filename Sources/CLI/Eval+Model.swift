@@ -1,34 +1,27 @@
-// The model side of `mcvd eval`: loads a model like `mcvd sample` and estimates the eval's target frames
-// with Diffusion's sampleBlock, batches of targets as samples. Interpolation conditions on the kept frames
+// The model side of `mcvd eval`: loads the model (MCVDKit's Model) and estimates the eval's target frames
+// with MCVDKit's Generator, batches of targets as samples. Interpolation conditions on the kept frames
 // (every other one) around each dropped frame; prediction on the frames just before the target.
 import Diffusion
 import Foundation
-import Training
-import UNet
+import MCVDKit
 import VideoData
 
 struct ModelRunner {
-    let net: UNet
-    let diffusion: DiffusionSettings
-    let k: Int, n: Int, f: Int, channels: Int
+    let model: Model
+    var k: Int { model.past }
+    var f: Int { model.future }
     /// data.condition_stride of the model's training clips (1 when absent): prediction spaces the past
     /// frames by it; interpolation always conditions on the kept frames, two apart.
-    let conditionStride: Int
-    let multiple: Int
-    let steps: Int, sampler: SamplerKind, eta: Double, warmStart: Double?, batch: Int, seed: UInt64
+    var conditionStride: Int { model.conditionStride }
+    let settings: SamplingSettings
+    let batch: Int
 
     init(path: String, options o: Mcvd.Eval) throws {
-        let file = try SafeTensors(path: path)
-        net = try UNet(file: file)
-        diffusion = try DiffusionSettings(json: file.metadata["mcvd.config"] ?? "")
-        let cfg = net.config
-        (k, n, f, channels) = (cfg.numFramesCond, cfg.numFrames, cfg.numFramesFuture, cfg.channels)
-        let root = (try? JSONSerialization.jsonObject(with: Data((file.metadata["mcvd.config"] ?? "").utf8))) as? [String: Any]
-        conditionStride = max(1, ((root?["data"] as? [String: Any])?["condition_stride"] as? NSNumber)?.intValue ?? 1)
-        multiple = 1 << (cfg.chMult.count - 1)
-        steps = o.sampling.steps(for: diffusion.parameterization)
-        (sampler, eta, warmStart) = (o.sampling.sampler, o.sampling.eta, o.sampling.warmStart)
-        (batch, seed) = (o.batch, o.common.seed ?? 0)
+        model = try Model(path: path)
+        settings = SamplingSettings(sampler: o.sampling.sampler, steps: o.sampling.steps, eta: o.sampling.eta,
+                                    warmStart: o.sampling.warmStart, seed: o.common.seed ?? 0)
+        batch = o.batch
+        let (k, n, f, channels) = (model.past, model.frames, model.future, model.channels)
         guard channels == o.colour.count else {
             throw CLIError("the model has \(channels) channel(s); pass --\(channels == 1 ? "gray" : "rgb")")
         }
@@ -44,52 +37,39 @@ struct ModelRunner {
             print("# note: the model was trained on conditioning frames \(conditionStride) apart; interpolation conditions on the "
                   + "kept frames, 2 apart (train with --condition-stride 2 for this task)")
         }
-        print("# model: \(cfg.summary) stride \(conditionStride) \(diffusion.parameterization.rawValue)\(diffusion.residual ? " residual" : ""), "
-              + "\(sampler.rawValue) \(steps) step(s) eta \(eta)\(warmStart.map { " warm start \($0)" } ?? "") seed \(seed)")
+        let steps = settings.steps ?? model.defaultSteps
+        print("# model: \(model.summary), "
+              + "\(settings.sampler.rawValue) \(steps) step(s) eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") seed \(settings.seed)")
     }
 
     /// The model's estimate of every target frame (HWC bytes). Interpolation: past = the k kept frames
     /// t-2k+1, ..., t-3, t-1, future = t+1, t+3, ..., t+2f-1; prediction: past = t-1-(k-1)s, ..., t-1-s, t-1
     /// (s = the model's condition stride; consecutive for 1), first frame of n.
     func run(video v: DecodedVideo, targets: [Int], task: EvalTask, seedBlock: UInt32) throws -> [[UInt8]] {
-        guard v.height % multiple == 0 && v.width % multiple == 0 else {
-            throw CLIError("\(v.path): frames of \(v.width)x\(v.height) are not multiples of \(multiple), as the model needs")
+        let generator: Generator
+        do { generator = try Generator(model: model, height: v.height, width: v.width, settings: settings) } catch {
+            throw CLIError("\(v.path): \(error)")
         }
-        let shape = BlockShape(channels: channels, height: v.height, width: v.width, frames: n, past: k, future: f)
-        let network = conditionalNetwork(net, height: v.height, width: v.width)
-        let planes = v.frames.map { planarFrame($0, channels: channels, width: v.width, height: v.height) }
-        let fs = shape.frameSize
+        let format: PixelFormat = model.channels == 1 ? .gray8 : .rgb
+        let planes = try v.frames.map {
+            try FrameBuffer(format: format, width: v.width, height: v.height, bytes: $0).view.planar(channels: model.channels, range: model.range)
+        }
         var out: [[UInt8]] = []
         for (chunk, start) in stride(from: 0, to: targets.count, by: batch).enumerated() {
             let ts = Array(targets[start ..< min(start + batch, targets.count)])
-            let diffusionTask: Diffusion.Task = task == .interpolate ? .interpolate : .predict
-            let past: [Float], future: [Float]?
-            if task == .interpolate {
-                past = ts.flatMap { t in (0..<k).reversed().flatMap { planes[t - 1 - 2 * $0] } }
-                future = ts.flatMap { t in (0..<f).flatMap { planes[t + 1 + 2 * $0] } }
-            } else {
-                let back: [Int] = (0..<k).reversed().map { 1 + $0 * conditionStride }   // oldest first
-                past = ts.flatMap { t in back.flatMap { planes[t - $0] } }
-                future = nil
+            let conditions = ts.map { t in
+                task == .interpolate
+                    ? BlockCondition(past: (0..<k).reversed().map { planes[t - 1 - 2 * $0] }, future: (0..<f).map { planes[t + 1 + 2 * $0] })
+                    : BlockCondition(past: model.conditionOffsets.past.map { planes[t + $0] })   // t-1-(k-1)s, ..., t-1
             }
-            let cond = try diffusionTask.conditioning(shape: shape, samples: ts.count, past: past, future: future)
-            let options = BlockOptions(sampler: sampler, steps: steps, eta: eta, residual: diffusion.residual, warmStart: warmStart,
-                                       noise: NoiseSource(seed: seed, block: seedBlock &* 65_536 &+ UInt32(chunk)))
-            let x = try sampleBlock(network: network, schedule: diffusion.schedule, parameterization: diffusion.parameterization,
-                                    shape: shape, task: diffusionTask, cond: cond, options: options)
-            for i in ts.indices {
-                out.append(toBytes(Array(x[(i * n) * fs ..< (i * n + 1) * fs]), channels: channels, width: v.width, height: v.height))
+            let made = try generator.sample(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
+                                            noiseBlock: seedBlock &* 65_536 &+ UInt32(chunk))
+            for block in made {
+                let buffer = try FrameBuffer(format: format, width: v.width, height: v.height)
+                try buffer.view.write(block[0], channels: model.channels, range: model.range)
+                out.append(buffer.bytes)
             }
         }
         return out
     }
-}
-
-/// HWC bytes -> (C, H, W) in [-1, 1].
-func planarFrame(_ bytes: [UInt8], channels c: Int, width: Int, height: Int) -> [Float] {
-    var out = [Float](repeating: 0, count: c * height * width)
-    for ch in 0..<c {
-        for i in 0..<(height * width) { out[ch * height * width + i] = Float(bytes[i * c + ch]) / 127.5 - 1 }
-    }
-    return out
 }

@@ -3,6 +3,7 @@
 // optimiser state or other tensors — in F32 or F16.
 import ArgumentParser
 import Foundation
+import MCVDKit
 import UNet
 
 extension Mcvd {
@@ -17,7 +18,7 @@ extension Mcvd {
 
         func run() throws {
             let file = try SafeTensors(path: checkpoint)
-            let net = try UNet(file: file)    // checks the config and every parameter's name and shape
+            let net = try Model(file: file, source: checkpoint).unet    // checks the config and every parameter's name and shape
             let tensors = net.parameterLayout.map { spec in
                 ("unet." + spec.name, spec.shape,
                  Array(UnsafeBufferPointer(start: net.parameterStorage + spec.offset, count: spec.shape.reduce(1, *))))

@@ -1,14 +1,13 @@
 // `mcvd sample MODEL [INPUT...] --task interpolate|predict|predict-past|generate --out DIR`: runs a model
 // on PNG frames (a folder or a list) or a video (decoded through GStreamer), writes every frame of the
 // result in time order (DIR/0000.png ...) and DIR/strip.png (the frames side by side; a grey bar under
-// given frames, an orange one under generated frames). Sampling itself is Diffusion's sampleBlock and
-// autoregress; the network closure is Training's conditionalNetwork.
+// given frames, an orange one under generated frames). Loading, frame mapping and sampling are MCVDKit's
+// (Model, FrameBuffer, Generator); this file parses the arguments, reads the inputs and writes the files.
 import ArgumentParser
 import Diffusion
 import Foundation
+import MCVDKit
 import Tensor
-import Training
-import UNet
 import VideoData
 
 extension Mcvd {
@@ -66,27 +65,16 @@ extension Mcvd {
 
         func run() throws {
             Engine.setThreads(common.threads)
-            let file = try SafeTensors(path: model)
-            let net = try UNet(file: file)
-            let cfg = net.config
-            let diffusion = try DiffusionSettings(json: file.metadata["mcvd.config"] ?? "")
-            let (k, n, f, c) = (cfg.numFramesCond, cfg.numFrames, cfg.numFramesFuture, cfg.channels)
-            let steps = sampling.steps(for: diffusion.parameterization), sampler = sampling.sampler, eta = sampling.eta
-            let height = size ?? cfg.imageSize
-            let multiple = 1 << (cfg.chMult.count - 1)
+            let model = try Model(path: self.model)
+            let c = model.channels
+            let height = size ?? model.imageSize
+            let multiple = model.sizeMultiple
             guard height % multiple == 0 else { throw CLIError("--size must be a multiple of \(multiple)") }
-            switch task {
-            case .interpolate where k == 0 || f == 0:
-                throw CLIError("the model has \(k) past and \(f) future frames: it cannot interpolate")
-            case .predict where k == 0:
-                throw CLIError("the model has no past frames: it cannot predict")
-            case .predictPast where f == 0:
-                throw CLIError("the model has no future frames: it cannot predict the past")
-            default: break
-            }
+            try model.check(task: task)
 
-            // 1. Given frames, (C, H, W) in [-1, 1] each.
-            let needed = task == .interpolate ? k + f : task == .predict ? k : task == .predictPast ? f : 0
+            // 1. Given frames, planar (C, H, W) in the model's range, each centre-cropped to a width the model takes.
+            let needed = task == .interpolate ? model.past + model.future
+                : task == .predict ? model.span(model.past) : task == .predictPast ? model.span(model.future) : 0
             var width = height
             var given: [[Float]] = []
             if task != .generate {
@@ -96,61 +84,46 @@ extension Mcvd {
                 }
                 width = images[0].width / multiple * multiple
                 guard width >= multiple else { throw CLIError("frames are too narrow") }
-                given = images.map { planar($0, width: width) }
+                given = try images.map { v in
+                    try FrameBuffer(format: c == 1 ? .gray8 : .rgb, width: v.width, height: v.height, bytes: v.frames[0]).view
+                        .cropped(x: (v.width - width) / 2, y: 0, width: width, height: height).planar(channels: c, range: model.range)
+                }
             }
-            let shape = BlockShape(channels: c, height: height, width: width, frames: n, past: k, future: f)
-            let network = conditionalNetwork(net, height: height, width: width)
+            let settings = SamplingSettings(sampler: sampling.sampler, steps: sampling.steps, eta: sampling.eta,
+                                            warmStart: sampling.warmStart, seed: common.seed ?? 0)
+            let generator = try Generator(model: model, height: height, width: width, settings: settings)
             let progress = ProgressLine()
-            func blockOptions(_ block: Int) -> BlockOptions {
-                BlockOptions(sampler: sampler, steps: steps, eta: eta, residual: diffusion.residual, warmStart: sampling.warmStart,
-                             noise: NoiseSource(seed: common.seed ?? 0, block: UInt32(block)))
-            }
-            func report(_ block: Int) -> SamplerProgress {
-                { done, total in if progress.tty { progress.show("block \(block + 1) step \(done)/\(total)") } }
-            }
-            print("model: \(cfg.summary) \(diffusion.parameterization.rawValue)\(diffusion.residual ? " residual" : "")")
-            print("task \(task.rawValue): \(given.count) given frame(s) at \(width)x\(height), \(sampler.rawValue) \(steps) step(s)")
+            if progress.tty { generator.progress = { block, done, total in progress.show("block \(block + 1) step \(done)/\(total)") } }
+            print("model: \(model.summary)")
+            print("task \(task.rawValue): \(given.count) given frame(s) at \(width)x\(height), \(settings.sampler.rawValue) \(generator.steps) step(s)")
 
             // 2. Sample; the result as (frame, generated?) in time order.
-            var sequence: [([Float], Bool)] = []
-            let fs = shape.frameSize
+            var sequence: [SequenceFrame] = []
             switch task {
             case .interpolate:
-                let gaps = Array((k - 1)..<(given.count - f))
-                guard !gaps.isEmpty else { throw CLIError("no gap has \(k) frames before and \(f) after it") }
-                let past = gaps.flatMap { i in given[(i - k + 1)...i].flatMap { $0 } }
-                let future = gaps.flatMap { i in given[(i + 1)...(i + f)].flatMap { $0 } }
-                let cond = try task.conditioning(shape: shape, samples: gaps.count, past: past, future: future)
-                let x = try sampleBlock(network: network, schedule: diffusion.schedule, parameterization: diffusion.parameterization,
-                                        shape: shape, task: task, cond: cond, options: blockOptions(0), progress: report(0))
-                for (i, frame) in given.enumerated() {
-                    sequence.append((frame, false))
-                    if let g = gaps.firstIndex(of: i) {
-                        for j in 0..<n { sequence.append((Array(x[(g * n + j) * fs ..< (g * n + j + 1) * fs]), true)) }
-                    }
-                }
-            case .predict, .predictPast, .generate:
-                let count = frames ?? n
-                let made = try autoregress(task: task, shape: shape, samples: 1, given: given.flatMap { $0 },
-                                           givenFrames: given.count, count: count) { blockTask, cond, block in
-                    try sampleBlock(network: network, schedule: diffusion.schedule, parameterization: diffusion.parameterization,
-                                    shape: shape, task: blockTask, cond: cond, options: blockOptions(block), progress: report(block))
-                }
-                let new = (0..<count).map { (Array(made[$0 * fs ..< ($0 + 1) * fs]), true) }
-                let old = given.map { ($0, false) }
+                sequence = try generator.interpolate(given)
+            case .predict, .predictPast:
+                let made = try generator.extend(given, count: frames ?? model.frames, backward: task == .predictPast)
+                let new = made.map { SequenceFrame(pixels: $0, generated: true) }, old = given.map { SequenceFrame(pixels: $0, generated: false) }
                 sequence = task == .predictPast ? new + old : old + new
+            case .generate:
+                sequence = try generator.generate(count: frames ?? model.frames).map { SequenceFrame(pixels: $0, generated: true) }
             }
             if progress.tty { progress.show("sampled", final: true) }
 
             // 3. Files.
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            let bytes = sequence.map { toBytes($0.0, channels: c, width: width, height: height) }
+            let bytes = try sequence.map { frame -> [UInt8] in
+                let buffer = try FrameBuffer(format: c == 1 ? .gray8 : .rgb, width: width, height: height)
+                try buffer.view.write(frame.pixels, channels: c, range: model.range)
+                return buffer.bytes
+            }
             for (i, b) in bytes.enumerated() {
                 try PNG.write(path: "\(out)/\(String(format: "%04d", i)).png", width: width, height: height, channels: c, pixels: b)
             }
-            let strip = makeStrip(bytes, generated: sequence.map(\.1), channels: c, width: width, height: height, scale: stripScale)
+            let strip = makeStrip(bytes, generated: sequence.map(\.generated), channels: c, width: width, height: height, scale: stripScale)
             try PNG.write(path: "\(out)/strip.png", width: strip.width, height: strip.height, channels: 3, pixels: strip.pixels)
-            let madeCount = sequence.filter(\.1).count
+            let madeCount = sequence.filter(\.generated).count
             print("wrote \(sequence.count) frames (\(sequence.count - madeCount) given, \(madeCount) generated) to \(out)/0000.png ... "
                   + "and \(out)/strip.png (\(strip.width)x\(strip.height))")
         }
@@ -182,59 +155,6 @@ extension Mcvd {
             return images
         }
     }
-}
-
-/// The diffusion section of a model's "mcvd.config" (docs/model-format.md).
-struct DiffusionSettings {
-    var parameterization = Parameterization.eps
-    var residual = false
-    var schedule = NoiseSchedule.linear()
-
-    init(json: String) throws {
-        guard let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
-            throw CLIError("model file: mcvd.config is not a JSON object")
-        }
-        let d = root["diffusion"] as? [String: Any] ?? [:]
-        if let p = d["parameterization"] as? String {
-            guard let value = Parameterization(rawValue: p) else { throw CLIError("model file: parameterization \(p)") }
-            parameterization = value
-        }
-        residual = d["residual"] as? Bool ?? false
-        let steps = (d["num_steps"] as? NSNumber)?.intValue ?? 1000
-        if d["schedule"] as? String == "cosine" {
-            schedule = .cosine(steps: steps)
-        } else {
-            schedule = .linear(steps: steps, betaMin: (d["beta_min"] as? NSNumber)?.doubleValue ?? 1e-4,
-                               betaMax: (d["beta_max"] as? NSNumber)?.doubleValue ?? 0.02)
-        }
-    }
-}
-
-/// One decoded frame (HWC bytes) -> (C, H, W) in [-1, 1], centre-cropped to `width` columns.
-func planar(_ v: DecodedVideo, width: Int) -> [Float] {
-    let c = v.channels, h = v.height, x0 = (v.width - width) / 2
-    var out = [Float](repeating: 0, count: c * h * width)
-    let src = v.frames[0]
-    for ch in 0..<c {
-        for y in 0..<h {
-            for x in 0..<width { out[(ch * h + y) * width + x] = Float(src[(y * v.width + x0 + x) * c + ch]) / 127.5 - 1 }
-        }
-    }
-    return out
-}
-
-/// (C, H, W) in [-1, 1] -> HWC bytes.
-func toBytes(_ frame: [Float], channels c: Int, width: Int, height: Int) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: c * height * width)
-    for ch in 0..<c {
-        for y in 0..<height {
-            for x in 0..<width {
-                let v = (frame[(ch * height + y) * width + x] + 1) * 127.5
-                out[(y * width + x) * c + ch] = UInt8(min(max(v.rounded(), 0), 255))
-            }
-        }
-    }
-    return out
 }
 
 /// Frames side by side (RGB, magnified), 2 px apart, each over a 4 px bar: grey = given, orange = generated.

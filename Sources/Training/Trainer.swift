@@ -162,18 +162,3 @@ public final class Trainer: @unchecked Sendable {
         target.prepare()
     }
 }
-
-/// The U-Net as Diffusion's conditional network (for samplers and the element): x_t (N, n, C, H, W),
-/// the time input, the conditioning (stacked past then future) -> eps or v.
-public func conditionalNetwork(_ model: UNet, height: Int, width: Int) -> ConditionalNetwork {
-    let c = model.config
-    let shape = BlockShape(channels: c.channels, height: height, width: width, frames: c.numFrames,
-                           past: c.numFramesCond, future: c.numFramesFuture)
-    return { x, t, cond, out in
-        let stacked = cond.stacked(shape: shape)
-        stacked.withUnsafeBufferPointer { cp in
-            model.forward(x: x.baseAddress!, t: t, cond: cp.isEmpty ? nil : cp.baseAddress!, n: t.count, h: height,
-                          w: width, into: out.baseAddress!)
-        }
-    }
-}

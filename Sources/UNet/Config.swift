@@ -1,6 +1,7 @@
 // The architecture config of a model file: the reference config's `model:` and `data:` fields (their
-// reference names) from the "mcvd.config" metadata JSON, with the reference's defaults. What is fixed
-// in the reference code (BigGAN blocks, FIR [1,3,3,1], skip rescale, positional embedding) is not here.
+// reference names) with the reference's defaults; read from a model file's "mcvd.config" by
+// ModelConfig.swift. What is fixed in the reference code (BigGAN blocks, FIR [1,3,3,1], skip rescale,
+// positional embedding) is not here: the reader checks that a file says so.
 import Foundation
 
 public struct UNetError: Error, CustomStringConvertible, Sendable {
@@ -50,33 +51,10 @@ public struct UNetConfig: Sendable, Equatable {
         self.numFramesFuture = numFramesFuture
     }
 
-    /// From the JSON object {"model": {...}, "data": {...}, ...} of the "mcvd.config" metadata key.
+    /// The "model" and "data" sections of a model file's "mcvd.config", read by the strict reader
+    /// (`ModelConfig`, ModelConfig.swift): unknown or ill-typed fields are errors naming the field.
     public init(json: String) throws {
-        guard let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let model = root["model"] as? [String: Any], let data = root["data"] as? [String: Any] else {
-            throw UNetError("config: expected a JSON object with \"model\" and \"data\" objects")
-        }
-        func int(_ d: [String: Any], _ key: String, _ def: Int? = nil) throws -> Int {
-            if let v = d[key] as? NSNumber, Double(v.intValue) == v.doubleValue { return v.intValue }
-            if d[key] == nil || d[key] is NSNull, let def { return def }
-            throw UNetError("config: \(key) must be an integer (got \(d[key].map { "\($0)" } ?? "nothing"))")
-        }
-        func ints(_ d: [String: Any], _ key: String) throws -> [Int] {
-            guard let a = d[key] as? [NSNumber] else { throw UNetError("config: \(key) must be a list of integers") }
-            return a.map(\.intValue)
-        }
-        func bool(_ d: [String: Any], _ key: String, _ def: Bool) -> Bool { (d[key] as? Bool) ?? def }
-        func string(_ d: [String: Any], _ key: String, _ def: String) -> String { (d[key] as? String) ?? def }
-        self.init(ngf: try int(model, "ngf"), chMult: try ints(model, "ch_mult"),
-                  numResBlocks: try int(model, "num_res_blocks"), attnResolutions: try ints(model, "attn_resolutions"),
-                  nHeadChannels: try int(model, "n_head_channels", -1),
-                  timeConditional: bool(model, "time_conditional", true), condEmb: bool(model, "cond_emb", false),
-                  spade: bool(model, "spade", false), spadeDim: try int(model, "spade_dim", 128),
-                  arch: string(model, "arch", "unetmore"), version: string(model, "version", "DDPM"),
-                  imageSize: try int(data, "image_size"), channels: try int(data, "channels"),
-                  numFrames: try int(data, "num_frames"), numFramesCond: try int(data, "num_frames_cond"),
-                  numFramesFuture: try int(data, "num_frames_future", 0))
-        try validate()
+        self = try ModelConfig(json: json).unet
     }
 
     public func validate() throws {

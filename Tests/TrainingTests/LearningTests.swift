@@ -6,6 +6,7 @@
 import Foundation
 import Testing
 import Diffusion
+import MCVDKit
 import Tensor
 import UNet
 @testable import Training

@@ -1,0 +1,172 @@
+// Running a model on frames: conditioning blocks from planar frames (past/future counts, the model's
+// condition stride), the sampler (Diffusion's sampleBlock: DDPM/DDIM, steps, eta, warm start, residual
+// base b + r), and the three uses built on it — interpolation of a sequence, extension by block-wise
+// autoregression (forward or backward in time), unconditional generation. Frames are planar (C, H, W)
+// floats in the model's range (FrameMapping.swift). All noise is named by (seed, block), so a seed gives
+// the same frames on every run and thread count.
+import Diffusion
+
+/// How to sample: everything but the model and the frames.
+public struct SamplingSettings: Sendable, Equatable {
+    public var sampler: SamplerKind
+    /// nil: the model's default (`Model.defaultSteps`).
+    public var steps: Int?
+    /// DDIM eta: 0 deterministic, 1 DDPM-like noise.
+    public var eta: Double
+    /// Start from the task's cheap estimate noised to this level in (0, 1] instead of pure noise.
+    public var warmStart: Double?
+    public var seed: UInt64
+
+    public init(sampler: SamplerKind = .ddim, steps: Int? = nil, eta: Double = 0, warmStart: Double? = nil, seed: UInt64 = 0) {
+        self.sampler = sampler; self.steps = steps; self.eta = eta; self.warmStart = warmStart; self.seed = seed
+    }
+}
+
+/// One block's given frames, planar: the k past frames oldest first, the f future frames nearest first.
+public struct BlockCondition {
+    public var past: [[Float]]
+    public var future: [[Float]]
+    public init(past: [[Float]] = [], future: [[Float]] = []) { self.past = past; self.future = future }
+}
+
+/// A frame of a sequence and whether the model made it.
+public struct SequenceFrame {
+    public var pixels: [Float]
+    public var generated: Bool
+    public init(pixels: [Float], generated: Bool) { self.pixels = pixels; self.generated = generated }
+}
+
+public final class Generator {
+    public let model: Model
+    public let height: Int, width: Int
+    public let settings: SamplingSettings
+    /// Called after each sampler step with (noise block, steps done, total steps).
+    public var progress: ((_ block: Int, _ done: Int, _ total: Int) -> Void)?
+    public let shape: BlockShape
+    private let network: ConditionalNetwork
+
+    public init(model: Model, height: Int, width: Int, settings: SamplingSettings = SamplingSettings()) throws {
+        let m = model.sizeMultiple
+        guard height >= m, width >= m, height % m == 0, width % m == 0 else {
+            throw MCVDKitError("frames of \(width)x\(height): the model needs width and height multiples of \(m)")
+        }
+        if let steps = settings.steps, steps < 1 { throw MCVDKitError("steps must be >= 1 (got \(steps))") }
+        guard settings.eta >= 0 else { throw MCVDKitError("eta must be >= 0 (got \(settings.eta))") }
+        if let w = settings.warmStart, !(w > 0 && w <= 1) { throw MCVDKitError("warm start must lie in (0, 1] (got \(w))") }
+        self.model = model; self.height = height; self.width = width; self.settings = settings
+        shape = model.shape(height: height, width: width)
+        network = model.network(height: height, width: width)
+    }
+
+    public var steps: Int { settings.steps ?? model.defaultSteps }
+
+    /// Samples one batch: for each condition, the model's n frames for `task`. The noise is stream
+    /// `noiseBlock` of the seed (one stream per sample within it).
+    public func sample(task: Task, conditions: [BlockCondition], noiseBlock: UInt32 = 0) throws -> [[[Float]]] {
+        guard !conditions.isEmpty else { return [] }
+        let (k, f, fs) = (shape.past, shape.future, shape.frameSize)
+        func stack(_ blocks: [[[Float]]], count: Int, name: String) throws -> [Float] {
+            var out: [Float] = []
+            out.reserveCapacity(blocks.count * count * fs)
+            for frames in blocks {
+                guard frames.count == count else { throw MCVDKitError("task \(task.rawValue) needs \(count) \(name) frame(s), got \(frames.count)") }
+                for frame in frames {
+                    guard frame.count == fs else {
+                        throw MCVDKitError("a frame has \(frame.count) values; \(model.channels)x\(height)x\(width) needs \(fs)")
+                    }
+                    out += frame
+                }
+            }
+            return out
+        }
+        try model.check(task: task)
+        let past = task.usesPast ? try stack(conditions.map(\.past), count: k, name: "past") : nil
+        let future = task.usesFuture ? try stack(conditions.map(\.future), count: f, name: "future") : nil
+        let cond = try task.conditioning(shape: shape, samples: conditions.count, past: past, future: future)
+        let options = BlockOptions(sampler: settings.sampler, steps: steps, eta: settings.eta, residual: model.residual,
+                                   warmStart: settings.warmStart, noise: NoiseSource(seed: settings.seed, block: noiseBlock))
+        let report: SamplerProgress? = progress.map { p in { done, total in p(Int(noiseBlock), done, total) } }
+        let x = try sampleBlock(network: network, schedule: model.schedule, parameterization: model.parameterization,
+                                shape: shape, task: task, cond: cond, options: options, progress: report)
+        let n = shape.frames
+        return conditions.indices.map { i in (0..<n).map { j in Array(x[(i * n + j) * fs ..< (i * n + j + 1) * fs]) } }
+    }
+
+    /// Fills the model's n frames into every gap of `frames` that has k frames before and f after it,
+    /// conditioning on those neighbours (the given frames are taken as consecutive kept frames: the
+    /// inserted frames sit where training put them when the model's condition stride is n + 1). Gaps
+    /// are sampled `batch` at a time (nil: all at once), batch i with noise block `noiseBlock + i`.
+    /// Returns the whole sequence in time order.
+    public func interpolate(_ frames: [[Float]], batch: Int? = nil, noiseBlock: UInt32 = 0) throws -> [SequenceFrame] {
+        let (k, f) = (shape.past, shape.future)
+        try model.check(task: .interpolate)
+        guard frames.count >= k + f else {
+            throw MCVDKitError("interpolation needs at least \(k + f) frames (\(k) before and \(f) after a gap), got \(frames.count)")
+        }
+        if let batch, batch < 1 { throw MCVDKitError("batch must be >= 1") }
+        let gaps = Array((k - 1)..<(frames.count - f))
+        let size = batch ?? gaps.count
+        var made: [Int: [[Float]]] = [:]
+        for (chunk, start) in stride(from: 0, to: gaps.count, by: size).enumerated() {
+            let part = Array(gaps[start ..< min(start + size, gaps.count)])
+            let conditions = part.map { i in BlockCondition(past: Array(frames[(i - k + 1)...i]), future: Array(frames[(i + 1)...(i + f)])) }
+            let out = try sample(task: .interpolate, conditions: conditions, noiseBlock: noiseBlock &+ UInt32(chunk))
+            for (i, block) in zip(part, out) { made[i] = block }
+        }
+        var sequence: [SequenceFrame] = []
+        for (i, frame) in frames.enumerated() {
+            sequence.append(SequenceFrame(pixels: frame, generated: false))
+            for g in made[i] ?? [] { sequence.append(SequenceFrame(pixels: g, generated: true)) }
+        }
+        return sequence
+    }
+
+    /// `count` new frames after `frames` (or before them with `backward`), block by block: each block
+    /// predicts the model's n frames from the k frames before it at the condition stride s (t - 1 -
+    /// (k - 1) s, ..., t - 1), or backward from the f frames after it (t + n, t + n + s, ...); generated
+    /// frames condition later blocks. Block i uses noise block i. Returns the new frames in time order.
+    public func extend(_ frames: [[Float]], count: Int, backward: Bool = false) throws -> [[Float]] {
+        try model.check(task: backward ? .predictPast : .predict)
+        let need = backward ? model.span(shape.future) : model.span(shape.past)
+        guard frames.count >= need else {
+            throw MCVDKitError("\(backward ? "past prediction" : "prediction") needs at least \(need) frames "
+                               + "(\(backward ? shape.future : shape.past) at stride \(model.conditionStride)), got \(frames.count)")
+        }
+        return try autoregress(frames, count: count, backward: backward)
+    }
+
+    /// `count` frames from nothing: the first block unconditional, later blocks predicted from the frames
+    /// made so far once there are enough (as `extend`), unconditional until then.
+    public func generate(count: Int) throws -> [[Float]] {
+        try autoregress([], count: count, backward: false)
+    }
+
+    private func autoregress(_ given: [[Float]], count: Int, backward: Bool) throws -> [[Float]] {
+        guard count >= 0 else { throw MCVDKitError("frame count must be >= 0 (got \(count))") }
+        let (k, n) = (shape.past, shape.frames)
+        let offsets = model.conditionOffsets
+        var video = given, produced = 0, block = 0
+        while produced < count {
+            let out: [[Float]]
+            if backward {
+                // The new block starts n frames before video[0].
+                out = try sample(task: .predictPast, conditions: [BlockCondition(future: offsets.future.map { video[$0 - n] })],
+                                 noiseBlock: UInt32(block))[0]
+                video.insert(contentsOf: out, at: 0)
+            } else {
+                if k > 0 && video.count >= model.span(k) {
+                    let t = video.count
+                    out = try sample(task: .predict, conditions: [BlockCondition(past: offsets.past.map { video[t + $0] })],
+                                     noiseBlock: UInt32(block))[0]
+                } else {
+                    out = try sample(task: .generate, conditions: [BlockCondition()], noiseBlock: UInt32(block))[0]
+                }
+                video.append(contentsOf: out)
+            }
+            produced += n
+            block += 1
+        }
+        return backward ? Array(video[(produced - count) ..< produced])
+                        : Array(video[(video.count - produced) ..< (video.count - produced + count)])
+    }
+}
