@@ -144,9 +144,6 @@ struct SamplingOptions: ParsableArguments {
         guard eta >= 0 else { throw ValidationError("--eta must be >= 0") }
         if let warmStart, !(warmStart > 0 && warmStart <= 1) { throw ValidationError("--warm-start must lie in (0, 1]") }
     }
-
-    /// --steps, or the default for the model's parameterization.
-    func steps(for parameterization: Parameterization) -> Int { steps ?? (parameterization == .v ? 1 : 50) }
 }
 
 /// Options shared by `mcvd bench` and `mcvd train-bench`: which fixture configs, which thread counts,
