@@ -321,27 +321,27 @@ func constantStill(_ value: Float, channels: Int = 1, side: Int = 64) -> Still {
         let clips = try SyntheticClips(stills: [texturedStill(width: 120, height: 100, channels: 1)], count: 126, rows: 32, seed: 3)
         var synthetic = 0, total = 0
         for step in 0..<40 {
-            let a = try ds.batch(split: .train, layout: layout, count: 4, crop: 32, seed: 8, step: step, synthetic: clips)
-            let b = try ds.batch(split: .train, layout: layout, count: 4, crop: 32, seed: 8, step: step, synthetic: clips)
+            let a = try ds.batch(split: .train, layout: layout, count: 4, crop: 16, seed: 8, step: step, synthetic: clips)
+            let b = try ds.batch(split: .train, layout: layout, count: 4, crop: 16, seed: 8, step: step, synthetic: clips)
             #expect(a.past == b.past && a.current == b.current && a.future == b.future)
             for (s, o) in a.origins.enumerated() where o.synthetic {
                 synthetic += 1
                 #expect(o.video == -1 && o.frame < 126)
-                let f = clips.frames(index: o.frame, layout: layout, width: 32, height: 32)
-                #expect(Array(a.current[s * 1024 ..< (s + 1) * 1024]) == f[2].map { Float($0) / 127.5 - 1 })
-                #expect(Array(a.future[(s * 2 + 1) * 1024 ..< (s * 2 + 2) * 1024]) == f[4].map { Float($0) / 127.5 - 1 })
+                let f = clips.frames(index: o.frame, layout: layout, width: 16, height: 16)
+                #expect(Array(a.current[s * 256 ..< (s + 1) * 256]) == f[2].map { Float($0) / 127.5 - 1 })
+                #expect(Array(a.future[(s * 2 + 1) * 256 ..< (s * 2 + 2) * 256]) == f[4].map { Float($0) / 127.5 - 1 })
             }
             total += 4
         }
         // 126 of 168 clips are synthetic: 3/4 of 160 draws expected (binomial sd 5.5).
         #expect(synthetic > 95 && synthetic < 145, "\(synthetic) synthetic of \(total)")
         // Without synthetic clips the draws are the real clips alone, as before.
-        let plain = try ds.batch(split: .train, layout: layout, count: 16, crop: 32, seed: 8, step: 0)
+        let plain = try ds.batch(split: .train, layout: layout, count: 16, crop: 16, seed: 8, step: 0)
         #expect(plain.origins.allSatisfy { !$0.synthetic && $0.video == 0 })
         // Channel mismatch is an error, not a crash.
         let rgb = try SyntheticClips(stills: [texturedStill(width: 60, height: 60, channels: 3)], count: 5, rows: 32, seed: 0)
         #expect(throws: DatasetError.self) {
-            _ = try ds.batch(split: .train, layout: layout, count: 1, crop: 32, seed: 0, step: 0, synthetic: rgb)
+            _ = try ds.batch(split: .train, layout: layout, count: 1, crop: 16, seed: 0, step: 0, synthetic: rgb)
         }
     }
 }
