@@ -213,7 +213,7 @@ extension Mcvd {
             guard trainClips > 0 else {
                 throw CLIError("no video has \(layout.span) frames in its training range (past + current + future with frame skip)")
             }
-            let synthetic = try syntheticClips(settings)
+            let synthetic = try syntheticSet(settings)
             let validationCount = dataset.clipCount(split: .validation, layout: layout)
             print("data: \(dataset.videos.count) video(s), \(dataset.skipped.count) skipped, \(trainClips) training clips, "
                   + "\(validationCount) validation clips of \(layout.frames) frames")
@@ -283,22 +283,11 @@ extension Mcvd {
             }
         }
 
-        /// The synthetic clips of the settings (nil without --synthetic): the stills decoded at up to 4x the
-        /// training height, those smaller than 1.5 crops skipped with a warning.
-        func syntheticClips(_ settings: TrainSettings) throws -> SyntheticClips? {
+        /// The synthetic clips of the settings (nil without --synthetic); Synthetic.swift loads them.
+        func syntheticSet(_ settings: TrainSettings) throws -> SyntheticClips? {
             guard settings.syntheticCount > 0 else { return nil }
-            let paths = settings.stills ?? StillImages.defaultPaths
-            let (stills, skipped) = StillImages.load(paths: paths, channels: settings.channels, maxHeight: 4 * settings.size,
-                                                     minSide: settings.cropSize * 3 / 2) { stderrLine("warning: \($0)") }
-            guard !stills.isEmpty else {
-                throw CLIError("--synthetic: no usable still image among \(paths.count) path(s)"
-                               + (settings.stills == nil ? " (the default photos: install them with tools/install-data.sh)" : "")
-                               + (skipped.first.map { "; e.g. \($0)" } ?? ""))
-            }
-            let clips = try SyntheticClips(stills: stills, count: settings.syntheticCount, rows: settings.size,
-                                           seed: settings.seed ^ 0x5917_4E71)
-            print("synthetic: \(clips.count) clips from \(stills.count) still(s), \(skipped.count) skipped")
-            return clips
+            return try syntheticClips(count: settings.syntheticCount, stills: settings.stills, channels: settings.channels,
+                                      size: settings.size, crop: settings.cropSize, seed: settings.seed)
         }
 
         func fmt(_ v: Double) -> String { String(format: v < 0.01 ? "%.3e" : "%.4f", v) }

@@ -61,4 +61,22 @@ import VideoData
         let neg = try CLI.run(["train", video, "--synthetic=-3"])
         #expect(neg.status != 0 && neg.output.contains("synthetic clip count must be >= 0"), "\(neg.output)")
     }
+
+    @Test func syntheticStripIsAPNGOfTheClips() throws {
+        let out = "\(CLI.dir)/syn-strip.png"
+        let r = try CLI.run(["synthetic", "--out", out, "--clips", "3", "--frames", "5", "--size", "16", "--channels", "rgb",
+                             "--stills", Self.stills])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.output.contains("wrote \(out) (88x52)") && r.output.contains("ms per frame"), "\(r.output)")
+        let strip = try decodeVideo(path: out, height: nil, channels: 3).frames[0]
+        // 16x16 frames with 2-pixel white gaps: the gaps are white, frames are not all white, and the
+        // same command writes the same file.
+        func pixel(_ x: Int, _ y: Int) -> [UInt8] { Array(strip[(y * 88 + x) * 3 ..< (y * 88 + x) * 3 + 3]) }
+        #expect((0..<52).allSatisfy { pixel(16, $0) == [255, 255, 255] && pixel(17, $0) == [255, 255, 255] })
+        #expect((0..<16).contains { pixel($0, 5) != [255, 255, 255] })
+        let again = "\(CLI.dir)/syn-strip2.png"
+        #expect(try CLI.run(["synthetic", "--out", again, "--clips", "3", "--frames", "5", "--size", "16", "--channels", "rgb",
+                             "--stills", Self.stills]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(contentsOf: URL(fileURLWithPath: again)))
+    }
 }
