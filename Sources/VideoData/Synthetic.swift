@@ -33,10 +33,18 @@ public final class Still: @unchecked Sendable {
 
     public var pixels: [Float] { Array(storage) }
 
+    /// A view for the render loops (no reference counting there); valid while the still lives.
+    var view: StillView { StillView(pixels: UnsafePointer(storage.baseAddress!), width: width, height: height, channels: channels) }
+}
+
+struct StillView {
+    let pixels: UnsafePointer<Float>
+    let width: Int, height: Int, channels: Int
+
     /// Bilinear sample at (x, y) in pixel units (pixel i covers [i, i + 1), its centre at i + 0.5),
-    /// edges clamped; adds `weight` * value to out[0 ..< channels].
+    /// edges clamped, into out[0 ..< channels].
     @inline(__always)
-    func accumulate(_ x: Double, _ y: Double, weight: Float, into out: inout SIMD3<Float>) {
+    func sample(_ x: Double, _ y: Double) -> SIMD3<Float> {
         let fx = x - 0.5, fy = y - 0.5
         let x0 = fx.rounded(.down), y0 = fy.rounded(.down)
         let wx = Float(fx - x0), wy = Float(fy - y0)
@@ -44,12 +52,13 @@ public final class Still: @unchecked Sendable {
         let xa = min(max(ix, 0), width - 1), xb = min(max(ix + 1, 0), width - 1)
         let ya = min(max(iy, 0), height - 1), yb = min(max(iy + 1, 0), height - 1)
         let c = channels
-        let p = storage.baseAddress!
         let a = (ya * width + xa) * c, b = (ya * width + xb) * c, d = (yb * width + xa) * c, e = (yb * width + xb) * c
-        let w00 = (1 - wx) * (1 - wy) * weight, w01 = wx * (1 - wy) * weight, w10 = (1 - wx) * wy * weight, w11 = wx * wy * weight
+        let w00 = (1 - wx) * (1 - wy), w01 = wx * (1 - wy), w10 = (1 - wx) * wy, w11 = wx * wy
+        var out = SIMD3<Float>(0, 0, 0)
         for k in 0..<c {
-            out[k] += w00 * p[a + k] + w01 * p[b + k] + w10 * p[d + k] + w11 * p[e + k]
+            out[k] = w00 * pixels[a + k] + w01 * pixels[b + k] + w10 * pixels[d + k] + w11 * pixels[e + k]
         }
+        return out
     }
 }
 
@@ -150,39 +159,39 @@ public struct SyntheticScene: Sendable, Equatable {
         return times.map { t in
             let centre = camera.center + camera.velocity * t + camera.acceleration * (t * t / 2)
             let m = rotation(camera.angle + camera.angularVelocity * t) * (camera.scale * exp(camera.zoomRate * t))
-            let background = stills[camera.still]
+            let background = stills[camera.still].view
             // Per layer: screen -> layer frame (inverse rotation about its position), layer -> still.
-            let placed = layers.map { l -> (Layer, SIMD2<Double>, Matrix2, Matrix2, Still) in
-                let position = l.position + l.velocity * t + l.acceleration * (t * t / 2)
-                let inverse = rotation(-(l.angle + l.angularVelocity * t))
-                return (l, position, inverse, rotation(l.textureAngle) * l.textureScale, stills[l.still])
+            let placed = layers.map { l in
+                PlacedLayer(layer: l, position: l.position + l.velocity * t + l.acceleration * (t * t / 2),
+                            inverse: rotation(-(l.angle + l.angularVelocity * t)),
+                            texture: rotation(l.textureAngle) * l.textureScale, still: stills[l.still].view)
             }
             var frame = [Float](repeating: 0, count: width * height * channels)
-            for y in 0..<height {
-                for x in 0..<width {
-                    var sum = SIMD3<Float>(0, 0, 0)
-                    for sy in 0..<s {
-                        for sx in 0..<s {
-                            let p = SIMD2(Double(x) + (Double(sx) + 0.5) / Double(s), Double(y) + (Double(sy) + 0.5) / Double(s)) - half
-                            var colour = SIMD3<Float>(0, 0, 0)
-                            let b = centre + m * p
-                            background.accumulate(b.x, b.y, weight: 1, into: &colour)
-                            for (layer, position, inverse, texture, still) in placed {
-                                let q = inverse * (p - position)
-                                let alpha = Float(layer.coverage(q))
-                                guard alpha > 0 else { continue }
-                                var top = SIMD3<Float>(0, 0, 0)
-                                let tp = layer.textureCenter + texture * q
-                                still.accumulate(tp.x, tp.y, weight: 1, into: &top)
-                                colour = alpha * top + (1 - alpha) * colour
+            placed.withUnsafeBufferPointer { placed in
+                for y in 0..<height {
+                    for x in 0..<width {
+                        var sum = SIMD3<Float>(0, 0, 0)
+                        for sy in 0..<s {
+                            for sx in 0..<s {
+                                let p = SIMD2(Double(x) + (Double(sx) + 0.5) / Double(s), Double(y) + (Double(sy) + 0.5) / Double(s)) - half
+                                let b = centre + m * p
+                                var colour = background.sample(b.x, b.y)
+                                for l in placed {
+                                    let q = l.inverse * (p - l.position)
+                                    let alpha = Float(l.layer.coverage(q))
+                                    guard alpha > 0 else { continue }
+                                    let tp = l.layer.textureCenter + l.texture * q
+                                    colour = alpha * l.still.sample(tp.x, tp.y) + (1 - alpha) * colour
+                                }
+                                sum += colour * weight
                             }
-                            sum += colour * weight
                         }
+                        let o = (y * width + x) * channels
+                        for k in 0..<channels { frame[o + k] = sum[k] }
                     }
-                    let o = (y * width + x) * channels
-                    for k in 0..<channels { frame[o + k] = sum[k] }
                 }
             }
+            withExtendedLifetime(stills) {}
             return frame
         }
     }
@@ -208,7 +217,15 @@ public struct SyntheticScene: Sendable, Equatable {
     }
 }
 
-/// A 2x2 matrix, column-major enough for rotations and scales.
+/// A layer placed at one frame time.
+struct PlacedLayer {
+    let layer: SyntheticScene.Layer
+    let position: SIMD2<Double>
+    let inverse: Matrix2, texture: Matrix2
+    let still: StillView
+}
+
+/// A 2x2 matrix for rotations and scales.
 struct Matrix2 {
     var a: Double, b: Double, c: Double, d: Double   // [a b; c d]
     static func * (m: Matrix2, v: SIMD2<Double>) -> SIMD2<Double> { SIMD2(m.a * v.x + m.b * v.y, m.c * v.x + m.d * v.y) }
