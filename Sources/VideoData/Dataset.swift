@@ -131,7 +131,7 @@ public final class VideoDataset: @unchecked Sendable {
             var k = Int(r[0]) % total
             let frames: [[UInt8]], width: Int, x: Int, y: Int, flip: Bool
             if k >= real, let synthetic {
-                frames = synthetic.frames(index: k - real, layout: layout, width: crop, height: crop)
+                frames = synthetic.cachedFrames(index: k - real, layout: layout, width: crop, height: crop)
                 (width, x, y, flip) = (crop, 0, 0, false)
                 out.origins.append((-1, k - real, 0, 0, false, true))
             } else {

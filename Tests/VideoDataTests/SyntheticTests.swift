@@ -157,6 +157,11 @@ func constantStill(_ value: Float, channels: Int = 1, side: Int = 64) -> Still {
             #expect(a.frames(index: i, layout: layout, width: 32, height: 32) != c.frames(index: i, layout: layout, width: 32, height: 32))
         }
         #expect(a.frames(index: 1, layout: layout, width: 32, height: 32) != a.frames(index: 2, layout: layout, width: 32, height: 32))
+        // The cache returns the same frames, also for another size after a first one, and with no room.
+        for i in [0, 7, 0] { #expect(a.cachedFrames(index: i, layout: layout, width: 32, height: 32) == b.frames(index: i, layout: layout, width: 32, height: 32)) }
+        #expect(a.cachedFrames(index: 7, layout: layout, width: 16, height: 24) == b.frames(index: 7, layout: layout, width: 16, height: 24))
+        c.cacheBytes = 0
+        #expect(c.cachedFrames(index: 3, layout: layout, width: 32, height: 32) == c.cachedFrames(index: 3, layout: layout, width: 32, height: 32))
     }
 
     @Test func framesFollowTheLayoutInGrayAndRGB() throws {
