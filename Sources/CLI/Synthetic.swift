@@ -1,8 +1,8 @@
 // `mcvd synthetic`: renders synthetic training clips (VideoData's SyntheticClips: still photos moved with
 // exact ground truth) to a PNG strip, one clip per row, its consecutive frames left to right, and prints
-// the rendering time. With the same --seed, --size, --channels and --stills as `mcvd train --synthetic`,
-// and --frames equal to the training layout's span, row i is the training run's synthetic clip
-// --first + i. Also the one place the training run loads its stills (syntheticClips).
+// the rendering time. With the same --seed, --size, --crop, --channels and --stills as `mcvd train
+// --synthetic`, and --frames equal to the training layout's span, row i is the training run's synthetic
+// clip --first + i (of which training takes the layout's frames). Also the one place the training run loads its stills (syntheticClips).
 import ArgumentParser
 import Foundation
 import VideoData
@@ -17,40 +17,42 @@ extension Mcvd {
         @Option(help: "Index of the first clip.") var first = 0
         @Option(help: "Consecutive source frames per clip (columns); a training layout's span gives its clips exactly (default 7: 2 past, 1, 2 future at stride 2).")
         var frames = 7
-        @Option(help: "Frame height and width: the training size (speeds scale with it).") var size = 64
+        @Option(help: "The training size (frame height the videos are decoded at; speeds scale with it).") var size = 64
+        @Option(help: "Square frames of this side, as the training crop (default: size).") var crop: Int?
         @Option(help: "gray or rgb.") var channels: ChannelsArgument = .gray
         @Option(help: "A still image or folder of images (repeatable; default: the photos tools/install-data.sh installs).")
         var stills: [String] = []
         @Option(help: "The training seed.") var seed: UInt64 = 0
 
         func validate() throws {
-            guard clips >= 1, first >= 0, frames >= 1, size >= 8 else {
-                throw ValidationError("--clips and --frames must be >= 1, --first >= 0, --size >= 8")
+            guard clips >= 1, first >= 0, frames >= 1, size >= 8, (8...size).contains(crop ?? size) else {
+                throw ValidationError("--clips and --frames must be >= 1, --first >= 0, --size >= 8, --crop in 8...size")
             }
         }
 
         func run() throws {
+            let side = crop ?? size
             let set = try syntheticClips(count: first + clips, stills: stills.isEmpty ? nil : stills, channels: channels.count,
-                                         size: size, crop: size, seed: seed)
+                                         size: size, crop: side, seed: seed)
             let layout = ClipLayout(past: 0, current: frames, future: 0)
             let start = Date()
-            let rows = (first ..< first + clips).map { set.frames(index: $0, layout: layout, width: size, height: size) }
+            let rows = (first ..< first + clips).map { set.frames(index: $0, layout: layout, width: side, height: side) }
             let seconds = Date().timeIntervalSince(start)
             // Frames side by side with 2-pixel white gaps.
             let c = channels.count, gap = 2
-            let width = frames * size + (frames - 1) * gap, height = clips * size + (clips - 1) * gap
+            let width = frames * side + (frames - 1) * gap, height = clips * side + (clips - 1) * gap
             var pixels = [UInt8](repeating: 255, count: width * height * c)
             for (r, clip) in rows.enumerated() {
                 for (j, frame) in clip.enumerated() {
-                    for y in 0..<size {
-                        let dst = ((r * (size + gap) + y) * width + j * (size + gap)) * c
-                        pixels.replaceSubrange(dst ..< dst + size * c, with: frame[y * size * c ..< (y + 1) * size * c])
+                    for y in 0..<side {
+                        let dst = ((r * (side + gap) + y) * width + j * (side + gap)) * c
+                        pixels.replaceSubrange(dst ..< dst + side * c, with: frame[y * side * c ..< (y + 1) * side * c])
                     }
                 }
             }
             try PNG.write(path: out, width: width, height: height, channels: c, pixels: pixels)
             print("wrote \(out) (\(width)x\(height)): clips \(first)..<\(first + clips), \(frames) frames each")
-            print(String(format: "rendered %d clips of %d frames at %dx%d in %.1f ms (%.2f ms per frame)", clips, frames, size, size,
+            print(String(format: "rendered %d clips of %d frames at %dx%d in %.1f ms (%.2f ms per frame)", clips, frames, side, side,
                          seconds * 1000, seconds * 1000 / Double(clips * frames)))
         }
     }
