@@ -233,7 +233,10 @@ extension Mcvd {
 
             let writer = try metrics.map { try MetricsWriter(path: $0, append: resume != nil) }
             func save() throws {
-                try trainer.save(path: outPath, extraMetadata: [TrainSettings.metadataKey: settings.json()])
+                var extra = [TrainSettings.metadataKey: settings.json()]
+                // The stills the synthetic clips came from (the default list may change between versions).
+                if let synthetic { extra["mcvd.train.stills"] = synthetic.stills.map(\.path).joined(separator: "\n") }
+                try trainer.save(path: outPath, extraMetadata: extra)
             }
 
             // The loop.

@@ -43,6 +43,7 @@ import VideoData
         #expect(try Data(contentsOf: URL(fileURLWithPath: a)) == Data(contentsOf: URL(fileURLWithPath: b)))
         let settings = try SafeTensors(path: a).metadata["mcvd.train.settings"] ?? ""
         #expect(settings.contains("\"synthetic\":60") && settings.contains("stills"), "\(settings)")
+        #expect(try SafeTensors(path: a).metadata["mcvd.train.stills"] == "\(Self.stills)/still0.png\n\(Self.stills)/still1.png")
         // Another seed draws other clips.
         let r3 = try CLI.run(["train", video] + common + ["--seed", "1", "--out", b, "--metrics", mb])
         #expect(r3.status == 0)
