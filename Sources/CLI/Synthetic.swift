@@ -23,8 +23,11 @@ extension Mcvd {
         @Option(help: "A still image or folder of images (repeatable; default: the photos tools/install-data.sh installs).")
         var stills: [String] = []
         @Option(help: "The training seed.") var seed: UInt64 = 0
+        @Option(help: "Also print repeat and blend PSNR/SSIM at 2x interpolation (each inner frame from its two neighbours) over clips 0..<N: how hard the clips are, to compare with the real footage's.")
+        var baselines: Int?
 
         func validate() throws {
+            if let baselines, baselines < 1 || frames < 3 { throw ValidationError("--baselines needs N >= 1 and --frames >= 3") }
             guard clips >= 1, first >= 0, frames >= 1, size >= 8, (8...size).contains(crop ?? size) else {
                 throw ValidationError("--clips and --frames must be >= 1, --first >= 0, --size >= 8, --crop in 8...size")
             }
@@ -32,7 +35,7 @@ extension Mcvd {
 
         func run() throws {
             let side = crop ?? size
-            let set = try syntheticClips(count: first + clips, stills: stills.isEmpty ? nil : stills, channels: channels.count,
+            let set = try syntheticClips(count: max(first + clips, baselines ?? 0), stills: stills.isEmpty ? nil : stills, channels: channels.count,
                                          size: size, crop: side, seed: seed)
             let layout = ClipLayout(past: 0, current: frames, future: 0)
             let start = Date()
@@ -54,6 +57,26 @@ extension Mcvd {
             print("wrote \(out) (\(width)x\(height)): clips \(first)..<\(first + clips), \(frames) frames each")
             print(String(format: "rendered %d clips of %d frames at %dx%d in %.1f ms (%.2f ms per frame)", clips, frames, side, side,
                          seconds * 1000, seconds * 1000 / Double(clips * frames)))
+            if let baselines { printBaselines(set, count: baselines, layout: layout, side: side) }
+        }
+
+        func printBaselines(_ set: SyntheticClips, count: Int, layout: ClipLayout, side: Int) {
+            let c = channels.count
+            var sums = [0.0, 0.0, 0.0, 0.0], n = 0   // repeat PSNR, SSIM, blend PSNR, SSIM
+            for i in 0..<count {
+                let f = set.frames(index: i, layout: layout, width: side, height: side)
+                for t in 1 ..< frames - 1 {
+                    let blend = Evaluation.blend(f[t - 1], f[t + 1])
+                    sums[0] += Metrics.psnr(f[t - 1], f[t])
+                    sums[1] += Metrics.ssim(f[t - 1], f[t], width: side, height: side, channels: c)
+                    sums[2] += Metrics.psnr(blend, f[t])
+                    sums[3] += Metrics.ssim(blend, f[t], width: side, height: side, channels: c)
+                    n += 1
+                }
+            }
+            let m = sums.map { $0 / Double(n) }
+            print(String(format: "2x interpolation over %d targets of %d clips: repeat %.2f dB / %.3f, blend %.2f dB / %.3f",
+                         n, count, m[0], m[1], m[2], m[3]))
         }
     }
 }

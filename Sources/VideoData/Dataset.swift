@@ -2,6 +2,7 @@
 // never trained on), random clips of past + current + future frames with optional frame skip, random
 // square crops and horizontal flips, as Float in [-1, 1] (the reference's rescaled data), NCHW per frame.
 // Randomness comes from the project's Philox streams keyed by (seed, sample, step): reproducible.
+// Training batches may mix in synthetic clips (Synthetic.swift) with exact ground truth.
 import Diffusion
 
 public enum Split: Sendable { case train, validation }

@@ -81,7 +81,8 @@ struct SplitMix64 {
 /// `count` synthetic clips over `stills`, clip i a pure function of (seed, i) and the layout asked for.
 /// Speeds are in output pixels per source frame at 64 rows, scaled by rows / 64: the camera and each layer
 /// move at up to `maxSpeed` (default 4: 0-8 pixels between conditioning frames two apart, what 2x
-/// interpolation sees); a quarter of the draws are nearly still (< 0.5), half 0.5-2.5, a quarter faster.
+/// interpolation sees); a quarter of the draws are nearly still (< 0.5), half 0.5-2.5, a quarter faster,
+/// and 30% of the cameras stand still (tripodShare).
 public final class SyntheticClips: @unchecked Sendable {
     public let stills: [Still]
     public let count: Int
@@ -89,6 +90,8 @@ public final class SyntheticClips: @unchecked Sendable {
     /// The training height the speeds refer to.
     public let rows: Int
     public let maxSpeed: Double
+    /// Share of clips whose camera does not move (no pan, zoom or turn).
+    public let tripodShare = 0.3
     public var channels: Int { stills[0].channels }
 
     public init(stills: [Still], count: Int, rows: Int, seed: UInt64, maxSpeed: Double = 4) throws {
@@ -157,8 +160,10 @@ public final class SyntheticClips: @unchecked Sendable {
         var scale = max(1, rng.uniform(0.35, 0.75) * min(size.x, size.y) / side)
         var zoom = rng.chance(0.3) ? rng.uniform(-0.015, 0.015) : 0
         let angle = rng.chance(0.2) ? rng.uniform(-0.1, 0.1) : 0
-        let spin = rng.chance(0.25) ? rng.uniform(-0.01, 0.01) : 0
+        var spin = rng.chance(0.25) ? rng.uniform(-0.01, 0.01) : 0
         var velocity = speed(), accel = acceleration()
+        // A camera on a tripod (much of the real footage): only the layers move, if any.
+        if rng.chance(tripodShare) { velocity = .zero; accel = .zero; zoom = 0; spin = 0 }
         var centre: SIMD2<Double>?
         // Keep the whole view inside the still over the clip: slow down (then shrink the view) until it fits.
         for attempt in 0..<8 {

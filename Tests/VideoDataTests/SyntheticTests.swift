@@ -184,7 +184,7 @@ func constantStill(_ value: Float, channels: Int = 1, side: Int = 64) -> Still {
     @Test func drawnScenesMoveRealisticallyAndStayInsideTheStill() throws {
         let clips = try SyntheticClips(stills: stills, count: 400, rows: 64, seed: 2)
         let layout = ClipLayout(past: 2, current: 1, future: 2, conditionStride: 2)   // span 7
-        var slow = 0, fast = 0, layered = 0, rotating = 0, zooming = 0, noisy = 0, compressed = 0, brightening = 0
+        var slow = 0, fast = 0, layered = 0, rotating = 0, zooming = 0, noisy = 0, compressed = 0, brightening = 0, tripod = 0
         for i in 0..<clips.count {
             let s = clips.scene(index: i, span: layout.span, width: 64, height: 64)
             let c = s.camera
@@ -197,6 +197,7 @@ func constantStill(_ value: Float, channels: Int = 1, side: Int = 64) -> Still {
                 #expect((l.velocity.x * l.velocity.x + l.velocity.y * l.velocity.y).squareRoot() <= 4 + 1e-9)
             }
             if !s.layers.isEmpty { layered += 1 }
+            if c.velocity == .zero && c.acceleration == .zero && c.zoomRate == 0 && c.angularVelocity == 0 { tripod += 1 }
             if c.angularVelocity != 0 { rotating += 1 }
             if c.zoomRate != 0 { zooming += 1 }
             if s.noiseSigma > 0 { noisy += 1 }
@@ -215,7 +216,8 @@ func constantStill(_ value: Float, channels: Int = 1, side: Int = 64) -> Still {
             }
         }
         // Each effect shows up in a fair share of clips (drawn with probabilities 0.2-0.8).
-        for n in [slow, fast, layered, rotating, zooming, noisy, compressed, brightening] { #expect(n > 30 && n < 370, "\(n)") }
+        for n in [slow, fast, layered, rotating, zooming, noisy, compressed, brightening, tripod] { #expect(n > 30 && n < 370, "\(n)") }
+        #expect(tripod > 90 && tripod < 160, "\(tripod) still cameras of 400 (30% drawn, + those the fit stopped)")
     }
 
     @Test func speedsScaleWithTheTrainingHeight() throws {
