@@ -53,6 +53,17 @@ import VideoData
         #expect(r4.status == 0 && r4.output.contains("synthetic: 60 clips"), "\(r4.output)")
     }
 
+    @Test func configFileSetsTheSyntheticData() throws {
+        let video = try CLI.video()
+        let config = "\(CLI.dir)/syn-config.json", bad = "\(CLI.dir)/syn-bad-config.json"
+        try Data("{\"data\": {\"synthetic\": 10, \"stills\": [\"\(Self.stills)\"]}}".utf8).write(to: URL(fileURLWithPath: config))
+        let r = try CLI.run(["train", video, "--config", config] + CLI.tiny + ["--steps", "1", "--out", "\(CLI.dir)/syn-c.safetensors"])
+        #expect(r.status == 0 && r.output.contains("synthetic: 10 clips from 2 still(s)") && r.output.contains("synthetic=10"), "\(r.output)")
+        try Data("{\"data\": {\"synthetic\": 10, \"stills\": 3}}".utf8).write(to: URL(fileURLWithPath: bad))
+        let e = try CLI.run(["train", video, "--config", bad])
+        #expect(e.status != 0 && e.output.contains("stills must be a list of paths"), "\(e.output)")
+    }
+
     @Test func missingStillsAreAClearError() throws {
         let video = try CLI.video()
         let r = try CLI.run(["train", video] + CLI.tiny + ["--steps", "1", "--synthetic", "5", "--stills", "\(CLI.dir)/no-such.png",
@@ -79,5 +90,11 @@ import VideoData
         #expect(try CLI.run(["synthetic", "--out", again, "--clips", "3", "--frames", "5", "--size", "16", "--channels", "rgb",
                              "--stills", Self.stills]).status == 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(contentsOf: URL(fileURLWithPath: again)))
+        // Baselines: repeat and blend over the inner frames (3 of 5 per clip).
+        let b = try CLI.run(["synthetic", "--out", again, "--clips", "1", "--frames", "5", "--size", "16", "--stills", Self.stills,
+                             "--baselines", "4"])
+        #expect(b.status == 0 && b.output.contains("2x interpolation over 12 targets of 4 clips: repeat "), "\(b.output)")
+        let refused = try CLI.run(["synthetic", "--frames", "2", "--baselines", "4"])
+        #expect(refused.status != 0 && refused.output.contains("--baselines needs"), "\(refused.output)")
     }
 }
