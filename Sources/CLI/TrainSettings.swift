@@ -90,6 +90,7 @@ struct TrainSettings: Codable, Equatable {
         try need((0..<1).contains(validationFraction), "validation fraction must lie in [0, 1)")
         try need(syntheticCount >= 0, "synthetic clip count must be >= 0")
         try need(stills.map { !$0.isEmpty } ?? true, "stills: give at least one image or folder")
+        try need(stills == nil || syntheticCount > 0, "stills are used only for synthetic clips: give --synthetic N (data.synthetic)")
         try need(numSteps >= 2 && betaMin > 0 && betaMax < 1 && betaMin <= betaMax, "bad diffusion schedule")
         // SPATIN norms with fewer than 16 hidden channels are wrong in the engine's fused forward.
         try need(!spade || spadeDim >= 16, "spade_dim must be >= 16")

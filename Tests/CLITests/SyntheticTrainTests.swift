@@ -70,6 +70,8 @@ import VideoData
                                                            "--out", "\(CLI.dir)/syn-bad.safetensors"])
         #expect(r.status != 0)
         #expect(r.output.contains("no usable still image") && r.output.contains("no-such.png"), "\(r.output)")
+        let unused = try CLI.run(["train", video, "--stills", Self.stills])
+        #expect(unused.status != 0 && unused.output.contains("give --synthetic N"), "\(unused.output)")
         let neg = try CLI.run(["train", video, "--synthetic=-3"])
         #expect(neg.status != 0 && neg.output.contains("synthetic clip count must be >= 0"), "\(neg.output)")
     }
