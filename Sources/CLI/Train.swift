@@ -72,6 +72,10 @@ extension Mcvd {
         @Option(help: "Conditioning frames this many steps apart, the nearest one step from the current frames (default 1: consecutive; 2: learn to rebuild every other frame, for 2x frame-rate conversion).")
         var conditionStride: Int?
         @Option(help: "Fraction of each video's frames (at its end) kept for validation (default 0.2).") var validationFraction: Double?
+        @Option(help: "Add N synthetic clips (still photos moved with exact ground truth: docs/synthetic.md) to the real training clips (default 0).")
+        var synthetic: Int?
+        @Option(help: "A still image or folder of images for --synthetic (repeatable; default: the photos tools/install-data.sh installs).")
+        var stills: [String] = []
         // Training.
         @Option(help: "Clips per step (default 8).") var batch: Int?
         @Option(help: "Total training steps (default 10000; with --resume: the new total).") var steps: Int?
@@ -92,7 +96,7 @@ extension Mcvd {
              ("--spade-dim", spadeDim != nil), ("--dropout", dropout != nil), ("--channels", channels != nil),
              ("--size", size != nil), ("--crop", crop != nil), ("--past", past != nil), ("--current", current != nil),
              ("--future", future != nil), ("--frame-skip", frameSkip != nil), ("--condition-stride", conditionStride != nil),
-             ("--validation-fraction", validationFraction != nil), ("--batch", batch != nil), ("--lr", lr != nil),
+             ("--validation-fraction", validationFraction != nil), ("--synthetic", synthetic != nil), ("--stills", !stills.isEmpty), ("--batch", batch != nil), ("--lr", lr != nil),
              ("--warmup", warmup != nil), ("--ema", ema != nil), ("--p-mask-past", pMaskPast != nil),
              ("--p-mask-future", pMaskFuture != nil), ("--synchronised", synchronised != nil),
              ("--parameterization", parameterization != nil), ("--residual", residual != nil),
@@ -138,6 +142,8 @@ extension Mcvd {
                 if let frameSkip { s.frameSkip = frameSkip }
                 if let conditionStride { s.conditionStride = conditionStride }
                 if let validationFraction { s.validationFraction = validationFraction }
+                if let synthetic { s.synthetic = synthetic }
+                if !stills.isEmpty { s.stills = stills }
                 if let batch { s.batch = batch }
                 if let steps { s.steps = steps }
                 if let lr { s.lr = lr }
@@ -207,6 +213,7 @@ extension Mcvd {
             guard trainClips > 0 else {
                 throw CLIError("no video has \(layout.span) frames in its training range (past + current + future with frame skip)")
             }
+            let synthetic = try syntheticSet(settings)
             let validationCount = dataset.clipCount(split: .validation, layout: layout)
             print("data: \(dataset.videos.count) video(s), \(dataset.skipped.count) skipped, \(trainClips) training clips, "
                   + "\(validationCount) validation clips of \(layout.frames) frames")
@@ -226,7 +233,10 @@ extension Mcvd {
 
             let writer = try metrics.map { try MetricsWriter(path: $0, append: resume != nil) }
             func save() throws {
-                try trainer.save(path: outPath, extraMetadata: [TrainSettings.metadataKey: settings.json()])
+                var extra = [TrainSettings.metadataKey: settings.json()]
+                // The stills the synthetic clips came from (the default list may change between versions).
+                if let synthetic { extra["mcvd.train.stills"] = synthetic.stills.map(\.path).joined(separator: "\n") }
+                try trainer.save(path: outPath, extraMetadata: extra)
             }
 
             // The loop.
@@ -235,11 +245,15 @@ extension Mcvd {
             let start = Date()
             var stepSeconds: Double?          // exponential average of the step time
             var lastVal: Double?
+            var drawn = (real: 0, synthetic: 0)     // clips this run trained on, by kind
             let total = settings.steps
             while trainer.step < total && !interruptRequested.load(ordering: .relaxed) {
                 let t0 = Date()     // the step's time includes making its batch
                 let batch = try dataset.batch(split: .train, layout: layout, count: settings.batch, crop: settings.cropSize,
-                                              seed: settings.seed, step: trainer.step)
+                                              seed: settings.seed, step: trainer.step, synthetic: synthetic)
+                let drawnSynthetic = batch.origins.filter(\.synthetic).count
+                drawn.synthetic += drawnSynthetic
+                drawn.real += batch.count - drawnSynthetic
                 let stats = trainer.trainStep(clips: interleave(batch), samples: settings.batch, height: settings.cropSize,
                                               width: settings.cropSize)
                 let dt = Date().timeIntervalSince(t0)
@@ -247,6 +261,7 @@ extension Mcvd {
                 let done = trainer.step
                 var fields: [(String, Any)] = [("step", done), ("loss", stats.loss), ("grad_norm", stats.gradNorm),
                                                ("lr", stats.learningRate), ("step_s", dt)]
+                if synthetic != nil { fields.append(("synthetic", drawnSynthetic)) }
                 let validating = done % validateEvery == 0 || done == total
                 if validating, let v = validationLoss() {
                     lastVal = v
@@ -262,12 +277,20 @@ extension Mcvd {
             }
             try save()
             let elapsed = Date().timeIntervalSince(start)
+            if synthetic != nil { progress.note("clips drawn: \(drawn.real) real, \(drawn.synthetic) synthetic") }
             if interruptRequested.load(ordering: .relaxed) {
                 progress.note("interrupted: checkpoint at step \(trainer.step) saved to \(outPath); "
                               + "continue with: mcvd train --resume \(outPath) <videos>")
             } else {
                 progress.note("done: \(trainer.step) steps in \(clock(elapsed)); model saved to \(outPath)")
             }
+        }
+
+        /// The synthetic clips of the settings (nil without --synthetic); Synthetic.swift loads them.
+        func syntheticSet(_ settings: TrainSettings) throws -> SyntheticClips? {
+            guard settings.syntheticCount > 0 else { return nil }
+            return try syntheticClips(count: settings.syntheticCount, stills: settings.stills, channels: settings.channels,
+                                      size: settings.size, crop: settings.cropSize, seed: settings.seed)
         }
 
         func fmt(_ v: Double) -> String { String(format: v < 0.01 ? "%.3e" : "%.4f", v) }

@@ -35,6 +35,12 @@ struct TrainSettings: Codable, Equatable {
     var pMaskPast = 0.5, pMaskFuture = 0.5
     var synchronised = false
     var validationFraction = 0.2
+    /// Synthetic clips (VideoData's SyntheticClips: still photos moved with exact ground truth) added to
+    /// the real training clips, nil or 0: none. Clip i is fixed by (seed, i): the same in every epoch.
+    var synthetic: Int?
+    /// Still images or folders the synthetic clips are made from; nil: StillImages.defaultPaths.
+    var stills: [String]?
+    var syntheticCount: Int { synthetic ?? 0 }
     // diffusion:
     var parameterization = Parameterization.v
     var residual = true
@@ -82,6 +88,9 @@ struct TrainSettings: Codable, Equatable {
         try need((0..<1).contains(dropout), "dropout must lie in [0, 1)")
         try need(emaRate.map { $0 > 0 && $0 < 1 } ?? true, "ema rate must lie in (0, 1) (0 turns EMA off)")
         try need((0..<1).contains(validationFraction), "validation fraction must lie in [0, 1)")
+        try need(syntheticCount >= 0, "synthetic clip count must be >= 0")
+        try need(stills.map { !$0.isEmpty } ?? true, "stills: give at least one image or folder")
+        try need(stills == nil || syntheticCount > 0, "stills are used only for synthetic clips: give --synthetic N (data.synthetic)")
         try need(numSteps >= 2 && betaMin > 0 && betaMax < 1 && betaMin <= betaMax, "bad diffusion schedule")
         // SPATIN norms with fewer than 16 hidden channels are wrong in the engine's fused forward.
         try need(!spade || spadeDim >= 16, "spade_dim must be >= 16")
@@ -168,6 +177,10 @@ struct TrainSettings: Codable, Equatable {
             case "frame_skip": frameSkip = try int(v, key)
             case "condition_stride": conditionStride = try int(v, key)
             case "validation_fraction": validationFraction = try double(v, key)
+            case "synthetic": synthetic = try int(v, key)
+            case "stills":
+                guard let a = v as? [Any] else { throw fail("stills must be a list of paths") }
+                stills = try a.map { try string($0, key) }
             case _ where Self.ignoredKeys.contains(key): break
             default: throw fail("unknown field data.\(key)")
             }
@@ -209,7 +222,8 @@ struct TrainSettings: Codable, Equatable {
 
     /// One line for the log.
     var summary: String {
-        "\(unetConfig.summary) | crop=\(cropSize) skip=\(frameSkip)\(stride > 1 ? " stride=\(stride)" : "") batch=\(batch) steps=\(steps) lr=\(lr) warmup=\(warmup) "
+        "\(unetConfig.summary) | crop=\(cropSize) skip=\(frameSkip)\(stride > 1 ? " stride=\(stride)" : "")"
+            + "\(syntheticCount > 0 ? " synthetic=\(syntheticCount)" : "") batch=\(batch) steps=\(steps) lr=\(lr) warmup=\(warmup) "
             + "ema=\(emaRate.map { "\($0)" } ?? "off") p_mask=\(pMaskPast)/\(pMaskFuture)\(synchronised ? " sync" : "") "
             + "\(parameterization.rawValue)\(residual ? " residual" : "") dropout=\(dropout) seed=\(seed)"
     }

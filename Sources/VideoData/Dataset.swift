@@ -2,6 +2,7 @@
 // never trained on), random clips of past + current + future frames with optional frame skip, random
 // square crops and horizontal flips, as Float in [-1, 1] (the reference's rescaled data), NCHW per frame.
 // Randomness comes from the project's Philox streams keyed by (seed, sample, step): reproducible.
+// Training batches may mix in synthetic clips (Synthetic.swift) with exact ground truth.
 import Diffusion
 
 public enum Split: Sendable { case train, validation }
@@ -40,8 +41,9 @@ public struct ClipBatch: Sendable {
     public var past: [Float]
     public var current: [Float]
     public var future: [Float]
-    /// Where each sample came from: (video index, first source frame, crop x, crop y, flipped).
-    public var origins: [(video: Int, frame: Int, x: Int, y: Int, flipped: Bool)]
+    /// Where each sample came from: (video index, first source frame, crop x, crop y, flipped, false), or
+    /// for a synthetic clip (-1, its index among the synthetic clips, 0, 0, false, true).
+    public var origins: [(video: Int, frame: Int, x: Int, y: Int, flipped: Bool, synthetic: Bool)]
 }
 
 public struct DatasetError: Error, CustomStringConvertible {
@@ -103,15 +105,20 @@ public final class VideoDataset: @unchecked Sendable {
 
     /// A batch of `count` random clips with random `crop` x `crop` windows (and random horizontal flips
     /// when `augment`), drawn from Philox streams (seed, sample b, step): the same arguments give the same
-    /// batch. The clip start is uniform over all clip positions of the split across videos.
+    /// batch. The clip is uniform over all clip positions of the split across videos and, when `synthetic`
+    /// is given, its `count` clips too (clip i of it rendered at crop x crop, neither cropped nor flipped).
     public func batch(split: Split, layout: ClipLayout, count: Int, crop: Int, seed: UInt64, step: Int,
-                      augment: Bool = true) throws -> ClipBatch {
-        let total = clipCount(split: split, layout: layout)
+                      augment: Bool = true, synthetic: SyntheticClips? = nil) throws -> ClipBatch {
+        let real = clipCount(split: split, layout: layout)
+        let total = real + (synthetic?.count ?? 0)
         guard total > 0 else {
             throw DatasetError(description: "no clip of \(layout.span) frames fits in the \(split) split of any video")
         }
         guard let small = videos.map({ min($0.width, $0.height) }).min(), crop >= 1, crop <= small else {
             throw DatasetError(description: "crop \(crop) does not fit in the smallest video side")
+        }
+        if let synthetic, synthetic.channels != channels {
+            throw DatasetError(description: "synthetic clips have \(synthetic.channels) channel(s), the videos \(channels)")
         }
         let plane = crop * crop * channels
         var out = ClipBatch(count: count, channels: channels, size: crop, layout: layout,
@@ -120,21 +127,29 @@ public final class VideoDataset: @unchecked Sendable {
                             future: [Float](repeating: 0, count: count * layout.future * plane), origins: [])
         let offsets = layout.offsets
         for b in 0..<count {
-            // Five draws: clip index, crop x, crop y, flip; modulo bias < bound / 2^32, negligible here.
+            // Four draws: clip index, crop x, crop y, flip; modulo bias < bound / 2^32, negligible here.
             let r = NoiseStream(seed: seed, sample: UInt32(b), block: 0xDA7A, step: UInt32(truncatingIfNeeded: step)).bits(4)
             var k = Int(r[0]) % total
-            var vi = 0
-            while k >= starts(video: vi, split: split, layout: layout).count {
-                k -= starts(video: vi, split: split, layout: layout).count
-                vi += 1
+            let frames: [[UInt8]], width: Int, x: Int, y: Int, flip: Bool
+            if k >= real, let synthetic {
+                frames = synthetic.cachedFrames(index: k - real, layout: layout, width: crop, height: crop)
+                (width, x, y, flip) = (crop, 0, 0, false)
+                out.origins.append((-1, k - real, 0, 0, false, true))
+            } else {
+                var vi = 0
+                while k >= starts(video: vi, split: split, layout: layout).count {
+                    k -= starts(video: vi, split: split, layout: layout).count
+                    vi += 1
+                }
+                let v = videos[vi]
+                let first = starts(video: vi, split: split, layout: layout).lowerBound + k
+                x = Int(r[1]) % (v.width - crop + 1); y = Int(r[2]) % (v.height - crop + 1)
+                flip = augment && r[3] & 1 == 1
+                width = v.width
+                frames = offsets.map { v.frames[first + $0] }
+                out.origins.append((vi, first, x, y, flip, false))
             }
-            let v = videos[vi]
-            let first = starts(video: vi, split: split, layout: layout).lowerBound + k
-            let x = Int(r[1]) % (v.width - crop + 1), y = Int(r[2]) % (v.height - crop + 1)
-            let flip = augment && r[3] & 1 == 1
-            out.origins.append((vi, first, x, y, flip))
-            for (j, shift) in offsets.enumerated() {
-                let src = v.frames[first + shift]
+            for (j, src) in frames.enumerated() {
                 let (index, offset): (Int, Int)
                 if j < layout.past { (index, offset) = (0, (b * layout.past + j) * plane) }
                 else if j < layout.past + layout.current { (index, offset) = (1, (b * layout.current + j - layout.past) * plane) }
@@ -144,7 +159,7 @@ public final class VideoDataset: @unchecked Sendable {
                         src.withUnsafeBufferPointer { s in
                             for c in 0..<channels {
                                 for yy in 0..<crop {
-                                    let row = (y + yy) * v.width
+                                    let row = (y + yy) * width
                                     let o = offset + (c * crop + yy) * crop
                                     for xx in 0..<crop {
                                         let sx = x + (flip ? crop - 1 - xx : xx)

@@ -32,10 +32,10 @@ private let gstInitialised: Bool = {
     return true
 }()
 
-/// Decodes `path`, scaling every frame to `height` rows (width from the display aspect ratio, even),
-/// `channels` 1 (GRAY8) or 3 (RGB). Stops after `maxFrames` when given. Throws VideoDecodeError for a
+/// Decodes `path`, scaling every frame to `height` rows (width from the display aspect ratio, even;
+/// nil: the stream's own size, e.g. a still image at full resolution), `channels` 1 (GRAY8) or 3 (RGB). Stops after `maxFrames` when given. Throws VideoDecodeError for a
 /// missing, unreadable or frameless file, or when decoding takes longer than `timeout` seconds.
-public func decodeVideo(path: String, height: Int, channels: Int, maxFrames: Int? = nil,
+public func decodeVideo(path: String, height: Int?, channels: Int, maxFrames: Int? = nil,
                         timeout: Double = 600) throws -> DecodedVideo {
     precondition(gstInitialised)
     precondition(channels == 1 || channels == 3, "channels must be 1 or 3")
@@ -44,7 +44,7 @@ public func decodeVideo(path: String, height: Int, channels: Int, maxFrames: Int
     }
     let format = channels == 1 ? "GRAY8" : "RGB"
     let description = "filesrc name=src ! decodebin ! videoconvert ! videoscale add-borders=false ! "
-        + "video/x-raw,format=\(format),pixel-aspect-ratio=1/1,height=\(height) ! "
+        + "video/x-raw,format=\(format),pixel-aspect-ratio=1/1\(height.map { ",height=\($0)" } ?? "") ! "
         + "appsink name=sink sync=false max-buffers=8"
     var err: UnsafeMutablePointer<GError>?
     guard let pipe = gst_parse_launch(description, &err) else {
@@ -68,7 +68,7 @@ public func decodeVideo(path: String, height: Int, channels: Int, maxFrames: Int
 
     gst_element_set_state(pipe, GST_STATE_PLAYING)
     var frames: [[UInt8]] = []
-    var width = 0, rateN: Int32 = 0, rateD: Int32 = 1
+    var width = 0, decodedHeight = 0, rateN: Int32 = 0, rateD: Int32 = 1
     let deadline = Date().addingTimeInterval(timeout)
     while maxFrames.map({ frames.count < $0 }) ?? true {
         if let message = popError(bus) { throw VideoDecodeError(path: path, message: message) }
@@ -82,6 +82,7 @@ public func decodeVideo(path: String, height: Int, channels: Int, maxFrames: Int
         guard let caps = gst_sample_get_caps(sample), gst_video_info_from_caps(&info, caps) != 0,
               let buffer = gst_sample_get_buffer(sample) else { continue }
         width = Int(info.width)
+        decodedHeight = Int(info.height)
         rateN = info.fps_n; rateD = info.fps_d
         var frame = GstVideoFrame()
         guard gst_video_frame_map(&frame, &info, buffer, GST_MAP_READ) != 0 else {
@@ -101,7 +102,7 @@ public func decodeVideo(path: String, height: Int, channels: Int, maxFrames: Int
     }
     if let message = popError(bus) { throw VideoDecodeError(path: path, message: message) }
     guard !frames.isEmpty else { throw VideoDecodeError(path: path, message: "no video frames decoded") }
-    return DecodedVideo(path: path, width: width, height: height, channels: channels, rateN: rateN, rateD: rateD,
+    return DecodedVideo(path: path, width: width, height: decodedHeight, channels: channels, rateN: rateN, rateD: rateD,
                         frames: frames)
 }
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the training data of the default model on Debian 12 (as root, or through sudo): the real
+# footage of docs/data.md (python3-mecavideo, python-kivy-examples, python3-imageio, opencv-doc,
+# python-nbsphinx-doc) and the still photos that `mcvd train --synthetic` moves to make synthetic clips
+# with exact ground truth (opencv-doc's examples/data, python3-skimage's data; docs/synthetic.md).
+# The tests do not need any of this (they make their own videos and images); tools/install-deps.sh
+# installs what building and testing need.
+set -euo pipefail
+packages=(python3-mecavideo python-kivy-examples python3-imageio opencv-doc python-nbsphinx-doc
+          python3-skimage)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "installed: ${missing[*]}"
+fi
