@@ -5,18 +5,15 @@ import Foundation
 
 /// Still photos for synthetic clips.
 public enum StillImages {
-    /// Photos (no drawings, logos, charts or calibration patterns) that two Debian 12 packages install:
-    /// opencv-doc (which also ships two of the training videos) and python3-skimage; tools/install-data.sh
-    /// installs both. docs/synthetic.md lists them with their origin.
+    /// Photos (no drawings, logos, charts or calibration patterns) that python3-skimage installs
+    /// (tools/install-data.sh). Not opencv-doc's photos: that package ships two of the footage videos, and
+    /// docs/data.md keeps every other file of the footage packages out of training. docs/synthetic.md lists
+    /// them with their origin.
     public static let defaultPaths: [String] = {
-        let opencv = "/usr/share/doc/opencv-doc/examples/data/"
         let skimage = "/usr/lib/python3/dist-packages/skimage/data/"
-        return ["aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "basketball1.png", "board.jpg",
-                "box_in_scene.png", "building.jpg", "butterfly.jpg", "chicky_512.png", "ela_original.jpg", "fruits.jpg",
-                "graf1.png", "home.jpg", "leuvenA.jpg", "messi5.jpg", "orange.jpg", "rubberwhale1.png", "smarties.png",
-                "squirrel_cls.jpg", "starry_night.jpg", "stuff.jpg"].map { opencv + $0 }
-            + ["astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
-               "gravel.png", "hubble_deep_field.jpg", "moon.png", "motorcycle_left.png", "page.png", "rocket.jpg"].map { skimage + $0 }
+        return ["astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "grass.png",
+                "gravel.png", "hubble_deep_field.jpg", "moon.png", "motorcycle_left.png", "page.png", "rocket.jpg"]
+            .map { skimage + $0 }
     }()
 
     static let extensions: Set<String> = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"]
