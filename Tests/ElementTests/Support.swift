@@ -186,6 +186,29 @@ final class Harness {
         return String(cString: err!.pointee.message)
     }
 
+    /// Texts of every warning message posted so far.
+    func warnings() -> [String] {
+        var out: [String] = []
+        while let m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING) {
+            var err: UnsafeMutablePointer<GError>?
+            var dbg: UnsafeMutablePointer<gchar>?
+            gst_message_parse_warning(m, &err, &dbg)
+            out.append(String(cString: err!.pointee.message))
+            g_error_free(err); g_free(dbg)
+            gst_message_unref(m)
+        }
+        return out
+    }
+
+    /// A read-only uint64 counter property (frames-in, frames-dropped, ...).
+    func counter(_ name: String) -> UInt {
+        var v = GValue()
+        g_value_init(&v, GType(11 << 2))  // G_TYPE_UINT64
+        defer { g_value_unset(&v) }
+        g_object_get_property(UnsafeMutableRawPointer(h.pointee.element).assumingMemoryBound(to: GObject.self), name, &v)
+        return g_value_get_uint64(&v)
+    }
+
     func samples(seed: UInt64) -> [[Int]] {
         let b = makeFrame(info, seed: seed)
         defer { gst_buffer_unref(b) }
