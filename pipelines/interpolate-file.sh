@@ -41,7 +41,11 @@ fi
 if [ -n "$(mcvd_probe "$in" a codec_type)" ]; then
   acodec=$(mcvd_probe "$in" a codec_name)
   case $acodec in aac|mp3|ac3|eac3|alac|mp2|opus) aopts=(-c:a copy) ;; *) aopts=(-c:a aac -b:a 192k) ;; esac
-  ffmpeg -nostdin -v error -y -i "$vtmp" -i "$in" -map 0:v:0 -map 1:a -c:v copy "${aopts[@]}" -f mp4 "$tmp" \
+  # mp4mux starts the new video at 0; shift it back to where IN's video starts relative to its audio.
+  vstart=$(mcvd_probe "$in" v start_time); [[ $vstart =~ ^-?[0-9.]+$ ]] || vstart=0
+  newstart=$(mcvd_probe "$vtmp" v start_time); [[ $newstart =~ ^-?[0-9.]+$ ]] || newstart=0
+  shift=$(awk -v a="$vstart" -v b="$newstart" 'BEGIN { printf "%.6f", a - b }')
+  ffmpeg -nostdin -v error -y -itsoffset "$shift" -i "$vtmp" -i "$in" -map 0:v:0 -map 1:a -c:v copy "${aopts[@]}" -f mp4 "$tmp" \
     || mcvd_die "$in: muxing the audio ($acodec) failed"
   rm -f "$vtmp"
 else

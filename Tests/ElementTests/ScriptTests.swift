@@ -148,6 +148,18 @@ import Testing
         #expect(v["nb_frames"] == "60" && v["duration"] == "1.000000", "\(v)")
     }
 
+    /// Video starting 0.5 s after the audio (common after cutting): the new video starts 0.5 s in too.
+    @Test func audioStaysInSyncWhenVideoStartsLate() throws {
+        try launch("videotestsrc num-buffers=30 timestamp-offset=500000000 ! video/x-raw,width=64,height=48,framerate=30/1 ! x264enc ! mp4mux name=m ! filesink location=\(path("late.mp4")) audiotestsrc num-buffers=20 samplesperbuffer=4410 ! audio/x-raw,rate=44100 ! avenc_aac ! m.")
+        let r = try script("interpolate-file.sh", ["late.mp4", "late-2x.mp4"])
+        #expect(r.status == 0, "\(r.out)")
+        let start = { (f: String, k: String) in Double(try self.probe(self.path(f), k, "start_time")["start_time"] ?? "") ?? -1 }
+        let inOffset = try start("late.mp4", "v") - start("late.mp4", "a")
+        let outOffset = try start("late-2x.mp4", "v") - start("late-2x.mp4", "a")
+        #expect(abs(inOffset - 0.5) < 0.01)
+        #expect(abs(outOffset - inOffset) < 0.01, "video - audio start: \(inOffset) s in, \(outOffset) s out")
+    }
+
     // MARK: items 5, 6, 11, 12 (scripts)
 
     /// 321x241 (FFV1, 4:2:0): padded to 322x242 for x264, every frame kept.
