@@ -4,6 +4,7 @@
 import CGStreamer
 import CGStreamerApp
 import Element
+import Foundation
 import Testing
 
 @Suite struct RealInputTests {
@@ -70,6 +71,23 @@ import Testing
         }
         #expect(outs.count == 48)
         for k in 0..<24 where outs.count == 48 { #expect(outs[2 * k].samples == inputs[k] && !outs[2 * k].inserted, "frame \(k)") }
+    }
+
+    /// A real AVI (MPEG-4 ASP with B-frames, made by avenc_mpeg4 + avimux) decodes with duplicated PTS,
+    /// like Megamind.avi: every decoded frame still comes out of mcvd, in order, untouched.
+    @Test func aviWithBFramesKeepsEveryFrame() throws {
+        let avi = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-bframes-\(getpid()).avi").path
+        defer { try? FileManager.default.removeItem(atPath: avi) }
+        try playToEOS("videotestsrc num-buffers=30 pattern=ball ! video/x-raw,width=64,height=48,framerate=30/1 ! avenc_mpeg4 max-bframes=2 ! avimux ! filesink location=\(avi)")
+        let decode = "filesrc location=\(avi) ! decodebin ! videoconvert ! video/x-raw,format=I420"
+        let decoded = try runPipeline("\(decode) ! appsink name=sink sync=false")
+        #expect(decoded.count == 30)
+        // The decoder really does repeat timestamps (else this test would prove nothing).
+        #expect(Set(decoded.map(\.pts)).count < decoded.count)
+        let outs = try runPipeline("\(decode) ! mcvd ! appsink name=sink sync=false")
+        #expect(outs.count == 60)
+        let originals = outs.filter { !$0.inserted }.map(\.samples)
+        #expect(originals == decoded.map(\.samples))
     }
 
     /// Live capture with do-timestamp: PTS wander by a few ms around the nominal times. At 30 -> 60 with
