@@ -101,9 +101,10 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                           0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_SNAP_WINDOW,
       g_param_spec_int64("snap-window", "Snap window",
-                         "An input frame within this many ns of an output slot is passed through as that "
-                         "slot's frame (absorbs timestamp rounding and capture jitter); -1 = auto, 1/3 of an "
-                         "output frame (5.6 ms at 60 fps); capped below half an output frame",
+                         "How far (ns) a frame's timestamp may be moved to keep it an original: onto the input "
+                         "rate's nominal grid, and onto an output slot (absorbs timestamp rounding and capture "
+                         "jitter); -1 = auto: 1/3 of an input frame and 1/3 of an output frame (5.6 ms at 60 "
+                         "fps); capped below half a frame",
                          -1, GST_MCVD_MAX_SNAP_WINDOW, GST_MCVD_DEFAULT_SNAP_WINDOW,
                          rw | GST_PARAM_MUTABLE_READY));
 

@@ -68,7 +68,8 @@ extension McvdFilter {
         stream.inRate = inRate
         stream.outRate = outRate
         stream.timeline = InputTimeline(rate: variableRate ? nil : inRate,
-                                        nominal: variableRate ? outRate.frameDuration : inRate.frameDuration)
+                                        nominal: variableRate ? outRate.frameDuration : inRate.frameDuration,
+                                        window: settings.withLock { $0.snapWindow })
         stream.negotiated = true
         if restart { stream.release() }
         lookAheadNs.store(stream.timeline.nominal, ordering: .relaxed)

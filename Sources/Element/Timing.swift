@@ -70,8 +70,8 @@ enum InputPlacement: Equatable {
 /// The input timeline: where each input frame goes before any slot is made from it (README
 /// "Timestamps"). With a caps frame rate, frames are expected on its nominal grid, anchored at the frame
 /// that (re)started the timeline; the grid position is computed from the frame count, so it never drifts:
-/// - within a third of an input frame of the next grid position (capture jitter, container rounding):
-///   placed exactly there;
+/// - within `window` of the next grid position (capture jitter, container rounding; by default a third
+///   of an input frame): placed exactly there;
 /// - no PTS: placed there too (counted as re-placed);
 /// - at least half an input frame after the previous frame but off the grid (a missing frame, irregular
 ///   spacing): kept at its own PTS, and the grid restarts from it;
@@ -86,14 +86,17 @@ struct InputTimeline {
     var rate: Fraction?
     /// One input frame at `rate`, or one output frame for variable-rate input.
     var nominal: UInt
+    /// How far a PTS may be moved onto the grid (the `snap-window` property when set).
+    var window: UInt
     var maxLead: UInt = 2
     private var anchor: UInt = 0
     private var count: UInt = 0
     private(set) var started = false
 
-    init(rate: Fraction?, nominal: UInt) {
+    init(rate: Fraction?, nominal: UInt, window: UInt? = nil) {
         self.rate = rate
         self.nominal = nominal
+        self.window = rate == nil ? 0 : min(window ?? nominal / 3, max(nominal / 2, 1) - 1)
     }
 
     /// Grid position k frames after the anchor.
@@ -118,7 +121,6 @@ struct InputTimeline {
         guard started else { return pts == clockTimeNone ? .retimed(restart(at: start)) : .at(restart(at: pts)) }
         let last = time(count), next = time(count + 1)
         if pts == clockTimeNone { count += 1; return .retimed(next) }
-        let window = rate == nil ? 0 : nominal / 3
         if (pts > next ? pts - next : next - pts) <= window { count += 1; return .at(next) }
         if pts > last, pts - last >= nominal / 2 { return .at(restart(at: pts)) }
         if next > pts, next - pts > maxLead &* nominal &+ nominal / 3 { return .dropped }

@@ -95,7 +95,18 @@ import Testing
     /// window and raw PTS, 71% at +-3 ms and 63% at +-5 ms).
     @Test(arguments: [3, 5])
     func captureJitterKeepsOriginals(jitterMs: Int) {
-        let h = Harness(caps: "video/x-raw,format=GRAY8,width=4,height=2,framerate=30/1")
+        let (kept, n) = jitterRun(jitterMs: jitterMs)
+        #expect(kept * 100 >= 95 * n, "\(kept) of \(n) originals kept at +-\(jitterMs) ms")
+    }
+
+    /// With snap-window=1 ms, timestamps stay where they are (within 1 ms): most jittered frames blend.
+    @Test func snapWindowOneMillisecondKeepsTimestamps() {
+        let (kept, n) = jitterRun(jitterMs: 5, props: ["snap-window": "1000000"])
+        #expect(kept * 2 < n, "\(kept) of \(n)")
+    }
+
+    func jitterRun(jitterMs: Int, props: [String: String] = [:]) -> (kept: Int, n: Int) {
+        let h = Harness(props, caps: "video/x-raw,format=GRAY8,width=4,height=2,framerate=30/1")
         let n = 300
         var x: UInt64 = 0x2545F4914F6CDD1D
         for k in 0..<n {
@@ -106,10 +117,9 @@ import Testing
         }
         #expect(h.event(gst_event_new_eos()))
         let outs = h.pullAll()
-        let kept = originalsKept(outs, h, count: n).count
-        #expect(kept * 100 >= 95 * n, "\(kept) of \(n) originals kept at +-\(jitterMs) ms")
         #expect(abs(outs.count - 2 * n) <= 1)
         #expect(h.counter("frames-retimed") == 0 && h.counter("frames-dropped") == 0)
+        return (originalsKept(outs, h, count: n).count, n)
     }
 
     /// snap-window is a property. Variable-rate input has no nominal grid to snap jitter to, so the
