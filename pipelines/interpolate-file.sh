@@ -51,7 +51,7 @@ if [ -n "$(mcvd_probe "$in" a codec_type)" ]; then
 else
   mv -f "$vtmp" "$tmp"
 fi
-chmod 644 "$tmp"
+chmod "$(printf "%o" $((0666 & ~0$(umask))))" "$tmp"   # mktemp made it 0600
 mv -f "$tmp" "$out"
 
 # Duration check: OUT's video against what IN's video (or container) declares.
