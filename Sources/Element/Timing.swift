@@ -73,8 +73,9 @@ enum InputPlacement: Equatable {
 /// - within `window` of the next grid position (capture jitter, container rounding; by default a third
 ///   of an input frame): placed exactly there;
 /// - no PTS: placed there too (counted as re-placed);
-/// - at least half an input frame after the previous frame but off the grid (a missing frame, irregular
-///   spacing): kept at its own PTS, and the grid restarts from it;
+/// - at least half an input frame after the previous frame but further off the grid: kept at its own
+///   PTS; when it is less than half a frame off (a large jitter) the grid goes on, else (a missing frame,
+///   irregular spacing) the grid restarts from it;
 /// - otherwise (duplicated, going back, or a fraction of a frame after the previous; decoders of AVI files
 ///   do this): re-placed at the next grid position, as long as that is at most `maxLead` input frames
 ///   (plus the third of a frame) after its own PTS; beyond that (timestamps running far faster than the caps say, or jumping back
@@ -91,6 +92,8 @@ struct InputTimeline {
     var maxLead: UInt = 2
     private var anchor: UInt = 0
     private var count: UInt = 0
+    /// Where the previous frame was placed.
+    private var last: UInt = 0
     private(set) var started = false
 
     init(rate: Fraction?, nominal: UInt, window: UInt? = nil) {
@@ -111,6 +114,7 @@ struct InputTimeline {
     private mutating func restart(at t: UInt) -> UInt {
         anchor = t
         count = 0
+        last = t
         started = true
         return t
     }
@@ -119,13 +123,23 @@ struct InputTimeline {
     /// first frame has no PTS.
     mutating func place(_ pts: UInt, start: UInt) -> InputPlacement {
         guard started else { return pts == clockTimeNone ? .retimed(restart(at: start)) : .at(restart(at: pts)) }
-        let last = time(count), next = time(count + 1)
-        if pts == clockTimeNone { count += 1; return .retimed(next) }
-        if (pts > next ? pts - next : next - pts) <= window { count += 1; return .at(next) }
-        if pts > last, pts - last >= nominal / 2 { return .at(restart(at: pts)) }
+        let next = time(count + 1)
+        if pts == clockTimeNone { return .retimed(advance(to: next)) }
+        let offGrid = pts > next ? pts - next : next - pts
+        if offGrid <= window { return .at(advance(to: next)) }
+        if pts > last, pts - last >= nominal / 2 {
+            // Less than half a frame off: an outlier of the jitter, kept where it is; the grid goes on.
+            // Further: a missing frame or irregular spacing, and the grid restarts from this frame.
+            return .at(offGrid < nominal / 2 ? advance(to: pts) : restart(at: pts))
+        }
         if next > pts, next - pts > maxLead &* nominal &+ nominal / 3 { return .dropped }
+        return .retimed(advance(to: next))
+    }
+
+    private mutating func advance(to t: UInt) -> UInt {
         count += 1
-        return .retimed(next)
+        last = t
+        return t
     }
 }
 
