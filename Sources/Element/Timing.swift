@@ -130,7 +130,8 @@ struct InputTimeline {
         if pts > last, pts - last >= nominal / 2 {
             // Less than half a frame off: an outlier of the jitter, kept where it is; the grid goes on.
             // Further: a missing frame or irregular spacing, and the grid restarts from this frame.
-            return .at(offGrid < nominal / 2 ? advance(to: pts) : restart(at: pts))
+            // Variable-rate input has no grid: every kept frame restarts it (so `next` = this + nominal).
+            return .at(offGrid < nominal / 2 && rate != nil ? advance(to: pts) : restart(at: pts))
         }
         if next > pts, next - pts > maxLead &* nominal &+ nominal / 3 { return .dropped }
         return .retimed(advance(to: next))

@@ -155,6 +155,20 @@ import Testing
         #expect(originalsKept(outs, h, count: pts.count).count == pts.count)
     }
 
+    /// Variable-rate input whose frames come 1 ns or 0 ns apart: re-placed one output frame after the
+    /// previous, every frame kept, output PTS increasing.
+    @Test func variableRateNearlyEqualPTS() {
+        let h = Harness(caps: "video/x-raw,format=GRAY8,width=4,height=4,framerate=0/1",
+                        sinkCaps: "video/x-raw,format=GRAY8,width=4,height=4,framerate=60/1")
+        let pts: [UInt] = [0, 100_000_000, 100_000_001, 100_000_001, 200_000_000]
+        for (k, p) in pts.enumerated() { #expect(h.push(seed: UInt64(k), pts: p) == GST_FLOW_OK) }
+        #expect(h.event(gst_event_new_eos()))
+        let outs = h.pullAll()
+        #expect(outs.map(\.pts) == (0..<outs.count).map { scale(UInt($0), second, 60) })
+        #expect(originalsKept(outs, h, count: pts.count).count == pts.count)
+        #expect(h.counter("frames-retimed") == 2)
+    }
+
     /// Without a fixed output rate the error gives advice; both advised pipelines run.
     @Test func variableRateAdviceWorks() throws {
         let h = Harness(caps: "video/x-raw,format=GRAY8,width=4,height=4,framerate=0/1")
