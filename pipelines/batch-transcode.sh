@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ -d "$in_dir" ] || mcvd_die "$in_dir: no such folder"
 [ -n "$rate" ] && { rate=$(mcvd_rate "$rate") || exit 1; }
 mkdir -p "$out_dir"
-mapfile -t files < <(find "$in_dir" -maxdepth 1 -type f \( -iname '*.mp4' -o -iname '*.mkv' -o -iname '*.avi' \
+mapfile -t files < <(find -L "$in_dir" -maxdepth 1 -type f \( -iname '*.mp4' -o -iname '*.mkv' -o -iname '*.avi' \
   -o -iname '*.mov' -o -iname '*.webm' -o -iname '*.ogv' -o -iname '*.mpg' -o -iname '*.mpeg' -o -iname '*.ts' \) | sort)
 total=${#files[@]}; ok=0; failed=()
 [ "$total" -gt 0 ] || mcvd_die "no video files in $in_dir"

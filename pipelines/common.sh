@@ -69,3 +69,20 @@ mcvd_duration() {
   local d; d=$(ffprobe -v error -show_entries format=duration -of default=nw=1:nk=1 "$1" 2>/dev/null | head -1)
   [[ $d =~ ^[0-9.]+$ ]] && echo "$d"
 }
+
+# The duration of the first video stream in seconds: the one the file declares (the stream's own, else
+# its DURATION tag), else the end of its last packet (Matroska without tags; the container's duration
+# may be the audio's), else the container's (empty when unknown).
+mcvd_video_duration() {
+  local d; d=$(mcvd_probe "$1" v duration)
+  [[ $d =~ ^[0-9.]+$ ]] && { echo "$d"; return; }
+  d=$(ffprobe -v error -select_streams v:0 -show_entries stream_tags=DURATION -of default=nw=1:nk=1 "$1" 2>/dev/null | head -1)
+  if [[ $d =~ ^([0-9]+):([0-9]+):([0-9.]+)$ ]]; then
+    awk -v h="${BASH_REMATCH[1]}" -v m="${BASH_REMATCH[2]}" -v s="${BASH_REMATCH[3]}" 'BEGIN { printf "%.6f\n", h * 3600 + m * 60 + s }'
+    return
+  fi
+  d=$(ffprobe -v error -select_streams v:0 -show_entries packet=pts_time,duration_time -of csv=p=0 "$1" 2>/dev/null \
+      | awk -F, '$1 ~ /^[0-9.]+$/ { e = $1 + ($2 ~ /^[0-9.]+$/ ? $2 : 0); if (e > m) m = e } END { if (m > 0) printf "%.6f\n", m }')
+  [[ $d =~ ^[0-9.]+$ ]] && { echo "$d"; return; }
+  mcvd_duration "$1"
+}

@@ -33,7 +33,10 @@ pad=""; [[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ ]] && [ $((w % 2 + h % 2)) -gt 0 ] &
 # shellcheck disable=SC2086
 if ! log=$(gst-launch-1.0 -q filesrc location="$in" ! decodebin ! videoconvert ! mcvd method="${METHOD:-blend}" $caps \
       ! videoconvert $pad! videoconvert ! $enc ! mp4mux ! filesink location="$vtmp" 2>&1); then
-  echo "$log" | grep -E "^ERROR|^Additional debug" | awk '!seen[$0]++' | head -4 >&2
+  if echo "$log" | grep -qE "not-linked|missing a plug-in"; then
+    mcvd_die "$in: GStreamer has no decoder for its video codec ($(mcvd_probe "$in" v codec_name)/$(mcvd_probe "$in" v codec_tag_string)); ffmpeg can convert it first: ffmpeg -i IN -c:v ffv1 -c:a copy OUT.mkv"
+  fi
+  echo "$log" | grep -E "^ERROR" | grep -v "doesn't want to preroll" | awk '!seen[$0]++' | head -2 >&2
   mcvd_die "$in: the pipeline failed"
 fi
 
@@ -55,7 +58,7 @@ chmod "$(printf "%o" $((0666 & ~0$(umask))))" "$tmp"   # mktemp made it 0600
 mv -f "$tmp" "$out"
 
 # Duration check: OUT's video against what IN's video (or container) declares.
-want=$(mcvd_probe "$in" v duration); [[ $want =~ ^[0-9.]+$ ]] || want=$(mcvd_duration "$in" || true)
+want=$(mcvd_video_duration "$in" || true)
 got=$(mcvd_probe "$out" v duration)
 if [[ $want =~ ^[0-9.]+$ && $got =~ ^[0-9.]+$ ]] && awk -v w="$want" -v g="$got" 'BEGIN { exit !(g < w * 0.97 - 0.1) }'; then
   echo "warning: $out lasts ${got} s but $in declares ${want} s: the input looks truncated or stopped decoding early (output kept)" >&2
