@@ -92,8 +92,9 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                           "timestamp/x-mcvd-inserted)", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_DROPPED,
       g_param_spec_uint64("frames-dropped", "Frames dropped",
-                          "Input frames dropped (PTS more than two frames before the previous frame's, "
-                          "without DISCONT); the first one posts a warning", 0, G_MAXUINT64, 0, ro));
+                          "Input frames dropped (PTS more than two frames before where the nominal grid "
+                          "puts the frame after the previous one, without DISCONT); the first one posts a "
+                          "warning", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_RETIMED,
       g_param_spec_uint64("frames-retimed", "Frames retimed",
                           "Input frames re-placed one nominal frame after the previous because their PTS "
