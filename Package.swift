@@ -51,7 +51,7 @@ let package = Package(
         // (its per-pixel loops run on every frame of the element tests).
         .target(name: "Motion",
                 swiftSettings: [.swiftLanguageMode(.v5),
-                                .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+                                .unsafeFlags(["-Ounchecked", "-wmo", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Optimised in debug builds like the engine: the trainer's per-parameter loops run every step.
         .target(name: "Training", dependencies: ["UNet", "Tensor", "Diffusion"],
@@ -59,7 +59,7 @@ let package = Package(
                                 .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "VideoData", dependencies: ["CGStreamer", "CGStreamerApp", "Diffusion", "Motion"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd"],
+        .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd", "Motion"],
                 swiftSettings: [.swiftLanguageMode(.v5),
                                 .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
                 linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),

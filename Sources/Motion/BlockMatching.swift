@@ -25,18 +25,28 @@ struct BlockGrid {
 func sadInteger(_ a: Image, _ b: Image, _ win: (Int, Int, Int, Int), _ dx: Int, _ dy: Int) -> Float {
     let (x0, x1, y0, y1) = win
     let n = (x1 - x0) * (y1 - y0)
+    let aw = a.w, bw = b.w, bh = b.h, pa = a.p, pb = b.p
     var sum: Float = 0
-    if x0 + dx >= 0 && x1 + dx <= b.w && y0 + dy >= 0 && y1 + dy <= b.h {
+    if x0 + dx >= 0 && x1 + dx <= bw && y0 + dy >= 0 && y1 + dy <= bh {
+        var acc = SIMD8<Float>()
+        let vecEnd = x0 + (x1 - x0) / 8 * 8
         for y in y0..<y1 {
-            let ra = a.p + y * a.w, rb = b.p + (y + dy) * b.w + dx
-            var s: Float = 0
-            for x in x0..<x1 { s += abs(ra[x] - rb[x]) }
-            sum += s
+            let ra = UnsafeRawPointer(pa + y * aw), rb = UnsafeRawPointer(pb + (y + dy) * bw + dx)
+            var x = x0
+            while x < vecEnd {
+                let va = ra.loadUnaligned(fromByteOffset: x * 4, as: SIMD8<Float>.self)
+                let vb = rb.loadUnaligned(fromByteOffset: x * 4, as: SIMD8<Float>.self)
+                let d = va - vb
+                acc += d.replacing(with: -d, where: d .< 0)
+                x += 8
+            }
+            while x < x1 { sum += abs(ra.load(fromByteOffset: x * 4, as: Float.self) - rb.load(fromByteOffset: x * 4, as: Float.self)); x += 1 }
         }
+        sum += acc.sum()
     } else {
         for y in y0..<y1 {
-            let ra = a.p + y * a.w, rb = b.p + min(max(y + dy, 0), b.h - 1) * b.w
-            for x in x0..<x1 { sum += abs(ra[x] - rb[min(max(x + dx, 0), b.w - 1)]) }
+            let ra = pa + y * aw, rb = pb + min(max(y + dy, 0), bh - 1) * bw
+            for x in x0..<x1 { sum += abs(ra[x] - rb[min(max(x + dx, 0), bw - 1)]) }
         }
     }
     return sum / Float(n)
@@ -58,6 +68,8 @@ struct MatchTuning {
     var zeroBias: Float = 2
     /// Bicubic (Catmull-Rom) instead of bilinear sampling when rendering.
     var cubic = true
+    /// Planes wider than this are sampled bilinearly (speed; the blur matters less at high resolution).
+    var cubicMaxWidth = 256
     var median = true
     /// Forward-backward agreement below which a block's vector is not a candidate of the in-between field.
     var reliable: Float = 0.3
@@ -74,6 +86,7 @@ struct MatchTuning {
             case "subpixelSteps": subpixelSteps = Int(v)
             case "zeroBias": zeroBias = v
             case "cubic": cubic = v != 0
+            case "cubicMaxWidth": cubicMaxWidth = Int(v)
             case "median": median = v != 0
             case "reliable": reliable = v
             default: break
@@ -177,39 +190,58 @@ func matchLevel(a: Image, b: Image, grid: BlockGrid, field: VectorField, scratch
 /// gradients, each step limited to 1 px, the total to 1.5 px from the start (a flat window stays put).
 func refineSubpixel(_ a: Image, _ b: Image, _ win: (Int, Int, Int, Int), _ v0: SIMD2<Float>, iterations: Int) -> SIMD2<Float> {
     let (x0, x1, y0, y1) = win
-    var hxx: Float = 0, hxy: Float = 0, hyy: Float = 0
-    for y in y0..<y1 {
-        let ym = max(y - 1, 0), yp = min(y + 1, a.h - 1)
-        for x in x0..<x1 {
-            let gx = 0.5 * (a.at(min(x + 1, a.w - 1), y) - a.at(max(x - 1, 0), y))
-            let gy = 0.5 * (a.at(x, yp) - a.at(x, ym))
-            hxx += gx * gx; hxy += gx * gy; hyy += gy * gy
-        }
-    }
-    let n = Float((x1 - x0) * (y1 - y0))
-    let reg = n * 0.5  // a gradient of ~0.7 level/px is noise
-    hxx += reg; hyy += reg
-    let det = hxx * hyy - hxy * hxy
-    guard det > 0 else { return v0 }
-    var v = v0
-    for _ in 0..<iterations {
-        var bx: Float = 0, byy: Float = 0
+    let ww = x1 - x0, n = ww * (y1 - y0)
+    let aw = a.w, ah = a.h, pa = a.p
+    return withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * n) { buf -> SIMD2<Float> in
+        let gxs = buf.baseAddress!, gys = gxs + n, avs = gys + n
+        var hxx: Float = 0, hxy: Float = 0, hyy: Float = 0
         for y in y0..<y1 {
-            let ym = max(y - 1, 0), yp = min(y + 1, a.h - 1)
+            let row = pa + y * aw, up = pa + max(y - 1, 0) * aw, down = pa + min(y + 1, ah - 1) * aw
             for x in x0..<x1 {
-                let gx = 0.5 * (a.at(min(x + 1, a.w - 1), y) - a.at(max(x - 1, 0), y))
-                let gy = 0.5 * (a.at(x, yp) - a.at(x, ym))
-                let e = b.bilinear(Float(x) + v.x, Float(y) + v.y) - a.at(x, y)
-                bx += gx * e; byy += gy * e
+                let gx = 0.5 * (row[min(x + 1, aw - 1)] - row[max(x - 1, 0)])
+                let gy = 0.5 * (down[x] - up[x])
+                let i = (y - y0) * ww + x - x0
+                gxs[i] = gx; gys[i] = gy; avs[i] = row[x]
+                hxx += gx * gx; hxy += gx * gy; hyy += gy * gy
             }
         }
-        var d = SIMD2<Float>((hyy * bx - hxy * byy) / det, (hxx * byy - hxy * bx) / det)
-        d = SIMD2(min(max(d.x, -1), 1), min(max(d.y, -1), 1))
-        v -= d
-        v = SIMD2(min(max(v.x, v0.x - 1.5), v0.x + 1.5), min(max(v.y, v0.y - 1.5), v0.y + 1.5))
-        if abs(d.x) + abs(d.y) < 0.01 { break }
+        let reg = Float(n) * 0.5  // a gradient of ~0.7 level/px is noise
+        hxx += reg; hyy += reg
+        let det = hxx * hyy - hxy * hxy
+        guard det > 0 else { return v0 }
+        var v = v0
+        let bw = b.w, bh = b.h, pb = b.p
+        for _ in 0..<iterations {
+            var ex: Float = 0, ey: Float = 0
+            let ix = Int(v.x.rounded(.down)), iy = Int(v.y.rounded(.down))
+            let fx = v.x - Float(ix), fy = v.y - Float(iy)
+            if x0 + ix >= 0 && x1 + ix + 1 <= bw && y0 + iy >= 0 && y1 + iy + 1 <= bh {
+                let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
+                for y in y0..<y1 {
+                    let r0 = pb + (y + iy) * bw + ix, r1 = r0 + bw
+                    let base = (y - y0) * ww - x0
+                    for x in x0..<x1 {
+                        let e = w00 * r0[x] + w01 * r0[x + 1] + w10 * r1[x] + w11 * r1[x + 1] - avs[base + x]
+                        ex += gxs[base + x] * e; ey += gys[base + x] * e
+                    }
+                }
+            } else {
+                for y in y0..<y1 {
+                    let base = (y - y0) * ww - x0
+                    for x in x0..<x1 {
+                        let e = b.bilinear(Float(x) + v.x, Float(y) + v.y) - avs[base + x]
+                        ex += gxs[base + x] * e; ey += gys[base + x] * e
+                    }
+                }
+            }
+            var d = SIMD2<Float>((hyy * ex - hxy * ey) / det, (hxx * ey - hxy * ex) / det)
+            d = SIMD2(min(max(d.x, -1), 1), min(max(d.y, -1), 1))
+            v -= d
+            v = SIMD2(min(max(v.x, v0.x - 1.5), v0.x + 1.5), min(max(v.y, v0.y - 1.5), v0.y + 1.5))
+            if abs(d.x) + abs(d.y) < 0.01 { break }
+        }
+        return v
     }
-    return v
 }
 
 /// The minimum of the parabola through (-1, l), (0, c), (1, r), within +-0.5; 0 if c is not a minimum.

@@ -23,7 +23,7 @@ public final class MotionInterpolator {
         /// Threads for the search and the rendering (rows split in bands; results do not depend on it).
         public var threads = 2
         /// Motion is searched on the finest pyramid level with at most this many luma pixels.
-        public var maxMotionPixels = 320 * 240
+        public var maxMotionPixels = 40_000
         /// A pair is a scene cut when the mean absolute bilateral error of the best field exceeds this
         /// fraction of the frames' contrast (mean absolute deviation of luma from its mean)...
         public var sceneCutRatio: Float = 0.5
@@ -271,7 +271,7 @@ public final class MotionInterpolator {
         for i in output.indices {
             let o = output[i]
             func check(_ p: MotionPlane) throws {
-                guard p.width == o.width, p.height == o.height, p.bytesPerSample == o.bytesPerSample else {
+                guard p.width == o.width, p.height == o.height, p.bytesPerSample == o.bytesPerSample, p.bits == o.bits else {
                     throw MotionError("render: plane \(i) is \(p.width)x\(p.height)x\(p.bytesPerSample)B, output \(o.width)x\(o.height)x\(o.bytesPerSample)B")
                 }
             }
@@ -299,13 +299,18 @@ public final class MotionInterpolator {
         let kx = Float(1 << out.xShift) / unit, ky = Float(1 << out.yShift) / unit
         let sx = Float(1 << motionLevel) / Float(1 << out.xShift), sy = Float(1 << motionLevel) / Float(1 << out.yShift)
         let w = out.width, h = out.height
-        let maxV = Float(T.max)
+        let maxV = out.maxValue
         let parts = min(max(settings.threads, 1), h)
-        rowScratch.ensure(parts * nx * 3)
+        // Per thread: the field's row (3 nx) and the per-pixel A offset x, y and weight (3 w).
+        let perThread = 3 * nx + 3 * w
+        rowScratch.ensure(parts * perThread)
         let scratch = rowScratch.p
-        let ps = a.pixelStride, bps = b.pixelStride, ops = out.pixelStride, cubic = tuning.cubic
+        let ps = a.pixelStride, bps = b.pixelStride, ops = out.pixelStride
+        let cubic = tuning.cubic && w <= tuning.cubicMaxWidth
+        let tb = 1 - t
         let body = { (k: Int) in
-            let rx = scratch + k * nx * 3, ry = rx + nx, rw = ry + nx
+            let rx = scratch + k * perThread, ry = rx + nx, rw = ry + nx
+            let ox = rw + nx, oy = ox + w, ow = oy + w
             for y in (h * k / parts)..<(h * (k + 1) / parts) {
                 // The field's row at this y (vertical interpolation once per row).
                 let v = min(max((Float(y) + 0.5) * ky - 0.5, 0), Float(ny - 1))
@@ -316,23 +321,34 @@ public final class MotionInterpolator {
                     ry[bx] = field.vy.p[i0] + (field.vy.p[i1] - field.vy.p[i0]) * fy
                     rw[bx] = wA.p[i0] + (wA.p[i1] - wA.p[i0]) * fy
                 }
-                let orow = out.base + y * out.rowStride
+                // Per pixel: the motion (plane pixels) and A's weight, interpolated along the row.
                 for x in 0..<w {
                     let u = min(max((Float(x) + 0.5) * kx - 0.5, 0), Float(nx - 1))
                     let x0 = Int(u), x1 = min(x0 + 1, nx - 1), fx = u - Float(x0)
-                    let vx = (rx[x0] + (rx[x1] - rx[x0]) * fx) * sx
-                    let vy = (ry[x0] + (ry[x1] - ry[x0]) * fx) * sy
-                    let wa = rw[x0] + (rw[x1] - rw[x0]) * fx
-                    let pa: Float, pb: Float
-                    if cubic {
-                        pa = sampleCubic(T.self, a, ps, Float(x) - t * vx, Float(y) - t * vy)
-                        pb = sampleCubic(T.self, b, bps, Float(x) + (1 - t) * vx, Float(y) + (1 - t) * vy)
-                    } else {
-                        pa = sampleBilinear(T.self, a, ps, Float(x) - t * vx, Float(y) - t * vy)
-                        pb = sampleBilinear(T.self, b, bps, Float(x) + (1 - t) * vx, Float(y) + (1 - t) * vy)
+                    ox[x] = (rx[x0] + (rx[x1] - rx[x0]) * fx) * sx
+                    oy[x] = (ry[x0] + (ry[x1] - ry[x0]) * fx) * sy
+                    ow[x] = rw[x0] + (rw[x1] - rw[x0]) * fx
+                }
+                let orow = out.base + y * out.rowStride
+                let fyy = Float(y)
+                if cubic {
+                    for x in 0..<w {
+                        let fxx = Float(x), vx = ox[x], vy = oy[x]
+                        let pa = sampleCubic(T.self, a, ps, fxx - t * vx, fyy - t * vy)
+                        let pb = sampleCubic(T.self, b, bps, fxx + tb * vx, fyy + tb * vy)
+                        let r = min(max(pb + (pa - pb) * ow[x] + 0.5, 0), maxV)
+                        (orow + x * ops).storeBytes(of: T(truncatingIfNeeded: Int32(r)), as: T.self)
                     }
-                    let r = min(max(pb + (pa - pb) * wa + 0.5, 0), maxV)
-                    (orow + x * ops).storeBytes(of: T(r), as: T.self)
+                } else {
+                    var x = 0
+                    while x < w {
+                        let fxx = Float(x), vx = ox[x], vy = oy[x]
+                        let pa = sampleBilinear(T.self, a, ps, fxx - t * vx, fyy - t * vy)
+                        let pb = sampleBilinear(T.self, b, bps, fxx + tb * vx, fyy + tb * vy)
+                        let r = min(max(pb + (pa - pb) * ow[x] + 0.5, 0), maxV)
+                        (orow + x * ops).storeBytes(of: T(truncatingIfNeeded: Int32(r)), as: T.self)
+                        x += 1
+                    }
                 }
             }
         }
@@ -388,17 +404,31 @@ func bilateralCost(_ a: Image, _ b: Image, _ win: (Int, Int, Int, Int), _ v: SIM
     if inside {
         let wa00 = (1 - fax) * (1 - fay), wa01 = fax * (1 - fay), wa10 = (1 - fax) * fay, wa11 = fax * fay
         let wb00 = (1 - fbx) * (1 - fby), wb01 = fbx * (1 - fby), wb10 = (1 - fbx) * fby, wb11 = fbx * fby
+        let aw = a.w, bw = b.w, pa = a.p, pb = b.p
+        let vecEnd = x0 + (x1 - x0) / 8 * 8
+        var acc = SIMD8<Float>()
         for y in y0..<y1 {
-            let ra = a.p + (y + iay) * a.w + iax, rb = b.p + (y + iby) * b.w + ibx
-            let ra1 = ra + a.w, rb1 = rb + b.w
-            var s: Float = 0
-            for x in x0..<x1 {
+            let ra = pa + (y + iay) * aw + iax, rb = pb + (y + iby) * bw + ibx
+            let ra1 = ra + aw, rb1 = rb + bw
+            var x = x0
+            while x < vecEnd {
+                @inline(__always) func ld(_ p: UnsafeMutablePointer<Float>, _ i: Int) -> SIMD8<Float> {
+                    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+                }
+                let va = wa00 * ld(ra, x) + wa01 * ld(ra, x + 1) + wa10 * ld(ra1, x) + wa11 * ld(ra1, x + 1)
+                let vb = wb00 * ld(rb, x) + wb01 * ld(rb, x + 1) + wb10 * ld(rb1, x) + wb11 * ld(rb1, x + 1)
+                let d = va - vb
+                acc += d.replacing(with: -d, where: d .< 0)
+                x += 8
+            }
+            while x < x1 {
                 let pa = wa00 * ra[x] + wa01 * ra[x + 1] + wa10 * ra1[x] + wa11 * ra1[x + 1]
                 let pb = wb00 * rb[x] + wb01 * rb[x + 1] + wb10 * rb1[x] + wb11 * rb1[x + 1]
-                s += abs(pa - pb)
+                sum += abs(pa - pb)
+                x += 1
             }
-            sum += s
         }
+        sum += acc.sum()
     } else {
         for y in y0..<y1 {
             for x in x0..<x1 {
@@ -416,12 +446,10 @@ func sampleBilinear<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, _ p: Moti
     let xc = min(max(x, 0), Float(p.width - 1)), yc = min(max(y, 0), Float(p.height - 1))
     let x0 = Int(xc), y0 = Int(yc)
     let fx = xc - Float(x0), fy = yc - Float(y0)
-    let x1 = min(x0 + 1, p.width - 1), y1 = min(y0 + 1, p.height - 1)
-    let r0 = p.base + y0 * p.rowStride, r1 = p.base + y1 * p.rowStride
-    let a = Float(r0.loadUnaligned(fromByteOffset: x0 * ps, as: T.self))
-    let b = Float(r0.loadUnaligned(fromByteOffset: x1 * ps, as: T.self))
-    let c = Float(r1.loadUnaligned(fromByteOffset: x0 * ps, as: T.self))
-    let d = Float(r1.loadUnaligned(fromByteOffset: x1 * ps, as: T.self))
+    let dx = x0 + 1 < p.width ? ps : 0, dy = y0 + 1 < p.height ? p.rowStride : 0
+    let r0 = p.base + y0 * p.rowStride + x0 * ps, r1 = r0 + dy
+    let a = Float(r0.loadUnaligned(as: T.self)), b = Float(r0.loadUnaligned(fromByteOffset: dx, as: T.self))
+    let c = Float(r1.loadUnaligned(as: T.self)), d = Float(r1.loadUnaligned(fromByteOffset: dx, as: T.self))
     let top = a + (b - a) * fx, bottom = c + (d - c) * fx
     return top + (bottom - top) * fy
 }
@@ -439,6 +467,19 @@ func sampleCubic<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, _ p: MotionP
         return SIMD4(-0.5 * f3 + f2 - 0.5 * f, 1.5 * f3 - 2.5 * f2 + 1, -1.5 * f3 + 2 * f2 + 0.5 * f, 0.5 * f3 - 0.5 * f2)
     }
     let wx = weights(fx), wy = weights(fy)
+    if x1 >= 1 && x1 + 2 < p.width && y1 >= 1 && y1 + 2 < p.height {
+        var row = p.base + (y1 - 1) * p.rowStride + (x1 - 1) * ps
+        var sum: Float = 0
+        for j in 0..<4 {
+            let r = Float(row.loadUnaligned(as: T.self)) * wx[0]
+                + Float(row.loadUnaligned(fromByteOffset: ps, as: T.self)) * wx[1]
+                + Float(row.loadUnaligned(fromByteOffset: 2 * ps, as: T.self)) * wx[2]
+                + Float(row.loadUnaligned(fromByteOffset: 3 * ps, as: T.self)) * wx[3]
+            sum += r * wy[j]
+            row += p.rowStride
+        }
+        return sum
+    }
     let xs = SIMD4<Int>(max(x1 - 1, 0), x1, min(x1 + 1, p.width - 1), min(x1 + 2, p.width - 1)) &* ps
     var sum: Float = 0
     for j in 0..<4 {
@@ -462,3 +503,4 @@ func sampleCubic<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, _ p: MotionP
     let bottom = p[y1 * nx + x0] + (p[y1 * nx + x1] - p[y1 * nx + x0]) * fx
     return top + (bottom - top) * fy
 }
+

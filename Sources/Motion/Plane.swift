@@ -16,9 +16,11 @@ public struct MotionPlane {
     public var bytesPerSample: Int
     public var xShift: Int
     public var yShift: Int
+    /// Significant bits of a sample (8; 16 for GRAY16; 10 for 10-bit formats stored in 16-bit words).
+    public var bits: Int
 
     public init(base: UnsafeMutableRawPointer, width: Int, height: Int, rowStride: Int, pixelStride: Int,
-                bytesPerSample: Int = 1, xShift: Int = 0, yShift: Int = 0) {
+                bytesPerSample: Int = 1, xShift: Int = 0, yShift: Int = 0, bits: Int? = nil) {
         self.base = base
         self.width = width
         self.height = height
@@ -27,12 +29,16 @@ public struct MotionPlane {
         self.bytesPerSample = bytesPerSample
         self.xShift = xShift
         self.yShift = yShift
+        self.bits = bits ?? 8 * bytesPerSample
     }
 
-    /// Sample (x, y) on the 0...255 scale (16-bit samples divided by 257).
+    /// The largest sample value.
+    var maxValue: Float { Float((1 << bits) - 1) }
+
+    /// Sample (x, y) on the 0...255 scale.
     @inline(__always) func value(_ x: Int, _ y: Int) -> Float {
         let p = base + y * rowStride + x * pixelStride
-        return bytesPerSample == 2 ? Float(p.loadUnaligned(as: UInt16.self)) * (1 / 257) : Float(p.load(as: UInt8.self))
+        return bytesPerSample == 2 ? Float(p.loadUnaligned(as: UInt16.self)) * (255 / maxValue) : Float(p.load(as: UInt8.self))
     }
 }
 

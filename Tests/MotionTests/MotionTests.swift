@@ -215,3 +215,14 @@ import Testing
         }
     }
 }
+
+@Suite struct MotionLevelTests {
+    @Test func motionIsSearchedOnALevelWithinTheBudget() throws {
+        let tex = Texture(seed: 4)
+        for (w, h, level) in [(320, 240, 1), (96, 80, 0), (1280, 720, 3)] {
+            let a = GrayFrame(width: w, height: h) { x, y in tex(x, y) }
+            let (m, _) = try interpolate(a, a)
+            #expect(m.motionLevel == level, "\(w)x\(h): level \(m.motionLevel)")
+        }
+    }
+}
