@@ -16,6 +16,8 @@ final class MotionSynthesizer {
     /// The pair the interpolator's motion is for (refs held so that the pointers stay theirs).
     private var pair: (a: BufferPtr, b: BufferPtr)?
     private var planesA: [MotionPlane] = [], planesB: [MotionPlane] = [], planesOut: [MotionPlane] = []
+    /// Wall ns of the last frame's stages (estimate is 0 when the pair's motion was reused), for the log.
+    private(set) var lastTimes: (estimate: UInt64, field: UInt64, render: UInt64) = (0, 0, 0)
 
     init() {
         var settings = MotionInterpolator.Settings()
@@ -47,12 +49,15 @@ final class MotionSynthesizer {
         componentPlanes(fa.frame, into: &planesA)
         componentPlanes(fb.frame, into: &planesB)
         do {
+            let t0 = monotonicNs()
             if pair?.a != a || pair?.b != b {
                 forget()
                 try interpolator.estimate(a: luma(fa.frame, planesA), b: luma(fb.frame, planesB))
                 pair = (bufferRef(a), bufferRef(b))
             }
+            let t1 = monotonicNs()
             interpolator.prepare(t: t)
+            lastTimes = (t1 - t0, monotonicNs() - t1, 0)
             if interpolator.isSceneCut { return .sceneCut(useFirst: t <= 0.5) }
             guard let out = gst_buffer_new_allocate(nil, info.size, nil) else {
                 return .failed("out of memory allocating a \(info.size)-byte frame")
@@ -67,7 +72,9 @@ final class MotionSynthesizer {
                     (po.data[0] + y * po.strides[0]).copyMemory(from: pa.data[0] + y * pa.strides[0], byteCount: po.rowBytes[0])
                 }
             }
+            let t2 = monotonicNs()
             try interpolator.render(t: t, a: planesA, b: planesB, output: planesOut)
+            lastTimes.render = monotonicNs() - t2
             return .frame(out)
         } catch {
             forget()
@@ -123,6 +130,8 @@ extension McvdFilter {
         let position = Float(Double(t - from.pts) / Double(to.pts - from.pts))
         switch stream.motion.synthesize(info: &stream.info, from.buffer, to.buffer, t: position) {
         case .frame(let out):
+            let ms = stream.motion.lastTimes
+            gstLog(.log, element, "motion frame at \(position): estimate \(ms.estimate / 1000) us, field \(ms.field / 1000) us, render \(ms.render / 1000) us")
             return out
         case .sceneCut(let useFirst):
             gstLog(.debug, element, "scene cut between \(from.pts) and \(to.pts): repeating the nearer frame")
@@ -132,4 +141,10 @@ extension McvdFilter {
             return nil
         }
     }
+}
+
+func monotonicNs() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

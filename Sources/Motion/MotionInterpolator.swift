@@ -323,8 +323,8 @@ public final class MotionInterpolator {
                 }
                 // Per pixel: the motion (plane pixels) and A's weight, interpolated along the row.
                 for x in 0..<w {
-                    let u = min(max((Float(x) + 0.5) * kx - 0.5, 0), Float(nx - 1))
-                    let x0 = Int(u), x1 = min(x0 + 1, nx - 1), fx = u - Float(x0)
+                    let u = clamp((Float(x) + 0.5) * kx - 0.5, 0, Float(nx - 1))
+                    let x0 = Int(u), x1 = x0 + 1 < nx ? x0 + 1 : x0, fx = u - Float(x0)
                     ox[x] = (rx[x0] + (rx[x1] - rx[x0]) * fx) * sx
                     oy[x] = (ry[x0] + (ry[x1] - ry[x0]) * fx) * sy
                     ow[x] = rw[x0] + (rw[x1] - rw[x0]) * fx
@@ -336,8 +336,22 @@ public final class MotionInterpolator {
                         let fxx = Float(x), vx = ox[x], vy = oy[x]
                         let pa = sampleCubic(T.self, a, ps, fxx - t * vx, fyy - t * vy)
                         let pb = sampleCubic(T.self, b, bps, fxx + tb * vx, fyy + tb * vy)
-                        let r = min(max(pb + (pa - pb) * ow[x] + 0.5, 0), maxV)
+                        let r = clamp(pb + (pa - pb) * ow[x] + 0.5, 0, maxV)
                         (orow + x * ops).storeBytes(of: T(truncatingIfNeeded: Int32(r)), as: T.self)
+                    }
+                } else if T.self == UInt8.self && maxV == 255 {
+                    // 8-bit: fixed-point bilinear (1/256 weights), no int <-> float per sample.
+                    let wMax = Float(a.width - 1), hMax = Float(a.height - 1)
+                    let wLast = a.width - 1, hLast = a.height - 1
+                    for x in 0..<w {
+                        let fxx = Float(x), vx = ox[x], vy = oy[x]
+                        let pa = bilinearFixed(a.base, a.rowStride, ps, wLast, hLast,
+                                               clamp(fxx - t * vx, 0, wMax), clamp(fyy - t * vy, 0, hMax))
+                        let pb = bilinearFixed(b.base, b.rowStride, bps, wLast, hLast,
+                                               clamp(fxx + tb * vx, 0, wMax), clamp(fyy + tb * vy, 0, hMax))
+                        let wa = Int(ow[x] * 256 + 0.5)
+                        let r = (pb &* 256 &+ (pa &- pb) &* wa &+ (1 << 23)) >> 24
+                        (orow + x * ops).storeBytes(of: UInt8(truncatingIfNeeded: r), as: UInt8.self)
                     }
                 } else {
                     var x = 0
@@ -345,7 +359,7 @@ public final class MotionInterpolator {
                         let fxx = Float(x), vx = ox[x], vy = oy[x]
                         let pa = sampleBilinear(T.self, a, ps, fxx - t * vx, fyy - t * vy)
                         let pb = sampleBilinear(T.self, b, bps, fxx + tb * vx, fyy + tb * vy)
-                        let r = min(max(pb + (pa - pb) * ow[x] + 0.5, 0), maxV)
+                        let r = clamp(pb + (pa - pb) * ow[x] + 0.5, 0, maxV)
                         (orow + x * ops).storeBytes(of: T(truncatingIfNeeded: Int32(r)), as: T.self)
                         x += 1
                     }
@@ -439,11 +453,32 @@ func bilateralCost(_ a: Image, _ b: Image, _ win: (Int, Int, Int, Int), _ v: SIM
     return sum / Float((x1 - x0) * (y1 - y0))
 }
 
+/// Bilinear sample (x 65536) of an 8-bit plane at (x, y) already clamped to 0...wLast, 0...hLast, with
+/// 8-bit fractional weights.
+@inline(__always)
+func bilinearFixed(_ base: UnsafeMutableRawPointer, _ rowStride: Int, _ ps: Int, _ wLast: Int, _ hLast: Int,
+                   _ x: Float, _ y: Float) -> Int {
+    let xi = Int(x * 256), yi = Int(y * 256)
+    let x0 = xi >> 8, y0 = yi >> 8, fx = xi & 255, fy = yi & 255
+    let dx = x0 < wLast ? ps : 0, dy = y0 < hLast ? rowStride : 0
+    let r0 = base + y0 * rowStride + x0 * ps, r1 = r0 + dy
+    let a = Int(r0.load(as: UInt8.self)), b = Int(r0.load(fromByteOffset: dx, as: UInt8.self))
+    let c = Int(r1.load(as: UInt8.self)), d = Int(r1.load(fromByteOffset: dx, as: UInt8.self))
+    let top = a &* 256 &+ (b &- a) &* fx, bottom = c &* 256 &+ (d &- c) &* fx
+    return top &* 256 &+ (bottom &- top) &* fy
+}
+
+/// lo...hi clamp written so that it compiles to minss/maxss (Swift's min/max order NaNs with branches).
+@inline(__always) func clamp(_ x: Float, _ lo: Float, _ hi: Float) -> Float {
+    let a = x > lo ? x : lo
+    return a < hi ? a : hi
+}
+
 /// Bilinear sample of a plane at (x, y), coordinates clamped to the plane (edges replicated).
 @inline(__always)
 func sampleBilinear<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, _ p: MotionPlane, _ ps: Int,
                                                             _ x: Float, _ y: Float) -> Float {
-    let xc = min(max(x, 0), Float(p.width - 1)), yc = min(max(y, 0), Float(p.height - 1))
+    let xc = clamp(x, 0, Float(p.width - 1)), yc = clamp(y, 0, Float(p.height - 1))
     let x0 = Int(xc), y0 = Int(yc)
     let fx = xc - Float(x0), fy = yc - Float(y0)
     let dx = x0 + 1 < p.width ? ps : 0, dy = y0 + 1 < p.height ? p.rowStride : 0
@@ -458,7 +493,7 @@ func sampleBilinear<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, _ p: Moti
 @inline(__always)
 func sampleCubic<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, _ p: MotionPlane, _ ps: Int,
                                                          _ x: Float, _ y: Float) -> Float {
-    let xc = min(max(x, 0), Float(p.width - 1)), yc = min(max(y, 0), Float(p.height - 1))
+    let xc = clamp(x, 0, Float(p.width - 1)), yc = clamp(y, 0, Float(p.height - 1))
     let x1 = Int(xc), y1 = Int(yc)
     let fx = xc - Float(x1), fy = yc - Float(y1)
     if fx == 0 && fy == 0 { return Float((p.base + y1 * p.rowStride).loadUnaligned(fromByteOffset: x1 * ps, as: T.self)) }
