@@ -70,29 +70,10 @@ struct MatchTuning {
     var cubic = true
     /// Planes wider than this are sampled bilinearly (speed; the blur matters less at high resolution).
     var cubicMaxWidth = 256
+    /// A vector median over the in-between field's picks.
     var median = true
     /// Forward-backward agreement below which a block's vector is not a candidate of the in-between field.
     var reliable: Float = 0.3
-
-    mutating func parse(_ s: String) {
-        for kv in s.split(separator: ",") {
-            let p = kv.split(separator: "=")
-            guard p.count == 2, let v = Float(p[1]) else { continue }
-            switch p[0] {
-            case "coarseRadius": coarseRadius = Int(v)
-            case "lengthPenalty": lengthPenalty = v
-            case "smoothPenalty": smoothPenalty = v
-            case "refineSteps": refineSteps = Int(v)
-            case "subpixelSteps": subpixelSteps = Int(v)
-            case "zeroBias": zeroBias = v
-            case "cubic": cubic = v != 0
-            case "cubicMaxWidth": cubicMaxWidth = Int(v)
-            case "median": median = v != 0
-            case "reliable": reliable = v
-            default: break
-            }
-        }
-    }
 }
 
 /// Estimates the motion from `a` to `b` on one level: block (bx, by) of `a` is found at +v in `b`.

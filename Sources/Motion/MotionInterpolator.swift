@@ -14,9 +14,6 @@
 // caller repeats the nearest original instead (`isSceneCut`).
 // The object is a reusable workspace: buffers are sized on the first pair and when the size grows.
 import Dispatch
-#if canImport(Glibc)
-import Glibc
-#endif
 
 public final class MotionInterpolator {
     public struct Settings {
@@ -38,7 +35,7 @@ public final class MotionInterpolator {
     // Pyramids (level 0 = full size) and per-level fields, forward and backward.
     var pyrA: [Image] = [], pyrB: [Image] = []
     var fwd: [VectorField] = [], bwd: [VectorField] = []
-    var scratch = VectorField()
+    var scratch = VectorField(), scratchB = VectorField()
     // The field at time t on the motion level's block grid.
     var tField = VectorField(), tPick = VectorField()
     var weightA = FloatBuffer(), conf = FloatBuffer(), err = FloatBuffer()
@@ -63,7 +60,6 @@ public final class MotionInterpolator {
 
     public init(settings: Settings = Settings()) {
         self.settings = settings
-        if let env = getenv("MOTION_TUNE") { tuning.parse(String(cString: env)) }
     }
 
     // MARK: estimation
@@ -75,20 +71,28 @@ public final class MotionInterpolator {
         }
         guard a.width >= 1, a.height >= 1 else { throw MotionError("empty frame \(a.width)x\(a.height)") }
         layout(a.width, a.height)
-        let threads = settings.threads
-        loadLuma(a, into: pyrA[0], threads: threads)
-        loadLuma(b, into: pyrB[0], threads: threads)
-        for l in 1...max(coarsest, 1) where l <= coarsest {
-            downsample(pyrA[l - 1], into: pyrA[l])
-            downsample(pyrB[l - 1], into: pyrB[l])
+        // The two directions in parallel (two barriers per pair: pyramids, then matching): on a shared
+        // machine every barrier waits for a thread to be scheduled, so there are few of them.
+        let parallel = settings.threads >= 2
+        let build = { (d: Int) in
+            let pyr = d == 0 ? self.pyrA : self.pyrB
+            self.loadLuma(d == 0 ? a : b, into: pyr[0], threads: 1)
+            for l in 1...max(self.coarsest, 1) where l <= self.coarsest { self.downsample(pyr[l - 1], into: pyr[l]) }
         }
-        for l in stride(from: coarsest, through: motionLevel, by: -1) {
-            let g = BlockGrid(step: grid.step, margin: grid.margin)
-            let sub = l == motionLevel
-            matchLevel(a: pyrA[l], b: pyrB[l], grid: g, field: fwd[l], scratch: scratch,
-                       parent: l == coarsest ? nil : fwd[l + 1], tuning: tuning, subpixel: sub, threads: threads)
-            matchLevel(a: pyrB[l], b: pyrA[l], grid: g, field: bwd[l], scratch: scratch,
-                       parent: l == coarsest ? nil : bwd[l + 1], tuning: tuning, subpixel: sub, threads: threads)
+        let match = { (d: Int) in
+            let (p, q) = d == 0 ? (self.pyrA, self.pyrB) : (self.pyrB, self.pyrA)
+            let fields = d == 0 ? self.fwd : self.bwd
+            for l in stride(from: self.coarsest, through: self.motionLevel, by: -1) {
+                matchLevel(a: p[l], b: q[l], grid: self.grid, field: fields[l], scratch: d == 0 ? self.scratch : self.scratchB,
+                           parent: l == self.coarsest ? nil : fields[l + 1], tuning: self.tuning,
+                           subpixel: l == self.motionLevel, threads: 1)
+            }
+        }
+        if parallel {
+            DispatchQueue.concurrentPerform(iterations: 2, execute: build)
+            DispatchQueue.concurrentPerform(iterations: 2, execute: match)
+        } else {
+            build(0); build(1); match(0); match(1)
         }
         contrast = 0.5 * (meanDeviation(pyrA[motionLevel]) + meanDeviation(pyrB[motionLevel]))
         agreement(fwd[motionLevel], bwd[motionLevel], into: relF)
@@ -181,7 +185,7 @@ public final class MotionInterpolator {
         tPick.resize(nx, ny)
         weightA.ensure(nx * ny); conf.ensure(nx * ny); err.ensure(nx * ny)
         let pick = tPick, field = tField, e = err
-        let threads = settings.threads
+        let threads = nx * ny >= 4000 ? settings.threads : 1
         let step = Float(g.step), half = Float(g.step) / 2 - 0.5
 
         func cost(_ win: (Int, Int, Int, Int), _ v: SIMD2<Float>) -> Float {
@@ -282,17 +286,25 @@ public final class MotionInterpolator {
             }
         }
         prepare(t: t)
-        for i in output.indices {
-            if output[i].bytesPerSample == 2 {
-                renderPlane(UInt16.self, t: t, a: a[i], b: b[i], out: output[i])
-            } else {
-                renderPlane(UInt8.self, t: t, a: a[i], b: b[i], out: output[i])
+        // One barrier: each thread renders its band of rows of every plane.
+        let parts = max(1, min(settings.threads, height))
+        let maxWidth = output.map(\.width).max() ?? 0
+        rowScratch.ensure(parts * (3 * tField.nx + 3 * maxWidth))
+        let run = { (k: Int) in
+            for i in output.indices {
+                if output[i].bytesPerSample == 2 {
+                    self.renderPlane(UInt16.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts)
+                } else {
+                    self.renderPlane(UInt8.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts)
+                }
             }
         }
+        if parts <= 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
     }
 
+    /// Rows of band `part` of `parts` of one plane (scratch: `rowScratch`, sized by `render`).
     func renderPlane<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, t: Float, a: MotionPlane, b: MotionPlane,
-                                                              out: MotionPlane) {
+                                                              out: MotionPlane, part k: Int, parts: Int) {
         let field = tField, wA = weightA, nx = tField.nx, ny = tField.ny
         let unit = Float(1 << motionLevel) * Float(grid.step)
         // Plane pixel -> block coordinate: u = (x + 0.5) * kx - 0.5; ME-level pixels -> plane pixels: sx.
@@ -300,15 +312,13 @@ public final class MotionInterpolator {
         let sx = Float(1 << motionLevel) / Float(1 << out.xShift), sy = Float(1 << motionLevel) / Float(1 << out.yShift)
         let w = out.width, h = out.height
         let maxV = out.maxValue
-        let parts = min(max(settings.threads, 1), h)
         // Per thread: the field's row (3 nx) and the per-pixel A offset x, y and weight (3 w).
         let perThread = 3 * nx + 3 * w
-        rowScratch.ensure(parts * perThread)
         let scratch = rowScratch.p
         let ps = a.pixelStride, bps = b.pixelStride, ops = out.pixelStride
         let cubic = tuning.cubic && w <= tuning.cubicMaxWidth
         let tb = 1 - t
-        let body = { (k: Int) in
+        do {
             let rx = scratch + k * perThread, ry = rx + nx, rw = ry + nx
             let ox = rw + nx, oy = ox + w, ow = oy + w
             for y in (h * k / parts)..<(h * (k + 1) / parts) {
@@ -366,7 +376,6 @@ public final class MotionInterpolator {
                 }
             }
         }
-        if parts <= 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: body) }
     }
 
     // MARK: inspection (tests, eval, training base)
