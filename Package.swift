@@ -48,13 +48,19 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Diffusion"),
+        // Motion-compensated interpolation (the `motion` method): pure Swift, optimised in debug builds too
+        // (its per-pixel loops run on every frame of the element tests).
+        .target(name: "Motion",
+                swiftSettings: [.swiftLanguageMode(.v5),
+                                .unsafeFlags(["-Ounchecked", "-wmo", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+                                .unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Optimised in debug builds like the engine: the trainer's per-parameter loops run every step.
         .target(name: "Training", dependencies: ["UNet", "Tensor", "Diffusion"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "VideoData", dependencies: ["CGStreamer", "CGStreamerApp", "Diffusion"],
+        .target(name: "VideoData", dependencies: ["CGStreamer", "CGStreamerApp", "Diffusion", "Motion"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd"],
+        .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd", "Motion"],
                 swiftSettings: [.swiftLanguageMode(.v5),
                                 .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
                 linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
@@ -79,6 +85,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
+        .testTarget(name: "MotionTests", dependencies: ["Motion"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion", "MCVDKit"]),
         // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
         .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],

@@ -29,6 +29,7 @@ GType gst_mcvd_method_get_type(void) {
   static const GEnumValue values[] = {
       {0, "Repeat the most recent input frame", "repeat"},
       {1, "Time-weighted blend of the two neighbouring input frames", "blend"},
+      {2, "Motion-compensated interpolation of the two neighbouring input frames (scene cut: nearer frame)", "motion"},
       {0, NULL, NULL}};
   if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMcvdMethod", values));
   return type;
@@ -73,8 +74,8 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                         gst_mcvd_mode_get_type(), GST_MCVD_DEFAULT_MODE, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_METHOD,
       g_param_spec_enum("method", "Method",
-                        "How inserted frames are made: repeat the previous input frame, or blend the two "
-                        "neighbours weighted by time (may change while PLAYING)",
+                        "How inserted frames are made: repeat the previous input frame, blend the two "
+                        "neighbours weighted by time, or motion-compensate them (may change while PLAYING)",
                         gst_mcvd_method_get_type(), GST_MCVD_DEFAULT_METHOD, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FACTOR,
       g_param_spec_int("factor", "Factor",

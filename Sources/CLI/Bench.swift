@@ -32,6 +32,9 @@ extension Mcvd {
         @Option(help: "Instead of timing: run this many forwards per case/size/threads and print resident memory (statm) growth after the first.")
         var memory: Int?
 
+        @Flag(help: "Time the motion interpolator (method=motion) stages at 320x240 and 1280x720 instead.")
+        var motion = false
+
         @Option(help: "The PyTorch bench script.")
         var torchScript: String = "tools/bench_torch.py"
 
@@ -58,6 +61,7 @@ extension Mcvd {
         var sizeList: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
         func run() throws {
+            if motion { MotionBench.run(sizes: [(320, 240), (1280, 720)], threads: threadList, iters: iters); return }
             if ops { for t in threadList { OpsBench.run(threads: t, iters: iters, shapes: opShapeList!) }; return }
             if let memory { try memoryCheck(forwards: memory); return }
             let ref = fixture.referencePath

@@ -6,6 +6,7 @@
 import ArgumentParser
 import Diffusion
 import Foundation
+import Motion
 import Tensor
 import Training
 import UNet
@@ -36,6 +37,7 @@ extension Mcvd {
                 the validation range is used: the last --validation-fraction of each video's frames. \
                 interpolate: every other frame of the range is dropped and rebuilt from the kept ones \
                 (methods: repeat = previous kept frame; blend = mean of the two neighbours rounded half up; \
+                motion = motion-compensated interpolation (the element's method=motion; a scene cut repeats); \
                 minterpolate = ffmpeg minterpolate mi_mode=mci at twice the rate, when ffmpeg is on PATH). \
                 predict: each frame from the frames before it (copy-last; extrapolate = 2 last - second last, \
                 clipped). A model (--model) is run on the same targets. \
@@ -114,7 +116,8 @@ extension Mcvd {
             if dataMd { paths += try dataMdVideos() }
             let runner = try model.map { try ModelRunner(path: $0, options: self) }
             let ffmpeg = noMinterpolate ? nil : Evaluation.findFFmpeg()
-            var methods: [String] = task == .interpolate ? ["repeat", "blend"] : ["copy-last", "extrapolate"]
+            var methods: [String] = task == .interpolate ? ["repeat", "blend", "motion"] : ["copy-last", "extrapolate"]
+            let interpolator = MotionInterpolator()
             // minterpolate refuses frames under 32 x 32.
             let useMinterpolate = task == .interpolate && ffmpeg != nil && size >= 32
             if useMinterpolate { methods.append("minterpolate") }
@@ -160,6 +163,10 @@ extension Mcvd {
                 if task == .interpolate {
                     estimates.append(targets.map { f[$0 - 1] })
                     estimates.append(targets.map { Evaluation.blend(f[$0 - 1], f[$0 + 1]) })
+                    estimates.append(try targets.map {
+                        try Evaluation.motion(f[$0 - 1], f[$0 + 1], width: video.width, height: video.height,
+                                              channels: video.channels, interpolator: interpolator)
+                    })
                     if useMinterpolate, let ffmpeg {
                         estimates.append(try minterpolated(video, range: cut..<n, targets: targets, ffmpeg: ffmpeg))
                     }

@@ -198,6 +198,10 @@ extension McvdFilter {
             var inserted = false
             if t <= from.pts || t - from.pts <= grid.tolerance {
                 out = bufferMakeWritable(bufferRef(from.buffer))
+            } else if let to, method == .motion {
+                guard let m = motionSlot(t: t, from: from, to: to) else { return GST_FLOW_ERROR }
+                out = m
+                inserted = true
             } else if let to, method == .blend {
                 let w = blendWeight(t: t, p0: from.pts, p1: to.pts)
                 guard let b = blend(from.buffer, to.buffer, weight: w) else { return GST_FLOW_ERROR }

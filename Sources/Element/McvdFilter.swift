@@ -7,7 +7,7 @@ import CGstMcvd
 import Synchronization
 
 enum Mode: Int32 { case interpolate = 0 }
-enum Method: Int32 { case `repeat` = 0, blend = 1 }
+enum Method: Int32 { case `repeat` = 0, blend = 1, motion = 2 }
 
 /// User properties (GObject properties), changed from any thread.
 struct Settings {
@@ -52,7 +52,10 @@ struct StreamState {
     var outOffset: UInt = 0
     var discontPending = true
     var segment = GstSegment()
+    /// method=motion's estimator and the pair it holds (MotionMethod.swift).
+    let motion = MotionSynthesizer()
     mutating func release() {
+        motion.forget()
         if let h = held { bufferUnref(h.buffer) }
         held = nil
         grid = nil

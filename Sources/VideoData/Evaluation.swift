@@ -3,6 +3,7 @@
 // extrapolation for next-frame prediction) and the centre crop. Metrics are in Metrics.swift; running a
 // model and printing tables are the CLI's (Sources/CLI/Eval.swift).
 import Foundation
+import Motion
 
 public enum Evaluation {
     /// 2x interpolation on `range`: the frames at even offsets from its start are kept, those at odd
@@ -28,6 +29,33 @@ public enum Evaluation {
     public static func blend(_ a: [UInt8], _ b: [UInt8]) -> [UInt8] {
         precondition(a.count == b.count)
         return zip(a, b).map { UInt8((UInt16($0) + UInt16($1) + 1) >> 1) }
+    }
+
+    /// The frame at time t between a and b (HWC bytes, 1 or 3 channels) by motion-compensated
+    /// interpolation (Motion's MotionInterpolator, luma from the gray channel or from RGB); a scene cut
+    /// gives the nearer original (a for t <= 0.5). `interpolator` is reused across calls.
+    public static func motion(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int, channels: Int, t: Float = 0.5,
+                              interpolator: MotionInterpolator) throws -> [UInt8] {
+        precondition(channels == 1 || channels == 3)
+        precondition(a.count == width * height * channels && b.count == a.count)
+        var fa = a, fb = b, out = [UInt8](repeating: 0, count: a.count)
+        try fa.withUnsafeMutableBytes { pa in try fb.withUnsafeMutableBytes { pb in try out.withUnsafeMutableBytes { po in
+            func planes(_ p: UnsafeMutableRawBufferPointer) -> [MotionPlane] {
+                (0..<channels).map { c in
+                    MotionPlane(base: p.baseAddress! + c, width: width, height: height, rowStride: width * channels, pixelStride: channels)
+                }
+            }
+            let (qa, qb, qo) = (planes(pa), planes(pb), planes(po))
+            func luma(_ q: [MotionPlane]) -> LumaSource { channels == 1 ? .plane(q[0]) : .rgb(q[0], q[1], q[2]) }
+            try interpolator.estimate(a: luma(qa), b: luma(qb))
+            interpolator.prepare(t: t)
+            if interpolator.isSceneCut {
+                po.copyBytes(from: t <= 0.5 ? pa : pb)
+            } else {
+                try interpolator.render(t: t, a: qa, b: qb, output: qo)
+            }
+        } } }
+        return out
     }
 
     /// Linear extrapolation of the next frame: 2 * last - secondLast per sample, clipped to 0...255.

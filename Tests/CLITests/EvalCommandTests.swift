@@ -24,7 +24,7 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         let r = try CLI.run(["eval", video, bad, "--size", "32", "--strip", strip, "--strip-frames", "2"])
         #expect(r.status == 0, "\(r.output)")
         let hasFFmpeg = Evaluation.findFFmpeg() != nil
-        let methods = ["repeat", "blend"] + (hasFFmpeg ? ["minterpolate"] : [])
+        let methods = ["repeat", "blend", "motion"] + (hasFFmpeg ? ["minterpolate"] : [])
         let lines = fields(r.output, "video=ball.mkv ")
         #expect(lines.map { $0["method"] ?? "" } == methods, "\(r.output)")
         #expect(lines.allSatisfy { $0["frames"] == "3" && Double($0["psnr"] ?? "") != nil && Double($0["ssim"] ?? "") != nil })
@@ -35,6 +35,8 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         // A moving ball: blend beats repeat.
         let psnr = Dictionary(uniqueKeysWithValues: summary.map { ($0["method"]!, Double($0["psnr"]!)!) })
         #expect(psnr["blend"]! > psnr["repeat"]!, "\(r.output)")
+        // A ball moving at constant speed: motion compensation beats the blend.
+        #expect(psnr["motion"]! > psnr["blend"]!, "\(r.output)")
         #expect(r.output.contains("| method | PSNR dB (videos) | SSIM (videos) | PSNR dB (frames) | SSIM (frames) | videos | frames |"))
         // Strip: rows truth + methods, 2 columns of 32x32 magnified twice, 2 px gaps.
         let png = try decodeVideo(path: strip, height: (methods.count + 1) * 64 + methods.count * 2, channels: 3, maxFrames: 1)
@@ -80,7 +82,7 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         r = try CLI.run(["eval", video, "--size", "16", "--model", ckpt, "--steps", "2", "--seed", "3"])
         #expect(r.status == 0, "\(r.output)")
         let lines = fields(r.output, "video=ball.mkv ")
-        #expect(lines.map { $0["method"] ?? "" } == ["repeat", "blend", "model"], "\(r.output)")
+        #expect(lines.map { $0["method"] ?? "" } == ["repeat", "blend", "motion", "model"], "\(r.output)")
         #expect(lines.allSatisfy { $0["frames"] == "2" })
         #expect(r.output.contains("minterpolate left out"))
         let again = try CLI.run(["eval", video, "--size", "16", "--model", ckpt, "--steps", "2", "--seed", "3"])
