@@ -92,7 +92,21 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                           "timestamp/x-mcvd-inserted)", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_DROPPED,
       g_param_spec_uint64("frames-dropped", "Frames dropped",
-                          "Input frames dropped (timestamp not after the previous frame's)", 0, G_MAXUINT64, 0, ro));
+                          "Input frames dropped (PTS more than two frames before the previous frame's, "
+                          "without DISCONT); the first one posts a warning", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_RETIMED,
+      g_param_spec_uint64("frames-retimed", "Frames retimed",
+                          "Input frames re-placed one nominal frame after the previous because their PTS "
+                          "was missing, duplicated or less than half a frame after the previous one",
+                          0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_SNAP_WINDOW,
+      g_param_spec_int64("snap-window", "Snap window",
+                         "How far (ns) a frame's timestamp may be moved to keep it an original: onto the input "
+                         "rate's nominal grid, and onto an output slot (absorbs timestamp rounding and capture "
+                         "jitter); -1 = auto: 1/3 of an input frame and 1/3 of an output frame (5.6 ms at 60 "
+                         "fps); capped below half a frame",
+                         -1, GST_MCVD_MAX_SNAP_WINDOW, GST_MCVD_DEFAULT_SNAP_WINDOW,
+                         rw | GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

@@ -60,6 +60,15 @@ func postError(_ element: UnsafeMutablePointer<GstElement>, domain: GQuark, code
     gst_element_message_full(element, GST_MESSAGE_ERROR, domain, code, t, d, "McvdFilter.swift", function, Int32(line))
 }
 
+/// GST_ELEMENT_WARNING: posts a warning message on the bus (gst-launch prints it).
+func postWarning(_ element: UnsafeMutablePointer<GstElement>, _ text: String,
+                 function: String = #function, line: Int = #line) {
+    gstLog(.warning, element, text, function: function, line: line)
+    gst_element_message_full(element, GST_MESSAGE_WARNING, gst_stream_error_quark(),
+                             Int32(GST_STREAM_ERROR_FAILED.rawValue), g_strdup(text), nil, "McvdFilter.swift",
+                             function, Int32(line))
+}
+
 func postStreamError(_ element: UnsafeMutablePointer<GstElement>, _ code: GstStreamError, _ text: String,
                      debug: String? = nil, function: String = #function, line: Int = #line) {
     postError(element, domain: gst_stream_error_quark(), code: Int32(code.rawValue), text, debug: debug,

@@ -20,11 +20,9 @@ extension McvdFilter {
                             debug: capsString(caps))
             return false
         }
-        guard info.fps_n > 0, info.fps_d > 0 else {
+        guard info.fps_n >= 0, info.fps_d > 0 else {
             postStreamError(element, GST_STREAM_ERROR_FORMAT,
-                            "mcvd needs a fixed input frame rate; got framerate \(info.fps_n)/\(info.fps_d) "
-                            + "(variable rate). Put videorate before mcvd to make the rate constant.",
-                            debug: capsString(caps))
+                            "Cannot use input frame rate \(info.fps_n)/\(info.fps_d)", debug: capsString(caps))
             return false
         }
         guard info.interlace_mode == GST_VIDEO_INTERLACE_MODE_PROGRESSIVE else {
@@ -35,14 +33,26 @@ extension McvdFilter {
         let sameInput = stream.negotiated && gst_video_info_is_equal(&info, &stream.info) != 0
         if sameInput && !force { return true }
 
+        // Variable-rate input (0/1): frames are placed by their timestamps; only the output rate must
+        // come from somewhere, and `factor` has nothing to multiply, so downstream has to fix it.
         let inRate = Fraction(n: info.fps_n, d: info.fps_d)
+        let variableRate = inRate.n == 0
         let factor = settings.withLock { $0.factor }
-        guard let target = inRate.times(factor) else {
+        guard let target = variableRate ? Fraction(n: 30, d: 1) : inRate.times(factor) else {
             postStreamError(element, GST_STREAM_ERROR_FORMAT, "Output frame rate \(inRate) x \(factor) overflows")
             return false
         }
-        guard let outCaps = fixateOutputCaps(caps, target: target) else { return false }
+        guard let fixated = fixateOutputCaps(caps, target: target) else { return false }
+        let (outCaps, downstreamFixed) = fixated
         defer { capsUnref(outCaps) }
+        if variableRate && !downstreamFixed {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "Variable-rate input (framerate=0/1) needs a fixed output rate: put a caps filter "
+                            + "after mcvd (mcvd ! video/x-raw,framerate=60/1), or make the input rate constant "
+                            + "before it (videorate ! video/x-raw,framerate=30/1 ! mcvd)",
+                            debug: capsString(caps))
+            return false
+        }
         guard let outRate = getFraction(gst_caps_get_structure(outCaps, 0), "framerate"), outRate.n > 0 else {
             postStreamError(element, GST_STREAM_ERROR_FORMAT,
                             "Downstream wants a variable frame rate (0/1); mcvd outputs a fixed rate",
@@ -57,14 +67,18 @@ extension McvdFilter {
         stream.inCaps = gst_caps_ref(caps)
         stream.inRate = inRate
         stream.outRate = outRate
+        stream.timeline = InputTimeline(rate: variableRate ? nil : inRate,
+                                        nominal: variableRate ? outRate.frameDuration : inRate.frameDuration,
+                                        window: settings.withLock { $0.snapWindow })
         stream.negotiated = true
         if restart { stream.release() }
-        lookAheadNs.store(inRate.frameDuration, ordering: .relaxed)
+        lookAheadNs.store(stream.timeline.nominal, ordering: .relaxed)
         return gst_pad_push_event(srcpad, gst_event_new_caps(outCaps)) != 0
     }
 
-    /// Output caps = input caps with the frame rate downstream accepts nearest to `target`.
-    func fixateOutputCaps(_ caps: CapsPtr, target: Fraction) -> CapsPtr? {
+    /// Output caps = input caps with the frame rate downstream accepts nearest to `target`, and whether
+    /// downstream allowed only one rate.
+    func fixateOutputCaps(_ caps: CapsPtr, target: Fraction) -> (CapsPtr, Bool)? {
         let filter = capsWithoutFramerate(caps)
         defer { capsUnref(filter) }
         guard var peer = gst_pad_peer_query_caps(srcpad, filter) else { return nil }
@@ -82,19 +96,21 @@ extension McvdFilter {
         peer = gst_caps_truncate(peer)
         peer = capsMakeWritable(peer)
         let s = gst_caps_get_structure(peer, 0)
-        if gst_structure_has_field(s, "framerate") != 0 {
+        var fixed = false
+        if let rate = gst_structure_get_value(s, "framerate") {
+            fixed = gst_value_is_fixed(rate) != 0
             _ = gst_structure_fixate_field_nearest_fraction(s, "framerate", target.n, target.d)
         } else {
             setFraction(s, "framerate", target)
         }
-        return gst_caps_fixate(peer)
+        return (gst_caps_fixate(peer), fixed)
     }
 
     // MARK: chain (streaming thread)
 
     func chain(_ buffer: BufferPtr) -> GstFlowReturn {
         stats.withLock { $0.framesIn += 1 }
-        guard stream.segment.format == GST_FORMAT_TIME else {
+        guard stream.segment.format == GST_FORMAT_TIME, stream.segment.rate > 0 else {
             bufferUnref(buffer)
             return GST_FLOW_ERROR  // the SEGMENT event already posted the error
         }
@@ -123,23 +139,30 @@ extension McvdFilter {
                 return GST_FLOW_NOT_NEGOTIATED
             }
         }
-        let inDuration = stream.inRate.frameDuration
-        var pts = buffer.pointee.pts
-        if pts == clockTimeNone {
-            // Documented rule: a buffer without PTS follows the held frame by one input frame duration;
-            // with none held it starts at the segment start.
-            pts = stream.held.map { $0.pts + inDuration } ?? stream.segment.start
+        let inDuration = stream.timeline.nominal
+        // Input timestamp rules (InputTimeline): jittered PTS snap to the nominal grid; missing,
+        // duplicated or slightly-off ones are re-placed on it; a DISCONT frame starts afresh (nothing is
+        // synthesised across it).
+        let rawPTS = buffer.pointee.pts
+        let discont = stream.held != nil && bufferHasFlag(buffer, GST_BUFFER_FLAG_DISCONT)
+        if stream.held == nil || (discont && rawPTS != clockTimeNone) { stream.timeline.reset() }
+        let previous = stream.timeline.started ? stream.held?.pts : nil
+        let pts: UInt
+        switch stream.timeline.place(rawPTS, start: stream.segment.start) {
+        case .at(let p):
+            pts = p
+        case .retimed(let p):
+            pts = p
+            noteRetimed(rawPTS, placed: p, previous: previous)
+        case .dropped:
+            noteDropped(rawPTS, previous: previous ?? 0)
+            bufferUnref(buffer)
+            return GST_FLOW_OK
         }
-        if stream.held != nil, bufferHasFlag(buffer, GST_BUFFER_FLAG_DISCONT) {
+        if discont {
             gstLog(.debug, element, "DISCONT at \(pts): no synthesis across it")
             let ret = drainHeld(restartGrid: false)
             if ret != GST_FLOW_OK { bufferUnref(buffer); return ret }
-        }
-        if let held = stream.held, pts <= held.pts {
-            gstLog(.warning, element, "dropping input frame: PTS \(pts) not after previous \(held.pts)")
-            stats.withLock { $0.framesDropped += 1 }
-            bufferUnref(buffer)
-            return GST_FLOW_OK
         }
         let duration = buffer.pointee.duration != clockTimeNone && buffer.pointee.duration > 0
             ? buffer.pointee.duration : inDuration
@@ -152,7 +175,7 @@ extension McvdFilter {
             // After a DISCONT or GAP the grid goes on: skip the slots that lie before this frame.
             if stream.held == nil { while grid.slot(stream.nextSlot, isBefore: pts) { stream.nextSlot += 1 } }
         } else {
-            stream.grid = OutputGrid(anchor: pts, rate: stream.outRate)
+            stream.grid = OutputGrid(anchor: pts, rate: stream.outRate, tolerance: settings.withLock { $0.snapWindow })
             stream.nextSlot = 0
         }
         var ret = GST_FLOW_OK
@@ -265,10 +288,19 @@ extension McvdFilter {
             }
             _ = drainHeld(restartGrid: true)
             stream.segment = segment
+            guard segment.rate > 0 else {
+                // Reverse playback delivers frames in decreasing PTS order: refuse it rather than lose them.
+                postStreamError(element, GST_STREAM_ERROR_FAILED,
+                                "mcvd does not support reverse playback (segment rate \(segment.rate)); "
+                                + "play forwards, or reverse after mcvd")
+                gst_event_unref(event)
+                return false
+            }
             return gst_pad_event_default(pad, parent, event) != 0
         case GST_EVENT_GAP, GST_EVENT_EOS:
             // Nothing is synthesised across a gap; EOS drains the held frame (tail rule).
             _ = drainHeld(restartGrid: false)
+            if event.pointee.type == GST_EVENT_EOS { reportTimestampSummary() }
             return gst_pad_event_default(pad, parent, event) != 0
         case GST_EVENT_FLUSH_STOP:
             stream.release()

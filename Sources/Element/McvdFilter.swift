@@ -14,6 +14,8 @@ struct Settings {
     var mode = Mode(rawValue: Int32(GST_MCVD_DEFAULT_MODE))!
     var method = Method(rawValue: Int32(GST_MCVD_DEFAULT_METHOD))!
     var factor = Int32(GST_MCVD_DEFAULT_FACTOR)
+    /// snap-window in ns; nil = automatic (OutputGrid.autoTolerance).
+    var snapWindow: UInt? = nil
 }
 
 struct Stats {
@@ -21,6 +23,10 @@ struct Stats {
     var framesOut: UInt = 0
     var framesInserted: UInt = 0
     var framesDropped: UInt = 0
+    var framesRetimed: UInt = 0
+    /// The first retimed / dropped frame of a run posts a warning; later ones are only counted.
+    var warnedRetimed = false
+    var warnedDropped = false
 }
 
 /// An input frame held until the next one arrives (the one frame of look-ahead).
@@ -38,6 +44,8 @@ struct StreamState {
     var negotiated = false
     var inRate = Fraction(n: 0, d: 1)
     var outRate = Fraction(n: 0, d: 1)
+    /// Where input frames go (the caps' nominal grid); reset whenever no frame is held.
+    var timeline = InputTimeline(rate: nil, nominal: 0)
     var held: HeldFrame?
     var grid: OutputGrid?
     var nextSlot: UInt = 0
@@ -95,6 +103,11 @@ final class McvdFilter: @unchecked Sendable {
                 let v = g_value_get_int(value)
                 gstLog(.info, element, "factor: \(s.factor) -> \(v)")
                 s.factor = v
+            case GST_MCVD_PROP_SNAP_WINDOW:
+                let v = g_value_get_int64(value)
+                let new: UInt? = v < 0 ? nil : UInt(v)
+                gstLog(.info, element, "snap-window: \(s.snapWindow.map { "\($0)" } ?? "auto") -> \(new.map { "\($0)" } ?? "auto")")
+                s.snapWindow = new
             default:
                 gstLog(.warning, element, "unknown property id \(id)")
             }
@@ -112,6 +125,8 @@ final class McvdFilter: @unchecked Sendable {
         case GST_MCVD_PROP_FRAMES_OUT: g_value_set_uint64(value, st.framesOut)
         case GST_MCVD_PROP_FRAMES_INSERTED: g_value_set_uint64(value, st.framesInserted)
         case GST_MCVD_PROP_FRAMES_DROPPED: g_value_set_uint64(value, st.framesDropped)
+        case GST_MCVD_PROP_FRAMES_RETIMED: g_value_set_uint64(value, st.framesRetimed)
+        case GST_MCVD_PROP_SNAP_WINDOW: g_value_set_int64(value, s.snapWindow.map { Int($0) } ?? -1)
         default: gstLog(.warning, element, "unknown property id \(id)")
         }
     }

@@ -5,12 +5,6 @@ import Element
 import Testing
 
 @Suite struct ErrorTests {
-    @Test func variableFrameRateIsNotNegotiated() {
-        let h = Harness(caps: "video/x-raw,format=GRAY8,width=4,height=4,framerate=0/1")
-        #expect(h.error()?.contains("fixed input frame rate") == true)
-        #expect(h.push(seed: 0, pts: 0) == GST_FLOW_NOT_NEGOTIATED)
-    }
-
     @Test func interlacedIsRefusedWithAHint() {
         let h = Harness(caps: "video/x-raw,format=I420,width=8,height=8,framerate=25/1,interlace-mode=interleaved")
         #expect(h.error()?.contains("deinterlace") == true)

@@ -186,6 +186,29 @@ final class Harness {
         return String(cString: err!.pointee.message)
     }
 
+    /// Texts of every warning message posted so far.
+    func warnings() -> [String] {
+        var out: [String] = []
+        while let m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING) {
+            var err: UnsafeMutablePointer<GError>?
+            var dbg: UnsafeMutablePointer<gchar>?
+            gst_message_parse_warning(m, &err, &dbg)
+            out.append(String(cString: err!.pointee.message))
+            g_error_free(err); g_free(dbg)
+            gst_message_unref(m)
+        }
+        return out
+    }
+
+    /// A read-only uint64 counter property (frames-in, frames-dropped, ...).
+    func counter(_ name: String) -> UInt {
+        var v = GValue()
+        g_value_init(&v, GType(11 << 2))  // G_TYPE_UINT64
+        defer { g_value_unset(&v) }
+        g_object_get_property(UnsafeMutableRawPointer(h.pointee.element).assumingMemoryBound(to: GObject.self), name, &v)
+        return g_value_get_uint64(&v)
+    }
+
     func samples(seed: UInt64) -> [[Int]] {
         let b = makeFrame(info, seed: seed)
         defer { gst_buffer_unref(b) }
@@ -240,6 +263,29 @@ func runPipeline(_ description: String, timeout: Double = 60,
                         samples: componentSamples(b, info)))
     }
     throw PipelineError(message: "timeout after \(timeout) s with \(outs.count) buffers")
+}
+
+/// Plays a launch line (e.g. one that writes a file) to EOS, or throws its first error.
+func playToEOS(_ description: String, timeout: UInt = 60 * second) throws {
+    precondition(gstReady)
+    var err: UnsafeMutablePointer<GError>?
+    guard let pipe = gst_parse_launch(description, &err), err == nil else {
+        defer { g_error_free(err) }
+        throw PipelineError(message: err.map { String(cString: $0.pointee.message) } ?? "cannot parse \(description)")
+    }
+    defer { gst_element_set_state(pipe, GST_STATE_NULL); gst_object_unref(pipe) }
+    gst_element_set_state(pipe, GST_STATE_PLAYING)
+    let bus = gst_element_get_bus(pipe)!
+    defer { gst_object_unref(bus) }
+    let types = GstMessageType(rawValue: GST_MESSAGE_ERROR.rawValue | GST_MESSAGE_EOS.rawValue)
+    guard let m = gst_bus_timed_pop_filtered(bus, timeout, types) else { throw PipelineError(message: "timeout: \(description)") }
+    defer { gst_message_unref(m) }
+    if m.pointee.type == GST_MESSAGE_ERROR {
+        var e: UnsafeMutablePointer<GError>?
+        gst_message_parse_error(m, &e, nil)
+        defer { g_error_free(e) }
+        throw PipelineError(message: String(cString: e!.pointee.message))
+    }
 }
 
 struct PipelineError: Error, CustomStringConvertible {

@@ -9,6 +9,8 @@
 #define GST_MCVD_DEFAULT_FACTOR 2
 #define GST_MCVD_MIN_FACTOR 1
 #define GST_MCVD_MAX_FACTOR 16
+#define GST_MCVD_DEFAULT_SNAP_WINDOW (-1) /* auto: 1/3 of an output frame */
+#define GST_MCVD_MAX_SNAP_WINDOW GST_SECOND
 
 // Video formats the element accepts; output format = input format.
 #define GST_MCVD_FORMATS \
@@ -24,6 +26,8 @@ typedef enum {
   GST_MCVD_PROP_FRAMES_OUT,
   GST_MCVD_PROP_FRAMES_INSERTED,
   GST_MCVD_PROP_FRAMES_DROPPED,
+  GST_MCVD_PROP_FRAMES_RETIMED,
+  GST_MCVD_PROP_SNAP_WINDOW,
   GST_MCVD_N_PROPS
 } GstMcvdProp;
 

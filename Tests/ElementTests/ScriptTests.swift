@@ -1,0 +1,267 @@
+// The pipelines/ scripts run as a user runs them, on files each test makes with gst-launch-1.0
+// (videotestsrc, audiotestsrc, x264enc, avenc_aac, vorbisenc, avenc_ffv1), against the built libgstmcvd.so
+// (MCVD_PLUGIN_DIR, so the scripts build nothing). Checked with ffprobe: streams, sizes, rates, frame
+// counts, durations; inputs are compared byte for byte before and after.
+import CGStreamer
+import Foundation
+import Testing
+
+@Suite struct ScriptTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let scripts = ScriptTests.root.appendingPathComponent("pipelines")
+    let dir: URL
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-scripts-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    func pluginDir() throws -> String {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        for d in [exe.deletingLastPathComponent(), exe.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("debug")]
+        where FileManager.default.fileExists(atPath: d.appendingPathComponent("libgstmcvd.so").path) {
+            return d.path
+        }
+        throw PipelineError(message: "libgstmcvd.so not found next to the test bundle: run `swift build` before `swift test`")
+    }
+
+    /// Runs a command in the test's folder; a GST_PLUGIN_PATH pointing elsewhere is set on purpose (the
+    /// scripts must put the plugin first, not trust it).
+    @discardableResult
+    func run(_ args: [String], env extra: [String: String] = [:]) throws -> (status: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        p.currentDirectoryURL = dir
+        var env = ProcessInfo.processInfo.environment
+        env["MCVD_PLUGIN_DIR"] = try pluginDir()
+        env["GST_PLUGIN_PATH"] = "/nonexistent/a:/nonexistent/b"
+        env["GST_REGISTRY"] = path("registry.bin")
+        env["GST_REGISTRY_FORK"] = "no"
+        for (k, v) in extra { env[k] = v }
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func script(_ name: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String) {
+        try run(["bash", scripts.appendingPathComponent(name).path] + args, env: env)
+    }
+
+    func launch(_ description: String) throws {
+        let r = try run(["gst-launch-1.0", "-q"] + description.split(separator: " ").map(String.init))
+        #expect(r.status == 0, "\(r.out)")
+    }
+
+    /// 1 s of 64x48 video at 30 fps; with 1 s of AAC (mp4) or Vorbis (mkv) audio when `audio`.
+    func makeClip(_ name: String, audio: String? = nil, frames: Int = 30, extra: String = "") throws {
+        let video = "videotestsrc num-buffers=\(frames) pattern=ball ! video/x-raw,width=64,height=48,framerate=30/1 ! x264enc"
+        let mux = name.hasSuffix(".mp4") ? "mp4mux \(extra)" : "matroskamux"
+        var d = "\(video) ! \(mux) name=m ! filesink location=\(path(name))"
+        if let audio {
+            d += " audiotestsrc num-buffers=10 samplesperbuffer=4410 ! audio/x-raw,rate=44100 ! audioconvert ! \(audio) ! m."
+        }
+        try launch(d)
+    }
+
+    /// ffprobe stream fields of the first stream of a kind ("v" or "a"): [field: value].
+    func probe(_ file: String, _ kind: String, _ fields: String = "codec_name,width,height,r_frame_rate,duration,nb_frames") throws -> [String: String] {
+        let r = try run(["ffprobe", "-v", "error", "-select_streams", "\(kind):0", "-show_entries", "stream=\(fields)",
+                         "-of", "default=nw=1", file])
+        var out: [String: String] = [:]
+        for line in r.out.split(separator: "\n") {
+            let kv = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if kv.count == 2 { out[kv[0]] = kv[1] }
+        }
+        return out
+    }
+
+    func bytes(_ name: String) -> Data? { FileManager.default.contents(atPath: path(name)) }
+
+    // MARK: item 1: never lose or overwrite an input
+
+    @Test func sameFileIsRefusedAlsoThroughSymlinks() throws {
+        try makeClip("a.mp4")
+        let before = bytes("a.mp4")
+        try FileManager.default.createSymbolicLink(atPath: path("link.mp4"), withDestinationPath: "a.mp4")
+        for (i, o) in [("a.mp4", "a.mp4"), ("a.mp4", "link.mp4"), ("link.mp4", "./a.mp4")] {
+            let r = try script("interpolate-file.sh", [i, o])
+            #expect(r.status == 1 && r.out.contains("is the input file itself"), "\(i) -> \(o): \(r.out)")
+        }
+        #expect(bytes("a.mp4") == before)
+    }
+
+    @Test func failedRunLeavesNoFileAndKeepsAnExistingOutput() throws {
+        try "not a video\n".write(toFile: path("bad.mp4"), atomically: true, encoding: .utf8)
+        try "previous result\n".write(toFile: path("out.mp4"), atomically: true, encoding: .utf8)
+        let r = try script("interpolate-file.sh", ["bad.mp4", "out.mp4"])
+        #expect(r.status == 1, "\(r.out)")
+        #expect(String(decoding: bytes("out.mp4") ?? Data(), as: UTF8.self) == "previous result\n")
+        let r2 = try script("interpolate-file.sh", ["bad.mp4", "new.mp4"])
+        #expect(r2.status == 1)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0 != "registry.bin" }.sorted()
+        #expect(left == ["bad.mp4", "out.mp4"])
+    }
+
+    /// Batch into its own input folder, with clip.mov and clip.mp4: both inputs untouched, two outputs
+    /// with distinct names, each with twice the frames.
+    @Test func batchIntoTheInputFolderWithSameStems() throws {
+        try makeClip("clip.mp4", audio: "avenc_aac")
+        try makeClip("clip.mkv", audio: "vorbisenc")
+        try FileManager.default.moveItem(atPath: path("clip.mkv"), toPath: path("clip.mov"))
+        let mp4 = bytes("clip.mp4"), mov = bytes("clip.mov")
+        let r = try script("batch-transcode.sh", [".", "."])
+        #expect(r.status == 0, "\(r.out)")
+        #expect(r.out.contains("done: 2 of 2 converted"), "\(r.out)")
+        #expect(bytes("clip.mp4") == mp4 && bytes("clip.mov") == mov)
+        for out in ["clip.mov.mp4", "clip.mp4.mp4"] {
+            let v = try probe(path(out), "v")
+            #expect(v["nb_frames"] == "60", "\(out)")
+        }
+    }
+
+    // MARK: item 2: audio kept
+
+    /// AAC is copied packet for packet; Vorbis (mp4 does not take it) is encoded to AAC; same duration.
+    @Test func audioIsKept() throws {
+        try makeClip("aac.mp4", audio: "avenc_aac")
+        try makeClip("vorbis.mkv", audio: "vorbisenc")
+        #expect(try script("interpolate-file.sh", ["aac.mp4", "aac-2x.mp4"]).status == 0)
+        #expect(try script("interpolate-file.sh", ["vorbis.mkv", "vorbis-2x.mp4"]).status == 0)
+        let packets = { (f: String) in try self.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                                                     "packet=size,pts", "-of", "csv=p=0", self.path(f)]).out }
+        let copied = try packets("aac-2x.mp4")
+        let original = try packets("aac.mp4")
+        #expect(!copied.isEmpty && copied == original)
+        let a = try probe(path("vorbis-2x.mp4"), "a")
+        #expect(a["codec_name"] == "aac")
+        #expect(abs((Double(a["duration"] ?? "") ?? 0) - 1.0) < 0.05, "\(a)")
+        let v = try probe(path("vorbis-2x.mp4"), "v")
+        #expect(v["nb_frames"] == "60" && v["duration"] == "1.000000", "\(v)")
+    }
+
+    /// Video starting 0.5 s after the audio (common after cutting): the new video starts 0.5 s in too.
+    @Test func audioStaysInSyncWhenVideoStartsLate() throws {
+        try launch("videotestsrc num-buffers=30 timestamp-offset=500000000 ! video/x-raw,width=64,height=48,framerate=30/1 ! x264enc ! mp4mux name=m ! filesink location=\(path("late.mp4")) audiotestsrc num-buffers=20 samplesperbuffer=4410 ! audio/x-raw,rate=44100 ! avenc_aac ! m.")
+        let r = try script("interpolate-file.sh", ["late.mp4", "late-2x.mp4"])
+        #expect(r.status == 0, "\(r.out)")
+        let start = { (f: String, k: String) in Double(try self.probe(self.path(f), k, "start_time")["start_time"] ?? "") ?? -1 }
+        let inOffset = try start("late.mp4", "v") - start("late.mp4", "a")
+        let outOffset = try start("late-2x.mp4", "v") - start("late-2x.mp4", "a")
+        #expect(abs(inOffset - 0.5) < 0.01)
+        #expect(abs(outOffset - inOffset) < 0.01, "video - audio start: \(inOffset) s in, \(outOffset) s out")
+    }
+
+    // MARK: items 5, 6, 11, 12 (scripts)
+
+    /// 321x241 (FFV1, 4:2:0): padded to 322x242 for x264, every frame kept.
+    @Test func oddSizeIsPaddedToEven() throws {
+        try launch("videotestsrc num-buffers=10 ! video/x-raw,format=I420,width=321,height=241,framerate=10/1 ! avenc_ffv1 ! matroskamux ! filesink location=\(path("odd.mkv"))")
+        let r = try script("interpolate-file.sh", ["odd.mkv", "odd.mp4"])
+        #expect(r.status == 0, "\(r.out)")
+        let v = try probe(path("odd.mp4"), "v")
+        #expect(v["width"] == "322" && v["height"] == "242" && v["nb_frames"] == "20", "\(v)")
+    }
+
+    /// A faststart mp4 cut in half declares 3 s but holds about 1.5: reported (status 3), batch says SHORT.
+    @Test func truncatedInputIsReported() throws {
+        try makeClip("full.mp4", frames: 90, extra: "faststart=true")
+        let full = bytes("full.mp4")!
+        try full.prefix(full.count / 2).write(to: dir.appendingPathComponent("cut.mp4"))
+        let r = try script("interpolate-file.sh", ["cut.mp4", "cut-2x.mp4"])
+        #expect(r.status == 3 && r.out.contains("truncated"), "\(r.out)")
+        try FileManager.default.createDirectory(atPath: path("in"), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: path("cut.mp4"), toPath: path("in/cut.mp4"))
+        let b = try script("batch-transcode.sh", ["in", "out"])
+        #expect(b.status == 1 && b.out.contains("SHORT") && !b.out.contains(" ok "), "\(b.out)")
+    }
+
+    @Test func rateForms() throws {
+        try makeClip("r.mp4")
+        for (rate, want) in [("60", "60/1"), ("29.97", "30000/1001")] {
+            let r = try script("interpolate-file.sh", ["r.mp4", "r-\(rate).mp4", rate])
+            #expect(r.status == 0, "\(r.out)")
+            let v = try probe(path("r-\(rate).mp4"), "v")
+            #expect(v["r_frame_rate"] == want)
+        }
+        let common = scripts.appendingPathComponent("common.sh").path
+        for (rate, want) in [("60", "60/1"), ("29.97", "30000/1001"), ("59.94", "60000/1001"), ("12.5", "25/2"),
+                             ("60000/1001", "60000/1001"), ("0.5", "1/2")] {
+            let r = try run(["bash", "-c", "source \(common); mcvd_rate \(rate)"])
+            #expect(r.out == want + "\n", "\(rate)")
+        }
+        for bad in ["abc", "0", "60/0", "-5"] {
+            let r = try run(["bash", "-c", "source \(common); mcvd_rate \(bad)"])
+            #expect(r.status == 1 && r.out.contains("bad RATE"), "\(bad): \(r.out)")
+        }
+    }
+
+    @Test func audioOnlyInputSaysNoVideoStream() throws {
+        try launch("audiotestsrc num-buffers=10 ! avenc_aac ! mp4mux ! filesink location=\(path("audio.mp4"))")
+        let r = try script("interpolate-file.sh", ["audio.mp4", "x.mp4"])
+        #expect(r.status == 1 && r.out.contains("no video stream"), "\(r.out)")
+        try FileManager.default.createDirectory(atPath: path("in"), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: path("audio.mp4"), toPath: path("in/audio.mp4"))
+        let b = try script("batch-transcode.sh", ["in", "out"])
+        #expect(b.status == 1)
+        #expect(b.out.components(separatedBy: "no video stream").count == 2, "printed once: \(b.out)")
+    }
+
+    @Test func liveTakesDecimalSeconds() throws {
+        let r = try script("live.sh", ["0.5"], env: ["SINK": "fakesink sync=true", "RATE": "59.94"])
+        #expect(r.status == 0 && r.out.contains("Got EOS"), "\(r.out)")
+        let bad = try script("live.sh", ["soon"], env: ["SINK": "fakesink"])
+        #expect(bad.status == 1 && bad.out.contains("bad SECONDS"), "\(bad.out)")
+    }
+
+    // MARK: items 9, 10: toolchain and plugin path
+
+    @Test func scriptsFindSwiftAtOptSwiftOrSaySo() throws {
+        let common = scripts.appendingPathComponent("common.sh").path
+        let probeSwift = "source \(common); mcvd_find_swift; command -v swift"
+        if FileManager.default.isExecutableFile(atPath: "/opt/swift/usr/bin/swift") {
+            let r = try run(["bash", "-c", probeSwift], env: ["PATH": "/usr/bin:/bin"])
+            #expect(r.status == 0 && r.out == "/opt/swift/usr/bin/swift\n", "\(r.out)")
+        }
+        let r = try run(["bash", "-c", probeSwift], env: ["PATH": "/usr/bin:/bin", "SWIFT_ROOT": "/nonexistent"])
+        #expect(r.status == 1 && r.out.contains("Swift 6 toolchain not found"), "\(r.out)")
+    }
+
+    @Test func pluginFolderGoesFirstInGstPluginPath() throws {
+        let common = scripts.appendingPathComponent("common.sh").path
+        let r = try run(["bash", "-c", "source \(common); mcvd_plugin_env; echo \"$GST_PLUGIN_PATH\""])
+        #expect(r.out == "\(try pluginDir()):/nonexistent/a:/nonexistent/b\n", "\(r.out)")
+    }
+}
+
+/// README "The element" lists exactly the formats of the pad templates.
+@Suite struct ReadmeTests {
+    @Test func formatListMatchesTheCaps() throws {
+        precondition(gstReady)
+        let readme = try String(contentsOf: ScriptTests.root.appendingPathComponent("README.md"), encoding: .utf8)
+        guard let start = readme.range(of: "Formats (same in and out"), let end = readme.range(of: "Any width", range: start.upperBound..<readme.endIndex) else {
+            Issue.record("no format list in README"); return
+        }
+        let text = readme[start.upperBound..<end.lowerBound]
+        let listed = Set(text.split(whereSeparator: { " ,;:()\n.".contains($0) }).map(String.init)
+            .filter { $0.contains(where: \.isUppercase) })
+        let element = gst_element_factory_make("mcvd", nil)!
+        defer { gst_object_unref(element) }
+        let pad = gst_element_get_static_pad(element, "sink")!
+        defer { gst_object_unref(pad) }
+        let caps = gst_pad_get_pad_template_caps(pad)!
+        defer { gst_caps_unref(caps) }
+        let list = gst_structure_get_value(gst_caps_get_structure(caps, 0), "format")!
+        let formats = Set((0..<gst_value_list_get_size(list)).map { String(cString: g_value_get_string(gst_value_list_get_value(list, $0))) })
+        #expect(formats.count == 28)
+        #expect(listed == formats, "README extra: \(listed.subtracting(formats)), missing: \(formats.subtracting(listed))")
+    }
+}

@@ -1,0 +1,71 @@
+# Sourced by the other scripts in pipelines/: finding Swift and the plugin, reading RATE, probing inputs.
+# Env: MCVD_PLUGIN_DIR=<folder with libgstmcvd.so> uses that plugin and builds nothing (tests use it);
+#      SWIFT_ROOT (default /opt/swift) is where the toolchain is looked for when swift is not on PATH.
+mcvd_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Prints "error: ..." once on stderr and exits 1.
+mcvd_die() { echo "error: $*" >&2; exit 1; }
+
+# swift on PATH, else $SWIFT_ROOT/usr/bin (added to PATH), else a clear error.
+mcvd_find_swift() {
+  command -v swift >/dev/null 2>&1 && return 0
+  local root=${SWIFT_ROOT:-/opt/swift}
+  [ -x "$root/usr/bin/swift" ] || mcvd_die "Swift 6 toolchain not found: not on PATH and not at $root (install it there, or set SWIFT_ROOT)"
+  export PATH="$root/usr/bin:$PATH"
+}
+
+# Builds the plugin (release) when it is missing or older than its sources, then puts its folder first
+# in GST_PLUGIN_PATH (a GST_PLUGIN_PATH the user already has stays after it). The build's six
+# "prohibited flag(s): -pthread" warnings (pkg-config's -pthread for GStreamer, harmless) are filtered.
+mcvd_plugin_env() {
+  local dir=${MCVD_PLUGIN_DIR:-}
+  if [ -z "$dir" ]; then
+    mcvd_find_swift
+    dir=$(cd "$mcvd_root" && swift build -c release --show-bin-path 2>/dev/null) || mcvd_die "swift build --show-bin-path failed in $mcvd_root"
+    local lib="$dir/libgstmcvd.so"
+    if [ ! -f "$lib" ] || [ -n "$(find "$mcvd_root/Sources/Element" "$mcvd_root/CShims" "$mcvd_root/Package.swift" -newer "$lib" -print -quit)" ]; then
+      echo "building the mcvd plugin (release) ..." >&2
+      (cd "$mcvd_root" && swift build -c release --product gstmcvd 2>&1) | { grep -v "prohibited flag(s): -pthread" || true; } | tail -3 >&2
+      [ -f "$lib" ] || mcvd_die "the plugin build failed (run: swift build -c release --product gstmcvd)"
+    fi
+  fi
+  [ -f "$dir/libgstmcvd.so" ] || mcvd_die "no libgstmcvd.so in $dir"
+  export GST_PLUGIN_PATH="$dir${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+}
+
+# A frame rate as GStreamer caps want it: 60 -> 60/1, 29.97 -> 30000/1001 (also 23.976, 59.94, 119.88),
+# 12.5 -> 25/2, 60000/1001 as is. Anything else is an error.
+mcvd_rate() {
+  local r=$1
+  case $r in
+    23.976|23.98) echo 24000/1001; return ;;
+    29.97) echo 30000/1001; return ;;
+    47.952|47.95) echo 48000/1001; return ;;
+    59.94) echo 60000/1001; return ;;
+    119.88) echo 120000/1001; return ;;
+  esac
+  if [[ $r =~ ^[0-9]+/[0-9]+$ ]]; then
+    [ "${r#*/}" -gt 0 ] && [ "${r%/*}" -gt 0 ] || mcvd_die "bad RATE '$r': numerator and denominator must be positive"
+    echo "$r"
+  elif [[ $r =~ ^[0-9]+$ ]]; then
+    [ "$r" -gt 0 ] || mcvd_die "bad RATE '$r': must be positive"
+    echo "$r/1"
+  elif [[ $r =~ ^([0-9]*)\.([0-9]+)$ ]]; then
+    local frac=${BASH_REMATCH[2]} n d
+    d=$((10 ** ${#frac})); n=$((10#${BASH_REMATCH[1]:-0} * d + 10#$frac))
+    [ "$n" -gt 0 ] || mcvd_die "bad RATE '$r': must be positive"
+    local a=$n b=$d t; while [ "$b" -gt 0 ]; do t=$((a % b)); a=$b; b=$t; done
+    echo "$((n / a))/$((d / a))"
+  else
+    mcvd_die "bad RATE '$r': write it as 60, 29.97 or 60000/1001"
+  fi
+}
+
+# ffprobe one field of the first stream of a kind (v or a) of a file; empty when there is none.
+mcvd_probe() { ffprobe -v error -select_streams "$2:0" -show_entries "stream=$3" -of default=nw=1:nk=1 "$1" 2>/dev/null | head -1; }
+
+# The container's duration in seconds (empty when unknown).
+mcvd_duration() {
+  local d; d=$(ffprobe -v error -show_entries format=duration -of default=nw=1:nk=1 "$1" 2>/dev/null | head -1)
+  [[ $d =~ ^[0-9.]+$ ]] && echo "$d"
+}
