@@ -7,7 +7,7 @@ import CGstMcvd
 import Synchronization
 
 enum Mode: Int32 { case interpolate = 0 }
-enum Method: Int32 { case `repeat` = 0, blend = 1 }
+enum Method: Int32 { case `repeat` = 0, blend = 1, diffusion = 3 }
 
 /// User properties (GObject properties), changed from any thread.
 struct Settings {
@@ -16,6 +16,8 @@ struct Settings {
     var factor = Int32(GST_MCVD_DEFAULT_FACTOR)
     /// snap-window in ns; nil = automatic (OutputGrid.autoTolerance).
     var snapWindow: UInt? = nil
+    /// method=diffusion's properties (DiffusionSettings.swift).
+    var diffusion = DiffusionSettings()
 }
 
 struct Stats {
@@ -24,6 +26,7 @@ struct Stats {
     var framesInserted: UInt = 0
     var framesDropped: UInt = 0
     var framesRetimed: UInt = 0
+    var framesFallback: UInt = 0
     /// The first retimed / dropped frame of a run posts a warning; later ones are only counted.
     var warnedRetimed = false
     var warnedDropped = false
@@ -52,7 +55,10 @@ struct StreamState {
     var outOffset: UInt = 0
     var discontPending = true
     var segment = GstSegment()
+    /// method=diffusion's model and window of originals (DiffusionFilter.swift).
+    var diffusion = DiffusionState()
     mutating func release() {
+        diffusion.forget()
         if let h = held { bufferUnref(h.buffer) }
         held = nil
         grid = nil
@@ -109,7 +115,7 @@ final class McvdFilter: @unchecked Sendable {
                 gstLog(.info, element, "snap-window: \(s.snapWindow.map { "\($0)" } ?? "auto") -> \(new.map { "\($0)" } ?? "auto")")
                 s.snapWindow = new
             default:
-                gstLog(.warning, element, "unknown property id \(id)")
+                if !setDiffusionProperty(id, value, &s) { gstLog(.warning, element, "unknown property id \(id)") }
             }
         }
     }
@@ -127,7 +133,7 @@ final class McvdFilter: @unchecked Sendable {
         case GST_MCVD_PROP_FRAMES_DROPPED: g_value_set_uint64(value, st.framesDropped)
         case GST_MCVD_PROP_FRAMES_RETIMED: g_value_set_uint64(value, st.framesRetimed)
         case GST_MCVD_PROP_SNAP_WINDOW: g_value_set_int64(value, s.snapWindow.map { Int($0) } ?? -1)
-        default: gstLog(.warning, element, "unknown property id \(id)")
+        default: if !getDiffusionProperty(id, value, s, st) { gstLog(.warning, element, "unknown property id \(id)") }
         }
     }
 
@@ -139,6 +145,7 @@ final class McvdFilter: @unchecked Sendable {
             stream.release()
             stream.negotiated = false
             gst_segment_init(&stream.segment, GST_FORMAT_TIME)
+            if !prepareDiffusion() { return false }
         }
         return true
     }
