@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(name: "mcvdkit-bench", dependencies: ["MCVDKit"], path: "bench/mcvdkit"),
 
         .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck",
-                                                        "MCVDKit", "Diffusion"],
+                                                        "MCVDKit", "Diffusion", "UNet", "Training"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
