@@ -62,11 +62,12 @@ extension McvdFilter {
     }
 
     /// On caps: the engine for this frame size (nil when the method is not diffusion); `ok` false after
-    /// posting an error (the caps are refused). Without `restart` a running engine is kept.
+    /// posting an error (the caps are refused). Without `restart` (same input, same output rate) the
+    /// current engine, or none, stays: a method switch is followDiffusionMethod's, which drains first.
     func diffusionEngine(for info: GstVideoInfo, restart: Bool) -> (ok: Bool, engine: DiffusionEngine?) {
+        if !restart { return (true, stream.diffusion.engine) }
         let s = settings.withLock { $0 }
         guard s.method == .diffusion else { return (true, nil) }
-        if !restart, let e = stream.diffusion.engine { return (true, e) }
         do {
             let engine = try DiffusionEngine(try loadDiffusionModel(), info: info, settings: s.diffusion)
             if let w = engine.strideWarning { postWarning(element, w) }

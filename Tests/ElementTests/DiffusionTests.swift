@@ -161,6 +161,31 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         }
     }
 
+    /// blend -> diffusion -> blend while playing: each switch drains like a DISCONT (the held frame repeats
+    /// to its end), no slot is lost, originals stay bit-exact; the diffusion stretch (frames 3...8) falls back
+    /// at its first and last gap; the latency follows the method.
+    @Test func methodSwitchWhilePlaying() {
+        let h = Harness(["model": tinyConcat, "steps": "1"], caps: Self.caps)
+        let obj = UnsafeMutableRawPointer(h.h.pointee.element).assumingMemoryBound(to: GObject.self)
+        gst_harness_set_upstream_latency(h.h, 0)
+        for i in 0..<12 {
+            if i == 3 { gst_util_set_object_arg(obj, "method", "diffusion") }
+            if i == 9 { gst_util_set_object_arg(obj, "method", "blend") }
+            #expect(h.push(seed: UInt64(100 + i), pts: UInt(i) * Self.frame) == GST_FLOW_OK)
+            if i == 5 { #expect(gst_harness_query_latency(h.h) == 2 * Self.frame) }
+        }
+        #expect(gst_harness_query_latency(h.h) == Self.frame)
+        #expect(h.event(gst_event_new_eos()))
+        let outs = h.pullAll()
+        #expect(outs.count == 24)
+        guard outs.count == 24 else { return }
+        #expect(outs.map(\.pts) == (0..<24).map { UInt($0) * Self.frame / 2 })
+        for i in 0..<12 { #expect(outs[2 * i].samples == h.samples(seed: UInt64(100 + i)), "original \(i)") }
+        #expect(outs[5].samples == outs[4].samples && outs[17].samples == outs[16].samples, "drained: repeats")
+        #expect(h.counter("frames-fallback") == 2)
+        #expect(h.error() == nil)
+    }
+
     /// A real pipeline: videotestsrc -> mcvd method=diffusion -> appsink, 2x.
     @Test func pipeline() throws {
         let outs = try runPipeline("videotestsrc num-buffers=6 pattern=ball ! video/x-raw,format=RGB,width=24,height=16,framerate=15/1 "
