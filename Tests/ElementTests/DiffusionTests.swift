@@ -161,6 +161,24 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         }
     }
 
+    /// factor=4 with an n = 1 model: its one frame (at 1/2 of the gap) is the nearest for all three slots
+    /// of a model gap; the fallback gaps blend at 1/4, 1/2, 3/4.
+    @Test func factorFourTakesTheNearestModelFrame() {
+        let h = Harness(Self.diffusion(["factor": "4"]), caps: Self.caps)
+        let outs = Self.run(h, count: 5)
+        #expect(outs.count == 20)
+        guard outs.count == 20 else { return }
+        #expect(outs.map(\.pts) == (0..<20).map { UInt($0) * Self.frame / 4 })
+        for i in 0..<5 { #expect(outs[4 * i].samples == h.samples(seed: UInt64(100 + i))) }
+        for g in 1...2 {
+            #expect(outs[4 * g + 1].samples == outs[4 * g + 2].samples && outs[4 * g + 2].samples == outs[4 * g + 3].samples)
+        }
+        for (j, w) in [64, 128, 192].enumerated() {
+            #expect(outs[1 + j].samples == expectedBlend(h.samples(seed: 100), h.samples(seed: 101), weight: w))
+        }
+        #expect(h.counter("frames-fallback") == 6)
+    }
+
     /// blend -> diffusion -> blend while playing: each switch drains like a DISCONT (the held frame repeats
     /// to its end), no slot is lost, originals stay bit-exact; the diffusion stretch (frames 3...8) falls back
     /// at its first and last gap; the latency follows the method.
