@@ -17,13 +17,15 @@ import UNet
 let tinyConcat = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("UNetTests/Fixtures/tiny-concat/model.safetensors").path
 
-/// A model file with random weights: `channels`, k past, f future, n = 1, the given condition stride.
+/// A model file with pseudo-random weights: `channels`, k past, f future, n = 1, the given condition stride.
 func writeModel(channels: Int = 1, past: Int, future: Int, stride: Int? = nil, name: String) throws -> String {
     let config = UNetConfig(ngf: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], nHeadChannels: -1,
                             spade: false, spadeDim: 16, imageSize: 16, channels: channels, numFrames: 1,
                             numFramesCond: past, numFramesFuture: future)
-    let trainer = Trainer(model: try UNet(config: config),
-                          options: TrainingOptions(seed: 5, parameterization: .eps, conditionStride: stride, emaRate: nil))
+    let unet = try UNet(config: config)    // zeroed parameters: give every one a value in [-0.1, 0.1)
+    let bytes = noiseBytes(unet.parameterStorageCount, seed: UInt64(past * 10 + future))
+    for i in 0..<unet.parameterStorageCount { unet.parameterStorage[i] = (Float(bytes[i]) - 128) / 1280 }
+    let trainer = Trainer(model: unet, options: TrainingOptions(seed: 5, parameterization: .eps, conditionStride: stride, emaRate: nil))
     let path = FileManager.default.temporaryDirectory
         .appendingPathComponent("mcvd-element-\(getpid())-\(name).safetensors").path
     try trainer.save(path: path)
@@ -139,6 +141,33 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
             let expected = try FrameBuffer(format: .i420, width: 16, height: 16, bytes: bytes[g])
             try expected.view.write(made[j], channels: 3, keepColour: true)
             #expect(outs[2 * g + 1].samples == samplesOf(expected.bytes, h.info), "gap \(g)")
+        }
+    }
+
+    /// A model trained at condition stride 4 with n = 1 conditions on every other original (q = 2): gap g
+    /// from originals g - 2, g (past) and g + 1, g + 3 (future), noise block g - 2 (the first model gap is
+    /// 2). Checked against MCVDKit's Generator.sample on exactly those frames; other frames give other
+    /// output (so the check can tell a wrong choice of frames).
+    @Test func stridedModelConditionsOnTheRightOriginals() throws {
+        let path = try writeModel(past: 2, future: 2, stride: 4, name: "stride4-parity")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let h = Harness(Self.diffusion(["seed": "5"], model: path), caps: Self.caps)
+        let outs = Self.run(h, count: 10)
+        #expect(outs.count == 20)
+        guard outs.count == 20 else { return }
+        let model = try Model(path: path)
+        let generator = try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(sampler: .ddim, steps: 2, seed: 5))
+        let bytes = (0..<10).map { noiseBytes(Int(h.info.size), seed: UInt64(100 + $0)) }
+        let p = try bytes.map { try FrameBuffer(format: .i420, width: 16, height: 16, bytes: $0).view.planar(channels: 1) }
+        for g in 2...6 {
+            let made = try generator.sample(task: .interpolate, conditions: [BlockCondition(past: [p[g - 2], p[g]], future: [p[g + 1], p[g + 3]])],
+                                            noiseBlock: UInt32(g - 2))[0][0]
+            let expected = try FrameBuffer(format: .i420, width: 16, height: 16, bytes: bytes[g])
+            try expected.view.write(made, channels: 1, keepColour: true)
+            #expect(outs[2 * g + 1].samples == samplesOf(expected.bytes, h.info), "gap \(g)")
+            let other = try generator.sample(task: .interpolate, conditions: [BlockCondition(past: [p[g - 1], p[g]], future: [p[g + 1], p[g + 2]])],
+                                             noiseBlock: UInt32(g - 2))[0][0]
+            #expect(other != made, "the conditioning frames matter")
         }
     }
 
