@@ -190,6 +190,37 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         }
     }
 
+    /// Every format, both channel counts, at 16 x 16 (GStreamer's default layout is then packed planes,
+    /// as MCVDKit's FrameBuffer): each model-made frame equals the library's (Generator.interpolate, one
+    /// gap per noise block, written over a copy of the earlier original with keepColour), so the colour
+    /// rules (a gray model keeps chroma / shifts RGB, alpha stays) are the library's on every format.
+    @Test(arguments: allFormats) func everyFormatMatchesTheLibrary(format: String) throws {
+        let gray = try writeModel(channels: 1, past: 1, future: 1, name: "gray16-\(format)")
+        defer { try? FileManager.default.removeItem(atPath: gray) }
+        let pixelFormat = try #require(PixelFormat(name: format))
+        for path in [tinyConcat, gray] {
+            let h = Harness(Self.diffusion(["seed": "9"], model: path), caps: "video/x-raw,format=\(format),width=16,height=16,framerate=10/1")
+            let outs = Self.run(h, count: 5)
+            #expect(outs.count == 10)
+            guard outs.count == 10 else { continue }
+            let model = try Model(path: path)
+            let generator = try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(sampler: .ddim, steps: 2, seed: 9))
+            let bytes = (0..<5).map { noiseBytes(Int(h.info.size), seed: UInt64(100 + $0)) }
+            let planar = try bytes.map {
+                try FrameBuffer(format: pixelFormat, width: 16, height: 16, bytes: $0).view.planar(channels: model.channels, range: model.range)
+            }
+            let made = try generator.interpolate(planar, batch: 1).filter(\.generated).map(\.pixels)
+            let gaps = Array((model.past - 1)..<(5 - model.future))
+            #expect(made.count == gaps.count)
+            for (g, frame) in zip(gaps, made) {
+                let expected = try FrameBuffer(format: pixelFormat, width: 16, height: 16, bytes: bytes[g])
+                try expected.view.write(frame, channels: model.channels, range: model.range, keepColour: true)
+                #expect(outs[2 * g + 1].samples == samplesOf(expected.bytes, h.info), "\(format) \(model.channels) channel(s), gap \(g)")
+                #expect(outs[2 * g + 1].samples != outs[2 * g].samples, "the model changed the frame")
+            }
+        }
+    }
+
     /// factor=4 with an n = 1 model: its one frame (at 1/2 of the gap) is the nearest for all three slots
     /// of a model gap; the fallback gaps blend at 1/4, 1/2, 3/4.
     @Test func factorFourTakesTheNearestModelFrame() {
