@@ -121,6 +121,38 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         #expect(a[1].samples == c[1].samples, "fallback frames do not depend on the seed")
     }
 
+    /// One or two threads per forward, DDIM or DDPM: the same seed gives the same bytes (noise is named
+    /// by seed and block, not drawn in thread order).
+    @Test func threadsAndSamplersAreDeterministic() {
+        for sampler in ["ddim", "ddpm"] {
+            let one = Self.run(Harness(Self.diffusion(["threads": "1", "sampler": sampler]), caps: Self.caps), count: 5)
+            let two = Self.run(Harness(Self.diffusion(["threads": "2", "sampler": sampler]), caps: Self.caps), count: 5)
+            #expect(one.count == 10 && one.map(\.samples) == two.map(\.samples), "\(sampler)")
+        }
+        let ddim = Self.run(Harness(Self.diffusion(), caps: Self.caps), count: 5)
+        let ddpm = Self.run(Harness(Self.diffusion(["sampler": "ddpm"]), caps: Self.caps), count: 5)
+        #expect(ddim.count == 10 && ddpm.count == 10 && ddim[3].samples != ddpm[3].samples, "the sampler property is used")
+    }
+
+    /// A DISCONT restarts the window: nothing is generated across it; each side falls back at its ends.
+    @Test func discontRestartsTheWindow() {
+        let h = Harness(Self.diffusion(), caps: Self.caps)
+        for i in 0..<10 {
+            #expect(h.push(seed: UInt64(100 + i), pts: UInt(i) * Self.frame, discont: i == 5) == GST_FLOW_OK)
+        }
+        #expect(h.event(gst_event_new_eos()))
+        let outs = h.pullAll()
+        #expect(outs.count == 20)
+        guard outs.count == 20 else { return }
+        #expect(outs.map(\.pts) == (0..<20).map { UInt($0) * Self.frame / 2 })
+        for i in 0..<10 { #expect(outs[2 * i].samples == h.samples(seed: UInt64(100 + i))) }
+        #expect(outs[9].samples == outs[8].samples, "frame 4 repeats up to the DISCONT")
+        #expect(outs[10].discont)
+        // Frames 0...4: gaps 0 and 3 fall back; frames 5...9: gaps 5 and 8; gaps 1, 2, 6, 7 from the model.
+        #expect(h.counter("frames-fallback") == 4)
+        #expect(h.counter("frames-inserted") == 10)
+    }
+
     /// The element's inserted frames are MCVDKit's: Generator.interpolate (one gap per noise block) on the
     /// same frames, model and seed, written over a copy of the earlier original.
     @Test func insertedFramesEqualTheLibrarys() throws {
