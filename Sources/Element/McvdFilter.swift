@@ -154,6 +154,7 @@ final class McvdFilter: @unchecked Sendable {
         // Pads are deactivated by now (streaming stopped): drop held frames.
         if transition == GST_STATE_CHANGE_PAUSED_TO_READY {
             stream.release()
+            stream.diffusion.engine = nil  // its buffers; the loaded model stays cached for the next run
             stream.negotiated = false
             if let caps = stream.inCaps { capsUnref(caps) }
             stream.inCaps = nil
