@@ -60,7 +60,10 @@ let package = Package(
                                 .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "VideoData", dependencies: ["CGStreamer", "CGStreamerApp", "Diffusion", "Motion"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd", "Motion"],
+        // Element runs models through MCVDKit (method=diffusion); MCVDKit and the engine keep their own
+        // build settings (MCVDKit's input checks are throws, not preconditions, so -Ounchecked here
+        // removes none of them).
+        .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd", "Motion", "MCVDKit", "Diffusion", "Tensor"],
                 swiftSettings: [.swiftLanguageMode(.v5),
                                 .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
                 linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
@@ -80,7 +83,8 @@ let package = Package(
         // Frame mapping speed per format (swift build -c release --product mcvdkit-bench).
         .executableTarget(name: "mcvdkit-bench", dependencies: ["MCVDKit"], path: "bench/mcvdkit"),
 
-        .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck"],
+        .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck",
+                                                        "MCVDKit", "Diffusion", "UNet", "Training"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),

@@ -30,8 +30,30 @@ GType gst_mcvd_method_get_type(void) {
       {0, "Repeat the most recent input frame", "repeat"},
       {1, "Time-weighted blend of the two neighbouring input frames", "blend"},
       {2, "Motion-compensated interpolation of the two neighbouring input frames (scene cut: nearer frame)", "motion"},
+      {GST_MCVD_METHOD_DIFFUSION, "Diffusion model (property model) conditioned on past and future input frames",
+       "diffusion"},
       {0, NULL, NULL}};
   if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMcvdMethod", values));
+  return type;
+}
+
+GType gst_mcvd_sampler_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {0, "DDPM (ancestral sampling; eta unused)", "ddpm"},
+      {1, "DDIM (eta 0: deterministic given the seed)", "ddim"},
+      {0, NULL, NULL}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMcvdSampler", values));
+  return type;
+}
+
+GType gst_mcvd_fallback_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {0, "Repeat the most recent input frame", "repeat"},
+      {1, "Time-weighted blend of the two neighbouring input frames", "blend"},
+      {0, NULL, NULL}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMcvdFallback", values));
   return type;
 }
 
@@ -75,7 +97,9 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_METHOD,
       g_param_spec_enum("method", "Method",
                         "How inserted frames are made: repeat the previous input frame, blend the two "
-                        "neighbours weighted by time, or motion-compensate them (may change while PLAYING)",
+                        "neighbours weighted by time, motion-compensate them, or diffusion: a model (property model) "
+                        "conditioned on past and future input frames (may change while PLAYING; to or from diffusion "
+                        "acts like a discontinuity)",
                         gst_mcvd_method_get_type(), GST_MCVD_DEFAULT_METHOD, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FACTOR,
       g_param_spec_int("factor", "Factor",
@@ -109,11 +133,45 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                          "fps); capped below half a frame",
                          -1, GST_MCVD_MAX_SNAP_WINDOW, GST_MCVD_DEFAULT_SNAP_WINDOW,
                          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_MODEL,
+      g_param_spec_string("model", "Model",
+                          "method=diffusion: path of the model file (safetensors with an mcvd.config, as `mcvd "
+                          "train` writes); empty = the built-in default model, which does not ship yet (an error)",
+                          "", rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_STEPS,
+      g_param_spec_int("steps", "Steps",
+                       "method=diffusion: sampler steps per inserted frame; 0 = the model's default (1 for v "
+                       "models, 50 for eps); at most the model's num_steps",
+                       0, GST_MCVD_MAX_STEPS, GST_MCVD_DEFAULT_STEPS, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_SAMPLER,
+      g_param_spec_enum("sampler", "Sampler", "method=diffusion: the sampler", gst_mcvd_sampler_get_type(),
+                        GST_MCVD_DEFAULT_SAMPLER, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_ETA,
+      g_param_spec_double("eta", "Eta", "method=diffusion, sampler=ddim: noise per step (0 deterministic, 1 "
+                          "DDPM-like)", 0.0, GST_MCVD_MAX_ETA, GST_MCVD_DEFAULT_ETA, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_SEED,
+      g_param_spec_uint64("seed", "Seed",
+                          "method=diffusion: noise seed; the same seed, input and settings give the same output "
+                          "bytes on every run", 0, G_MAXUINT64, GST_MCVD_DEFAULT_SEED, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_THREADS,
+      g_param_spec_int("threads", "Threads",
+                       "method=diffusion: threads inside one model forward (process-wide setting of the engine); "
+                       "0 = auto (2 when the machine has 2 or more cores)",
+                       0, GST_MCVD_MAX_THREADS, GST_MCVD_DEFAULT_THREADS, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FALLBACK,
+      g_param_spec_enum("fallback", "Fallback",
+                        "method=diffusion: how frames are made where the model cannot condition (too few frames "
+                        "before or after, at the stream's start and end and around a discontinuity)",
+                        gst_mcvd_fallback_get_type(), GST_MCVD_DEFAULT_FALLBACK, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_FALLBACK,
+      g_param_spec_uint64("frames-fallback", "Frames fallback",
+                          "method=diffusion: inserted frames made by the fallback method because the model "
+                          "could not condition (also counted in frames-inserted)", 0, G_MAXUINT64, 0, ro));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(element_class, "MCVD frame synthesiser", "Filter/Effect/Converter/Video",
-      "Changes the frame rate by inserting synthesised frames (repeat, blend; diffusion to come). Example: "
+      "Changes the frame rate by inserting synthesised frames (repeat, blend, diffusion). Example: "
       "gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! mcvd ! video/x-raw,framerate=60/1 "
       "! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4",
       "gst-mcvd developers");

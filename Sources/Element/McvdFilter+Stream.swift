@@ -60,7 +60,10 @@ extension McvdFilter {
             return false
         }
         let restart = !sameInput || outRate != stream.outRate
+        let diffusion = diffusionEngine(for: info, restart: restart)
+        guard diffusion.ok else { return false }
         if restart, stream.held != nil { _ = drainHeld(restartGrid: true) }
+        stream.diffusion.engine = diffusion.engine
         gstLog(.info, element, "input \(capsString(caps)) -> output rate \(outRate)")
         stream.info = info
         if let old = stream.inCaps { capsUnref(old) }
@@ -72,7 +75,7 @@ extension McvdFilter {
                                         window: settings.withLock { $0.snapWindow })
         stream.negotiated = true
         if restart { stream.release() }
-        lookAheadNs.store(stream.timeline.nominal, ordering: .relaxed)
+        lookAheadNs.store(stream.timeline.nominal * lookAheadFrames, ordering: .relaxed)
         return gst_pad_push_event(srcpad, gst_event_new_caps(outCaps)) != 0
     }
 
@@ -129,6 +132,8 @@ extension McvdFilter {
             return GST_FLOW_ERROR
         }
         check.unmap()
+        let follow = followDiffusionMethod()
+        if follow != GST_FLOW_OK { bufferUnref(buffer); return follow }
         // Downstream asked to renegotiate (RECONFIGURE): redo the output caps from the input caps.
         if gst_pad_check_reconfigure(srcpad) != 0, let caps = stream.inCaps {
             let keep = gst_caps_ref(caps)!
@@ -179,7 +184,10 @@ extension McvdFilter {
             stream.nextSlot = 0
         }
         var ret = GST_FLOW_OK
-        if let held = stream.held {
+        if stream.diffusion.engine != nil {
+            ret = diffusionPush(HeldFrame(buffer: buffer, pts: pts, duration: duration))
+            if let held = stream.held { bufferUnref(held.buffer) }
+        } else if let held = stream.held {
             ret = emitSlots(before: pts, from: held, to: HeldFrame(buffer: buffer, pts: pts, duration: duration))
             bufferUnref(held.buffer)
         }
@@ -189,15 +197,22 @@ extension McvdFilter {
 
     /// Pushes every output slot that starts before `end` (minus the tolerance): `from` itself for the slot
     /// at its PTS, synthesised frames between `from` and `to` (or repeats of `from` when `to` is nil).
-    func emitSlots(before end: UInt, from: HeldFrame, to: HeldFrame?) -> GstFlowReturn {
+    /// `method` overrides the property (diffusion's fallback); `model` makes the frame at a blend weight
+    /// (method=diffusion; nil = error posted).
+    func emitSlots(before end: UInt, from: HeldFrame, to: HeldFrame?, method: Method? = nil,
+                   model: ((Int) -> BufferPtr?)? = nil) -> GstFlowReturn {
         guard let grid = stream.grid else { return GST_FLOW_OK }
-        let method = settings.withLock { $0.method }
+        let method = method ?? settings.withLock { $0.method }
         while grid.slot(stream.nextSlot, isBefore: end) {
             let t = grid.start(stream.nextSlot), tEnd = grid.start(stream.nextSlot + 1)
             let out: BufferPtr
             var inserted = false
             if t <= from.pts || t - from.pts <= grid.tolerance {
                 out = bufferMakeWritable(bufferRef(from.buffer))
+            } else if let to, let model {
+                guard let b = model(blendWeight(t: t, p0: from.pts, p1: to.pts)) else { return GST_FLOW_ERROR }
+                out = b
+                inserted = true
             } else if let to, method == .motion {
                 guard let m = motionSlot(t: t, from: from, to: to) else { return GST_FLOW_ERROR }
                 out = m
@@ -236,9 +251,10 @@ extension McvdFilter {
     /// output buffer is flagged DISCONT. With `restartGrid` (new segment, caps, flush) the next input
     /// frame anchors a new grid; without (DISCONT, GAP) the grid continues.
     func drainHeld(restartGrid: Bool) -> GstFlowReturn {
-        var ret = GST_FLOW_OK
+        var ret = drainDiffusionWindow()
         if let held = stream.held {
-            ret = emitSlots(before: held.pts &+ held.duration, from: held, to: nil)
+            let tail = emitSlots(before: held.pts &+ held.duration, from: held, to: nil)
+            if ret == GST_FLOW_OK { ret = tail }
             bufferUnref(held.buffer)
             stream.held = nil
         }

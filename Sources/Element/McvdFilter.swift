@@ -7,7 +7,7 @@ import CGstMcvd
 import Synchronization
 
 enum Mode: Int32 { case interpolate = 0 }
-enum Method: Int32 { case `repeat` = 0, blend = 1, motion = 2 }
+enum Method: Int32 { case `repeat` = 0, blend = 1, motion = 2, diffusion = 3 }
 
 /// User properties (GObject properties), changed from any thread.
 struct Settings {
@@ -16,6 +16,8 @@ struct Settings {
     var factor = Int32(GST_MCVD_DEFAULT_FACTOR)
     /// snap-window in ns; nil = automatic (OutputGrid.autoTolerance).
     var snapWindow: UInt? = nil
+    /// method=diffusion's properties (DiffusionSettings.swift).
+    var diffusion = DiffusionSettings()
 }
 
 struct Stats {
@@ -24,6 +26,7 @@ struct Stats {
     var framesInserted: UInt = 0
     var framesDropped: UInt = 0
     var framesRetimed: UInt = 0
+    var framesFallback: UInt = 0
     /// The first retimed / dropped frame of a run posts a warning; later ones are only counted.
     var warnedRetimed = false
     var warnedDropped = false
@@ -54,8 +57,11 @@ struct StreamState {
     var segment = GstSegment()
     /// method=motion's estimator and the pair it holds (MotionMethod.swift).
     let motion = MotionSynthesizer()
+    /// method=diffusion's model and window of originals (DiffusionFilter.swift).
+    var diffusion = DiffusionState()
     mutating func release() {
         motion.forget()
+        diffusion.forget()
         if let h = held { bufferUnref(h.buffer) }
         held = nil
         grid = nil
@@ -112,7 +118,7 @@ final class McvdFilter: @unchecked Sendable {
                 gstLog(.info, element, "snap-window: \(s.snapWindow.map { "\($0)" } ?? "auto") -> \(new.map { "\($0)" } ?? "auto")")
                 s.snapWindow = new
             default:
-                gstLog(.warning, element, "unknown property id \(id)")
+                if !setDiffusionProperty(id, value, &s) { gstLog(.warning, element, "unknown property id \(id)") }
             }
         }
     }
@@ -130,7 +136,7 @@ final class McvdFilter: @unchecked Sendable {
         case GST_MCVD_PROP_FRAMES_DROPPED: g_value_set_uint64(value, st.framesDropped)
         case GST_MCVD_PROP_FRAMES_RETIMED: g_value_set_uint64(value, st.framesRetimed)
         case GST_MCVD_PROP_SNAP_WINDOW: g_value_set_int64(value, s.snapWindow.map { Int($0) } ?? -1)
-        default: gstLog(.warning, element, "unknown property id \(id)")
+        default: if !getDiffusionProperty(id, value, s, st) { gstLog(.warning, element, "unknown property id \(id)") }
         }
     }
 
@@ -142,6 +148,7 @@ final class McvdFilter: @unchecked Sendable {
             stream.release()
             stream.negotiated = false
             gst_segment_init(&stream.segment, GST_FORMAT_TIME)
+            if !prepareDiffusion() { return false }
         }
         return true
     }
@@ -150,6 +157,7 @@ final class McvdFilter: @unchecked Sendable {
         // Pads are deactivated by now (streaming stopped): drop held frames.
         if transition == GST_STATE_CHANGE_PAUSED_TO_READY {
             stream.release()
+            stream.diffusion.engine = nil  // its buffers; the loaded model stays cached for the next run
             stream.negotiated = false
             if let caps = stream.inCaps { capsUnref(caps) }
             stream.inCaps = nil

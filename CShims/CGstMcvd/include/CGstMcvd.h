@@ -11,6 +11,17 @@
 #define GST_MCVD_MAX_FACTOR 16
 #define GST_MCVD_DEFAULT_SNAP_WINDOW (-1) /* auto: 1/3 of an output frame */
 #define GST_MCVD_MAX_SNAP_WINDOW GST_SECOND
+/* method=diffusion (Sources/Element/Diffusion*.swift) */
+#define GST_MCVD_METHOD_DIFFUSION 3
+#define GST_MCVD_DEFAULT_STEPS 0     /* the model's default: 1 for v models, 50 for eps */
+#define GST_MCVD_MAX_STEPS 10000
+#define GST_MCVD_DEFAULT_SAMPLER 1   /* ddim */
+#define GST_MCVD_DEFAULT_ETA 0.0
+#define GST_MCVD_MAX_ETA 1.0
+#define GST_MCVD_DEFAULT_SEED 0
+#define GST_MCVD_DEFAULT_THREADS 0   /* auto */
+#define GST_MCVD_MAX_THREADS 2
+#define GST_MCVD_DEFAULT_FALLBACK 1  /* blend */
 
 // Video formats the element accepts; output format = input format.
 #define GST_MCVD_FORMATS \
@@ -28,6 +39,14 @@ typedef enum {
   GST_MCVD_PROP_FRAMES_DROPPED,
   GST_MCVD_PROP_FRAMES_RETIMED,
   GST_MCVD_PROP_SNAP_WINDOW,
+  GST_MCVD_PROP_MODEL,
+  GST_MCVD_PROP_STEPS,
+  GST_MCVD_PROP_SAMPLER,
+  GST_MCVD_PROP_ETA,
+  GST_MCVD_PROP_SEED,
+  GST_MCVD_PROP_THREADS,
+  GST_MCVD_PROP_FALLBACK,
+  GST_MCVD_PROP_FRAMES_FALLBACK,
   GST_MCVD_N_PROPS
 } GstMcvdProp;
 
@@ -64,6 +83,8 @@ void gst_mcvd_swift_install(GstMcvdCallbacks *table);
 GType gst_mcvd_get_type(void);
 GType gst_mcvd_mode_get_type(void);
 GType gst_mcvd_method_get_type(void);
+GType gst_mcvd_sampler_get_type(void);
+GType gst_mcvd_fallback_get_type(void);
 
 // GST_PLUGIN_DEFINE's init; also used to register the plugin statically (tests, apps).
 gboolean gst_mcvd_plugin_init(GstPlugin *plugin);

@@ -1,0 +1,202 @@
+// method=diffusion's model side: loading and checking the model (MCVDKit's Model) against the settings
+// and the stream, and a frame's way to the model and back. Frame-size rule (README "The element"): the
+// model runs on the whole frame at its own size, edge-padded on the right and bottom to the model's size
+// multiple and cropped back; frames above `DiffusionEngine.maxPixels` are refused before data flows (the
+// processing-size path with an upsampled correction is a later step). Originals never go through here:
+// only inserted frames are written, into a copy of the earlier neighbouring original (a 1-channel
+// model keeps that frame's colour and alpha; MCVDKit's `keepColour`).
+import CGStreamer
+import Diffusion
+import MCVDKit
+import Tensor
+
+/// An error whose text goes to the user as is (GST_ELEMENT_ERROR).
+struct DiffusionError: Error, CustomStringConvertible {
+    var message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
+
+/// A model loaded for a path, checked for interpolation and the sampling settings.
+struct LoadedModel {
+    let path: String
+    let model: Model
+
+    static let noDefaultModel = "method=diffusion needs a model file: set model=/path/to/model.safetensors (train one "
+        + "with `mcvd train`, see README). The built-in default model (empty model property) does not ship yet."
+
+    /// Loads and checks; every error says what is wrong and what to do.
+    static func load(_ settings: DiffusionSettings) throws -> LoadedModel {
+        guard !settings.model.isEmpty else { throw DiffusionError(noDefaultModel) }
+        let model: Model
+        do { model = try Model(path: settings.model) } catch {
+            throw DiffusionError("Cannot use model file \(settings.model): \(error). Give mcvd a model file that "
+                                 + "`mcvd train` or `mcvd export` wrote.")
+        }
+        do { try model.check(task: .interpolate) } catch {
+            throw DiffusionError("Model \(settings.model): \(error). mode=interpolate needs a model trained with "
+                                 + "past and future frames (mcvd train --past K --future F with K, F >= 1).")
+        }
+        let steps = settings.steps == 0 ? model.defaultSteps : settings.steps
+        guard steps <= model.config.diffusion.numSteps else {
+            throw DiffusionError("steps=\(steps) exceeds the model's \(model.config.diffusion.numSteps) noise levels "
+                                 + "(\(settings.model)); set steps between 1 and \(model.config.diffusion.numSteps)")
+        }
+        return LoadedModel(path: settings.model, model: model)
+    }
+}
+
+/// The model at one frame size and format, and the stream's conditioning geometry.
+final class DiffusionEngine {
+    /// Larger frames are refused (the model runs at the frame's own size; memory and time grow with it).
+    static let maxPixels = 640 * 480
+
+    let model: Model
+    let generator: Generator
+    let format: PixelFormat
+    let width: Int, height: Int
+    /// The size the model runs at: width and height rounded up to the model's size multiple.
+    let paddedWidth: Int, paddedHeight: Int
+    let colour: ColourSpace
+    /// Input frames between successive conditioning frames: condition_stride / (n + 1) when the model's
+    /// stride is a multiple of n + 1 (its conditioning then lands on originals), else 1.
+    let inputStride: Int
+    /// The noise block of the next model call: the count of gaps the model filled since caps.
+    var noiseBlock: UInt32 = 0
+
+    var past: Int { model.past }
+    var future: Int { model.future }
+    var generated: Int { model.frames }
+    /// Originals a gap needs before it, itself included: (k - 1) q + 1.
+    var pastSpan: Int { (past - 1) * inputStride + 1 }
+    /// Originals a gap needs after it: (f - 1) q + 1 (the look-ahead, in input frames).
+    var lookAhead: Int { (future - 1) * inputStride + 1 }
+
+    init(_ loaded: LoadedModel, info: GstVideoInfo, settings: DiffusionSettings) throws {
+        let model = loaded.model
+        let name = String(cString: gst_video_format_to_string(info.finfo.pointee.format))
+        guard let format = PixelFormat(name: name) else {
+            throw DiffusionError("method=diffusion cannot map \(name) frames")  // not in GST_MCVD_FORMATS
+        }
+        let w = Int(info.width), h = Int(info.height)
+        guard w * h <= Self.maxPixels else {
+            throw DiffusionError("method=diffusion runs the model on the whole frame, at most \(Self.maxPixels) pixels "
+                                 + "for now; this stream is \(w)x\(h). Scale down before mcvd (videoscale ! "
+                                 + "video/x-raw,width=320,height=240 ! mcvd ...) or use method=blend")
+        }
+        let m = model.sizeMultiple
+        self.model = model
+        self.format = format
+        width = w; height = h
+        paddedWidth = (w + m - 1) / m * m
+        paddedHeight = (h + m - 1) / m * m
+        colour = Self.colourSpace(info)
+        let n = model.frames, s = model.conditionStride
+        inputStride = s % (n + 1) == 0 ? s / (n + 1) : 1
+        Engine.setThreads(settings.engineThreads)
+        do {
+            generator = try Generator(model: model, height: paddedHeight, width: paddedWidth, settings: settings.sampling)
+        } catch {
+            throw DiffusionError("Model \(loaded.path) with \(settings): \(error)")
+        }
+    }
+
+    /// When the model's conditioning frames do not land on originals (condition stride not a multiple of
+    /// n + 1 with more than one past or future frame): the text of a warning, else nil.
+    var strideWarning: String? {
+        let n = model.frames, s = model.conditionStride
+        guard s % (n + 1) != 0, past > 1 || future > 1 else { return nil }
+        return "Model \(model.source) was trained with condition stride \(s) and \(n) frame(s) per block: its "
+            + "conditioning frames lie \(s) frame(s) apart, the originals around an inserted frame \(n + 1). "
+            + "mcvd conditions on consecutive originals; train with --condition-stride \(n + 1) for this use."
+    }
+
+    /// The frame's colour space for YUV mapping: the caps' colorimetry when it names BT.601 or BT.709,
+    /// else GStreamer's default for the height.
+    static func colourSpace(_ info: GstVideoInfo) -> ColourSpace {
+        var c = ColourSpace.defaultYUV(height: Int(info.height))
+        switch info.colorimetry.matrix {
+        case GST_VIDEO_COLOR_MATRIX_BT601: c.matrix = .bt601
+        case GST_VIDEO_COLOR_MATRIX_BT709: c.matrix = .bt709
+        default: break
+        }
+        switch info.colorimetry.range {
+        case GST_VIDEO_COLOR_RANGE_0_255: c.limitedRange = false
+        case GST_VIDEO_COLOR_RANGE_16_235: c.limitedRange = true
+        default: break
+        }
+        return c
+    }
+
+    func view(_ frame: inout MappedFrame) throws -> FrameView {
+        let planes = (0..<format.planeCount).map { p in
+            FramePlane(data: tupleElement(frame.frame.data, p, as: UnsafeMutableRawPointer.self),
+                       stride: Int(tupleElement(frame.frame.info.stride, p, as: Int32.self)))
+        }
+        return try FrameView(format: format, width: width, height: height, planes: planes, colour: colour)
+    }
+
+    /// An original as the model's input: planar at the padded size (edges repeated).
+    func planar(_ buffer: BufferPtr, info: inout GstVideoInfo) throws -> [Float] {
+        guard var frame = MappedFrame(&info, buffer, write: false) else {
+            throw DiffusionError("Input buffer too small for the negotiated caps")
+        }
+        defer { frame.unmap() }
+        let p = try view(&frame).planar(channels: model.channels, range: model.range)
+        return pad(p)
+    }
+
+    /// (C, H, W) -> (C, H', W') repeating the last column and row.
+    func pad(_ p: [Float]) -> [Float] {
+        let (w, h, pw, ph) = (width, height, paddedWidth, paddedHeight)
+        if w == pw && h == ph { return p }
+        var out = [Float](repeating: 0, count: model.channels * pw * ph)
+        for c in 0..<model.channels {
+            for y in 0..<ph {
+                let sy = min(y, h - 1)
+                for x in 0..<pw { out[(c * ph + y) * pw + x] = p[(c * h + sy) * w + min(x, w - 1)] }
+            }
+        }
+        return out
+    }
+
+    /// (C, H', W') -> (C, H, W).
+    func crop(_ p: [Float]) -> [Float] {
+        let (w, h, pw, ph) = (width, height, paddedWidth, paddedHeight)
+        if w == pw && h == ph { return p }
+        var out = [Float](repeating: 0, count: model.channels * w * h)
+        for c in 0..<model.channels {
+            for y in 0..<h { for x in 0..<w { out[(c * h + y) * w + x] = p[(c * ph + y) * pw + x] } }
+        }
+        return out
+    }
+
+    /// The model's n frames for one gap (k past originals oldest first, f future nearest first).
+    func generate(past: [[Float]], future: [[Float]]) throws -> [[Float]] {
+        let block = noiseBlock
+        noiseBlock &+= 1
+        return try generator.sample(task: .interpolate, conditions: [BlockCondition(past: past, future: future)],
+                                    noiseBlock: block)[0]
+    }
+
+    /// A new frame buffer: a copy of `base` (an original) with the model's frame written over it.
+    func render(_ planar: [Float], over base: BufferPtr, info: inout GstVideoInfo) throws -> BufferPtr {
+        guard let out = gst_buffer_new_allocate(nil, info.size, nil) else {
+            throw DiffusionError("Out of memory allocating a \(info.size)-byte frame")
+        }
+        do {
+            guard var src = MappedFrame(&info, base, write: false) else {
+                throw DiffusionError("Input buffer too small for the negotiated caps")
+            }
+            defer { src.unmap() }
+            guard var dst = MappedFrame(&info, out, write: true) else { throw DiffusionError("Cannot map an output frame") }
+            defer { dst.unmap() }
+            _ = gst_video_frame_copy(&dst.frame, &src.frame)
+            try view(&dst).write(crop(planar), channels: model.channels, range: model.range, keepColour: true)
+        } catch {
+            bufferUnref(out)
+            throw error
+        }
+        return out
+    }
+}

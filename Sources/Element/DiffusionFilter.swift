@@ -1,0 +1,180 @@
+// method=diffusion in mode=interpolate, the streaming side: the window of originals the model conditions
+// on, when a gap between two originals can be filled (k past originals at the input stride q before it,
+// f future ones after it: a look-ahead of (f - 1) q + 1 input frames, which the latency query reports),
+// and the fallback where it cannot (stream start and end, around a DISCONT, GAP or caps change). Slots,
+// timestamps, originals and the inserted-frame meta are McvdFilter.emitSlots', as for blend. The model
+// runs synchronously on the streaming thread.
+import CGStreamer
+import CGstMcvd
+
+/// An original in the window: the frame (a ref of its own) and its model input.
+struct DiffusionOriginal {
+    var frame: HeldFrame
+    var planar: [Float]
+}
+
+/// Lives in StreamState; only touched on the streaming thread or while the pads are inactive.
+struct DiffusionState {
+    /// The model loaded for `loadedFor` (reloaded when a diffusion setting changes).
+    var loaded: LoadedModel?
+    var loadedFor: DiffusionSettings?
+    /// Set while method=diffusion runs (built on caps: it knows the frame size).
+    var engine: DiffusionEngine?
+    /// Originals since the window (re)started, oldest first; window[0] has index `first`.
+    var window: [DiffusionOriginal] = []
+    var first = 0
+    /// Gap i lies between originals i and i + 1; the next one to emit.
+    var nextGap = 0
+
+    mutating func forget() {
+        for o in window { bufferUnref(o.frame.buffer) }
+        window = []
+        first = 0
+        nextGap = 0
+    }
+}
+
+extension McvdFilter {
+    func postDiffusionError(_ text: String) {
+        postError(element, domain: gst_library_error_quark(), code: Int32(GST_LIBRARY_ERROR_SETTINGS.rawValue), text)
+    }
+
+    /// The model for the current settings (cached).
+    func loadDiffusionModel() throws -> LoadedModel {
+        let s = settings.withLock { $0.diffusion }
+        if let l = stream.diffusion.loaded, stream.diffusion.loadedFor == s { return l }
+        stream.diffusion.loaded = nil
+        let l = try LoadedModel.load(s)
+        stream.diffusion.loaded = l
+        stream.diffusion.loadedFor = s
+        return l
+    }
+
+    /// READY -> PAUSED: with method=diffusion, load and check the model now, so that a bad model or
+    /// setting fails the state change with an error before any data flows.
+    func prepareDiffusion() -> Bool {
+        guard settings.withLock({ $0.method }) == .diffusion else { return true }
+        do { _ = try loadDiffusionModel() } catch {
+            postDiffusionError("\(error)")
+            return false
+        }
+        return true
+    }
+
+    /// On caps: the engine for this frame size (nil when the method is not diffusion); `ok` false after
+    /// posting an error (the caps are refused). Without `restart` (same input, same output rate) the
+    /// current engine, or none, stays: a method switch is followDiffusionMethod's, which drains first.
+    func diffusionEngine(for info: GstVideoInfo, restart: Bool) -> (ok: Bool, engine: DiffusionEngine?) {
+        if !restart { return (true, stream.diffusion.engine) }
+        let s = settings.withLock { $0 }
+        guard s.method == .diffusion else { return (true, nil) }
+        do {
+            let engine = try DiffusionEngine(try loadDiffusionModel(), info: info, settings: s.diffusion)
+            if let w = engine.strideWarning { postWarning(element, w) }
+            gstLog(.info, element, "diffusion: \(engine.model.summary) at \(engine.paddedWidth)x\(engine.paddedHeight), "
+                   + "\(engine.generator.steps) \(s.diffusion.sampler) steps, look-ahead \(engine.lookAhead) frame(s)")
+            return (true, engine)
+        } catch {
+            postDiffusionError("\(error)")
+            return (false, nil)
+        }
+    }
+
+    /// Input frames of look-ahead: the model's, else one.
+    var lookAheadFrames: UInt { UInt(stream.diffusion.engine?.lookAhead ?? 1) }
+
+    /// method changed to or from diffusion while streaming: drain like a DISCONT, then start or stop
+    /// the engine and announce the new latency.
+    func followDiffusionMethod() -> GstFlowReturn {
+        let want = settings.withLock { $0.method } == .diffusion
+        guard want != (stream.diffusion.engine != nil) else { return GST_FLOW_OK }
+        let ret = drainHeld(restartGrid: false)
+        if ret != GST_FLOW_OK { return ret }
+        if want {
+            let (ok, engine) = diffusionEngine(for: stream.info, restart: true)
+            guard ok else { return GST_FLOW_ERROR }
+            stream.diffusion.engine = engine
+        } else {
+            stream.diffusion.engine = nil
+        }
+        lookAheadNs.store(stream.timeline.nominal * lookAheadFrames, ordering: .relaxed)
+        _ = gst_element_post_message(element, gst_message_new_latency(UnsafeMutableRawPointer(element).assumingMemoryBound(to: GstObject.self)))
+        return GST_FLOW_OK
+    }
+
+    /// A new original: into the window, then every gap whose look-ahead has arrived goes out.
+    func diffusionPush(_ frame: HeldFrame) -> GstFlowReturn {
+        guard let engine = stream.diffusion.engine else { return GST_FLOW_OK }
+        let planar: [Float]
+        do { planar = try engine.planar(frame.buffer, info: &stream.info) } catch {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT, "\(error)")
+            return GST_FLOW_ERROR
+        }
+        var held = frame
+        held.buffer = bufferRef(frame.buffer)
+        stream.diffusion.window.append(DiffusionOriginal(frame: held, planar: planar))
+        let last = stream.diffusion.first + stream.diffusion.window.count - 1
+        while stream.diffusion.nextGap + engine.lookAhead <= last {
+            let ret = emitGap(stream.diffusion.nextGap, engine: engine)
+            stream.diffusion.nextGap += 1
+            if ret != GST_FLOW_OK { return ret }
+        }
+        // Keep what later gaps condition on.
+        let keepFrom = max(stream.diffusion.first, stream.diffusion.nextGap - (engine.pastSpan - 1))
+        let drop = keepFrom - stream.diffusion.first
+        for o in stream.diffusion.window[..<drop] { bufferUnref(o.frame.buffer) }
+        stream.diffusion.window.removeFirst(drop)
+        stream.diffusion.first = keepFrom
+        return GST_FLOW_OK
+    }
+
+    /// Before the held frame's tail: the gaps left in the window have no look-ahead; the fallback fills them.
+    func drainDiffusionWindow() -> GstFlowReturn {
+        defer { stream.diffusion.forget() }
+        guard let engine = stream.diffusion.engine else { return GST_FLOW_OK }
+        let last = stream.diffusion.first + stream.diffusion.window.count - 1
+        while stream.diffusion.nextGap < last {
+            let ret = emitGap(stream.diffusion.nextGap, engine: engine)
+            stream.diffusion.nextGap += 1
+            if ret != GST_FLOW_OK { return ret }
+        }
+        return GST_FLOW_OK
+    }
+
+    /// Emits original g's slots and the inserted ones before original g + 1: the model's frames when
+    /// the window holds its conditioning, else the fallback method's (counted in frames-fallback).
+    func emitGap(_ g: Int, engine: DiffusionEngine) -> GstFlowReturn {
+        let d = stream.diffusion
+        let from = d.window[g - d.first].frame, to = d.window[g + 1 - d.first].frame
+        let last = d.first + d.window.count - 1
+        guard g - (engine.pastSpan - 1) >= d.first, g + engine.lookAhead <= last else {
+            let fallback = settings.withLock { $0.diffusion.fallback }
+            let before = stats.withLock { $0.framesInserted }
+            let ret = emitSlots(before: to.pts, from: from, to: to, method: fallback)
+            stats.withLock { $0.framesFallback += $0.framesInserted - before }
+            return ret
+        }
+        let (k, f, n, q) = (engine.past, engine.future, engine.generated, engine.inputStride)
+        let past = (0..<k).map { j in d.window[g - (k - 1 - j) * q - d.first].planar }
+        let future = (0..<f).map { j in d.window[g + 1 + j * q - d.first].planar }
+        var made: [[Float]]?
+        var rendered: [Int: BufferPtr] = [:]
+        defer { for b in rendered.values { bufferUnref(b) } }
+        // The model's n frames sit at (j + 1) / (n + 1) of the gap; a slot takes the nearest one.
+        let model = { [self] (weight: Int) -> BufferPtr? in
+            do {
+                if made == nil { made = try engine.generate(past: past, future: future) }
+                let j = min(max(Int((Double(weight) * Double(n + 1) / 256).rounded()) - 1, 0), n - 1)
+                if rendered[j] == nil {
+                    var info = stream.info
+                    rendered[j] = try engine.render(made![j], over: from.buffer, info: &info)
+                }
+                return bufferMakeWritable(bufferRef(rendered[j]!))
+            } catch {
+                postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: \(error)")
+                return nil
+            }
+        }
+        return emitSlots(before: to.pts, from: from, to: to, model: model)
+    }
+}
