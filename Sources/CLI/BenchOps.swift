@@ -20,6 +20,7 @@ enum OpsBench {
 
     static func run(threads: Int, iters: Int, shapes: [(Int, Int, Int)]) {
         Engine.setThreads(threads)
+        print("# \(Engine.pathDescription)")
         let arena = Arena(capacity: 1 << 22)
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n)

@@ -47,7 +47,7 @@ extension Mcvd {
         func run() throws {
             let ref = fixture.referencePath
             let torch = ref != nil && FileManager.default.fileExists(atPath: torchScript)
-                && TorchBench.shell(["python3", "-c", "import torch"]).status == 0
+                && TorchServer.shell(["python3", "-c", "import torch"]).status == 0
             if ref != nil && !torch { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
             Engine.setThreads(1)
             for name in fixture.caseList {
@@ -115,7 +115,7 @@ extension Mcvd {
         }
 
         func runTorch(case name: String, threads t: Int, reference: String) -> (median: Double, min: Double, line: String)? {
-            let r = TorchBench.shell(["python3", torchScript, "--reference", reference, "--case", name, "--fixtures", fixtures,
+            let r = TorchServer.shell(["python3", torchScript, "--reference", reference, "--case", name, "--fixtures", fixtures,
                                       "--size", "\(size)", "--batch", "\(batch)", "--threads", "\(t)", "--iters", "\(iters)",
                                       "--warmup", "\(warmup)", "--p-mask", "\(pMask)"])
             guard r.status == 0 else { stderrLine("bench_torch_train: \(r.output)"); return nil }
