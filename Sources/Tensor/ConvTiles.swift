@@ -2,6 +2,7 @@
 // AVX-512, AVX2 + FMA or the portable baseline): 3x3 stride 1 pad 1 over a zero-padded copy of each
 // band's rows, and 1x1 (conv and NIN) read in place. On the openblas path Conv.swift's sgemm paths run.
 import AVX2Kernels
+import Foundation
 import AVX512Kernels
 import ConvKernels
 
@@ -137,22 +138,38 @@ func pointwiseTiles(_ path: Engine.KernelSet, _ x: Tensor, weight: UnsafePointer
         for item in items {
             let img = item / runs, p0 = min(L, item % runs * run), p1 = min(L, p0 + run)
             guard p1 > p0 else { continue }
-            let yi = y.data + img * o * L + p0
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { sh in   // on the stack: no allocation
-                sh[0] = 0
-                tileProduct(path, x: x.data + img * c * L + p0, channelStride: L, channels: c, shifts: UnsafeBufferPointer(sh),
-                                    positions: p1 - p0, weights: weight, strides: strides, outputs: 0..<o,
-                                    into: yi, ldo: L, accumulate: accumulate)
-            }
-            for oc in 0..<o {
-                let row = yi + oc * L, bv = bias?[oc] ?? 0
-                if let residual {
-                    let r = residual.data + img * o * L + p0 + oc * L
-                    for j in 0..<(p1 - p0) { row[j] = (row[j] + bv + r[j]) * scale }
-                } else if scale != 1 || bv != 0 {
-                    for j in 0..<(p1 - p0) { row[j] = (row[j] + bv) * scale }
+            // Blocks of positions whose C input values stay in L1 while every output tile reads them,
+            // copied side by side first: in place, channel rows H * W floats apart (often a multiple of
+            // 4 KB) would all fall in the same few L1 sets.
+            let block = pointwiseBlock(c)
+            var b0 = p0
+            while b0 < p1 {
+                let b1 = min(p1, b0 + block), yi = y.data + img * o * L + b0, xi = x.data + img * c * L + b0
+                let packed = UnsafeMutablePointer<Float>.allocate(capacity: c * block)
+                for ci in 0..<c { (packed + ci * block).update(from: xi + ci * L, count: b1 - b0) }
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { sh in   // on the stack: no allocation
+                    sh[0] = 0
+                    tileProduct(path, x: packed, channelStride: block, channels: c,
+                                shifts: UnsafeBufferPointer(sh), positions: b1 - b0, weights: weight, strides: strides,
+                                outputs: 0..<o, into: yi, ldo: L, accumulate: accumulate)
                 }
+                packed.deallocate()
+                for oc in 0..<o {
+                    let row = yi + oc * L, bv = bias?[oc] ?? 0
+                    if let residual {
+                        let r = residual.data + img * o * L + b0 + oc * L
+                        for j in 0..<(b1 - b0) { row[j] = (row[j] + bv + r[j]) * scale }
+                    } else if scale != 1 || bv != 0 {
+                        for j in 0..<(b1 - b0) { row[j] = (row[j] + bv) * scale }
+                    }
+                }
+                b0 = b1
             }
         }
     }
 }
+
+/// Positions per block of `pointwiseTiles` for c input channels: a multiple of 48 (whole tiles of
+/// every path) with c x block floats within ~24 KB (L1), at least 48; MCVD_PW_BLOCK overrides the budget.
+func pointwiseBlock(_ c: Int) -> Int { max(48, pointwiseBudget / max(1, c) / 48 * 48) }
+let pointwiseBudget = ProcessInfo.processInfo.environment["MCVD_PW_BLOCK"].flatMap { Int($0) } ?? 6144
