@@ -75,6 +75,7 @@ extension Mcvd {
             if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
             Engine.setThreads(1)
             print("# \(Engine.pathDescription)")
+            if threadClock { print("# MCVD_BENCH_CLOCK=thread: Swift times are the calling thread's CPU time") }
             print("# blas core: \(blasCoreName); threads are ours (BLAS single-threaded inside each part); "
                   + "convolutions: \(Engine.path.tiles ? "\(Engine.path.rawValue) tiles" : "OpenBLAS")")
             var sgemm: [Int: Double] = [:]
@@ -156,12 +157,12 @@ extension Mcvd {
             var out = [Float](repeating: 0, count: x.count)
             let t = [Float](repeating: 500, count: n)
             return { profile in
-                let t0 = DispatchTime.now().uptimeNanoseconds
+                let t0 = benchClock()
                 x.withUnsafeBufferPointer { xp in cond.withUnsafeBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in
                     net.forward(x: xp.baseAddress!, t: t, cond: c.condChannels > 0 ? cp.baseAddress! : nil, n: n, h: size,
                                 w: size, into: op.baseAddress!, profile: profile)
                 } } }
-                return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+                return Double(benchClock() - t0) * 1e-6
             }
         }
 
@@ -177,11 +178,8 @@ extension Mcvd {
                 ours += a; theirs += b
                 ratios.append(median(b) / median(a))
             }
-            let q = ratios.sorted()
-            func quantile(_ p: Double) -> Double { q[min(q.count - 1, Int((Double(q.count - 1) * p).rounded()))] }
             return " alt_swift_ms=\(f1(median(ours))) torch_ms=\(f1(median(theirs))) torch_min=\(f1(theirs.min()!))"
-                + " speedup=\(f2(median(ratios))) speedup_iqr=\(f2(quantile(0.25)))-\(f2(quantile(0.75)))"
-                + " speedup_range=\(f2(q.first!))-\(f2(q.last!)) rounds=\(rounds)x\(roundIters)"
+                + ratioFields(ratios) + " rounds=\(rounds)x\(roundIters)"
         }
 
         func measure(_ net: UNet, size: Int) -> (ms: Double, min: Double, gflop: Double, breakdown: String) {
@@ -192,6 +190,7 @@ extension Mcvd {
             var text = ""
             if breakdown {
                 let p = Profile(timing: true)
+                p.threadClock = threadClock
                 let rounds = max(1, iters / 2)
                 var total = 0.0
                 for _ in 0..<rounds { total += once(p) }
@@ -217,6 +216,14 @@ func f0(_ v: Double) -> String { String(format: "%.0f", v) }
 func f1(_ v: Double) -> String { String(format: "%.1f", v) }
 func f2(_ v: Double) -> String { String(format: "%.2f", v) }
 
+/// " speedup=<median> speedup_iqr=<q1>-<q3> speedup_range=<min>-<max>" of per-round ratios.
+func ratioFields(_ ratios: [Double]) -> String {
+    let q = ratios.sorted()
+    func quantile(_ p: Double) -> Double { q[min(q.count - 1, Int((Double(q.count - 1) * p).rounded()))] }
+    return " speedup=\(f2(median(ratios))) speedup_iqr=\(f2(quantile(0.25)))-\(f2(quantile(0.75)))"
+        + " speedup_range=\(f2(q.first!))-\(f2(q.last!))"
+}
+
 func median(_ values: [Double]) -> Double {
     let v = values.sorted(), k = v.count
     return k % 2 == 1 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2
@@ -228,11 +235,11 @@ final class TorchServer {
     private let input = Pipe(), output = Pipe()
     private var buffer = Data()
 
-    init?(script: String, reference: String, fixtures: String) {
+    init?(script: String, reference: String, fixtures: String, arguments: [String] = []) {
         guard FileManager.default.fileExists(atPath: script),
               TorchServer.shell(["python3", "-c", "import torch"]).status == 0 else { return nil }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "--serve", "--reference", reference, "--fixtures", fixtures]
+        process.arguments = ["python3", script, "--serve", "--reference", reference, "--fixtures", fixtures] + arguments
         process.standardInput = input; process.standardOutput = output
         do { try process.run() } catch { return nil }
     }
