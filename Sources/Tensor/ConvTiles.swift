@@ -134,18 +134,19 @@ func pointwiseTiles(_ path: Engine.KernelSet, _ x: Tensor, weight: UnsafePointer
     precondition(!accumulate || (bias == nil && residual == nil && scale == 1), "pointwiseTiles: accumulate alone")
     let L = x.plane, c = x.c
     let runs = Parallel.shared.threads, run = ((L + runs - 1) / runs + 15) & ~15
+    let block = pointwiseBlock(c)
     Parallel.shared.split(x.n * runs) { items in
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: c * block)   // one per part and call
+        defer { packed.deallocate() }
         for item in items {
             let img = item / runs, p0 = min(L, item % runs * run), p1 = min(L, p0 + run)
             guard p1 > p0 else { continue }
             // Blocks of positions whose C input values stay in L1 while every output tile reads them,
             // copied side by side first: in place, channel rows H * W floats apart (often a multiple of
             // 4 KB) would all fall in the same few L1 sets.
-            let block = pointwiseBlock(c)
             var b0 = p0
             while b0 < p1 {
                 let b1 = min(p1, b0 + block), yi = y.data + img * o * L + b0, xi = x.data + img * c * L + b0
-                let packed = UnsafeMutablePointer<Float>.allocate(capacity: c * block)
                 for ci in 0..<c { (packed + ci * block).update(from: xi + ci * L, count: b1 - b0) }
                 withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { sh in   // on the stack: no allocation
                     sh[0] = 0
@@ -153,7 +154,6 @@ func pointwiseTiles(_ path: Engine.KernelSet, _ x: Tensor, weight: UnsafePointer
                                 shifts: UnsafeBufferPointer(sh), positions: b1 - b0, weights: weight, strides: strides,
                                 outputs: 0..<o, into: yi, ldo: L, accumulate: accumulate)
                 }
-                packed.deallocate()
                 for oc in 0..<o {
                     let row = yi + oc * L, bv = bias?[oc] ?? 0
                     if let residual {
