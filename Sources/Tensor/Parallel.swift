@@ -42,10 +42,12 @@ public final class Parallel: @unchecked Sendable {
     private func workerLoop(_ w: Worker, part: Int) {
         var seen = 0
         while true {
+            // Spin for the next job (ops come back to back), yielding the core after a while (more
+            // threads than cores would otherwise starve the one that has the work), then sleep.
             var spins = 0
             while w.ticket.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins > 100_000 { w.wake.wait(); spins = 0 }
+                if spins > 100_000 { w.wake.wait(); spins = 0 } else if spins > 4_000 { sched_yield() }
             }
             seen = w.ticket.load(ordering: .acquiring)
             job?(part)
