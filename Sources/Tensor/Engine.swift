@@ -85,10 +85,11 @@ public enum Engine {
     /// Overrides `kernels` for code running in the current task only (tests run one case under each set
     /// while other tests, in other tasks, keep the process-wide choice). Ops read it on the calling thread.
     @TaskLocal public static var kernelsInTask: KernelSet?
-    /// The path that runs now (a task's choice the CPU cannot run falls back to `kernels`).
+    /// The path that runs now (a choice the CPU cannot run falls back: the task's to `kernels`, that to
+    /// the fastest available).
     public static var path: KernelSet {
         if let k = kernelsInTask, k.runs { return k }
-        return kernels
+        return kernels.runs ? kernels : available[0]
     }
     /// Whether the AVX-512 kernels run now.
     public static var avx512: Bool { path == .avx512 }

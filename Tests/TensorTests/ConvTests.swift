@@ -173,6 +173,20 @@ import Testing
         }
     }
 
+    /// Asking for a path the CPU cannot run (e.g. avx512 here) falls back to one it runs, never runs it.
+    @Test func kernelPathFallsBackToOneTheCPURuns() {
+        #expect(Engine.available.contains(.portable) && Engine.available.contains(.openblas))
+        #expect(Engine.available.first!.tiles)
+        for k in Engine.KernelSet.allCases {
+            Engine.$kernelsInTask.withValue(k) {
+                #expect(Engine.path.runs, "\(k)")
+                if k.runs { #expect(Engine.path == k) } else { #expect(Engine.path == Engine.kernels) }
+            }
+        }
+        #expect(Engine.hasAVX512 == Engine.avx512Flags.allSatisfy(Engine.cpuFlags.contains))
+        #expect(Engine.pathDescription.hasPrefix("kernels: \(Engine.path.rawValue)"))
+    }
+
     @Test func packedWeightsPadToSixteenColumns() {
         // O = 5 packs into rows of 16 with zeros after column 5 (the tiles read whole rows).
         var rng = Rng(4)
