@@ -4,6 +4,23 @@
 // element, the CLI; then the tests.
 import PackageDescription
 
+/// Compiler flags for x86-64 hosts only (-target-cpu names an x86 CPU).
+func x86Only(_ flags: [String]) -> [SwiftSetting] {
+    #if arch(x86_64)
+    return [.unsafeFlags(flags)]
+    #else
+    return []
+    #endif
+}
+/// Kernel modules: -Ounchecked in release (inner loops only; their callers check shapes).
+func kernelSettings(_ extra: [SwiftSetting] = []) -> [SwiftSetting] {
+    [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))] + extra
+}
+/// Tensor, UNet, Training: optimised in both configurations, preconditions kept.
+func engineSettings(_ extra: [SwiftSetting] = []) -> [SwiftSetting] {
+    [.unsafeFlags(["-O", "-wmo"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))] + extra
+}
+
 let package = Package(
     name: "gst-mcvd",
     products: [
@@ -28,25 +45,29 @@ let package = Package(
                 cSettings: [.define("PACKAGE", to: "\"gst-mcvd\""), .unsafeFlags(["-Wall"])]),
 
         // The engine is optimised in debug builds too: its loops are 20-200x slower at -Onone, which
-        // would make parity and memory tests (real forwards) take many minutes. Tensor's SIMD16 code
-        // (exp, norms, softmax) targets AVX2 + FMA ("haswell", x86-64-v3): 1.7x over the SSE2 baseline.
-        // VectorMath: elementwise kernels as @inlinable code, compiled by each caller for its own CPU.
-        // AVX512Kernels: the convolution tiles and VectorMath's kernels built for skylake-avx512
-        // (AVX-512 F/CD/BW/DQ/VL); Tensor calls them only when the CPU has AVX-512 (`Engine.kernels`).
-        .target(name: "VectorMath",
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-                                .unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "AVX512Kernels", dependencies: ["VectorMath"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-                                .unsafeFlags(["-O"], .when(configuration: .debug)),
-                                .unsafeFlags(["-target-cpu", "skylake-avx512"])]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "VectorMath", "AVX512Kernels"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-                                .unsafeFlags(["-O"], .when(configuration: .debug)),
-                                .unsafeFlags(["-target-cpu", "haswell"])]),
-        .target(name: "UNet", dependencies: ["Tensor"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-                                .unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // would make parity and memory tests (real forwards) take many minutes.
+        // ConvKernels: the convolution tiles written once as @inlinable code generic over the SIMD width,
+        // plus their portable instantiation (SIMD4, no CPU flags). VectorMath: elementwise kernels as
+        // @inlinable code. Each module that calls them compiles them for its own CPU: AVX512Kernels for
+        // skylake-avx512 (AVX-512 F/CD/BW/DQ/VL), AVX2Kernels for haswell (AVX2 + FMA, x86-64-v3), Tensor
+        // (whose own SIMD16 code, exp, norms, softmax, runs 1.7x faster on AVX2 + FMA than on SSE2) for
+        // haswell too. Tensor picks a path at run time from the CPU's flags (`Engine.kernels`).
+        // Only x86-64 gets -target-cpu flags (`x86Only`): elsewhere (arm64: NEON) every module builds for
+        // the baseline of the host and the portable path runs.
+        // Release: -Ounchecked only in the kernel modules (inner loops over pointers the callers have
+        // checked); Tensor, UNet and Training keep their checks (-O): built -Ounchecked they gave
+        // forwards 0-5% faster (fastest of 32 at 1 thread, 64x64, AMD EPYC Zen 3 AVX2, thread CPU
+        // time on a shared machine: tiny-concat 37.6 vs 39.7 ms, smmnist-small5 49.6 vs 51.6, spatin
+        // 79.1 vs 78.5), within the noise (docs/engine-benchmark.md).
+        .target(name: "ConvKernels", swiftSettings: kernelSettings()),
+        .target(name: "VectorMath", swiftSettings: kernelSettings()),
+        .target(name: "AVX512Kernels", dependencies: ["VectorMath", "ConvKernels"],
+                swiftSettings: kernelSettings(x86Only(["-target-cpu", "skylake-avx512"]))),
+        .target(name: "AVX2Kernels", dependencies: ["ConvKernels"],
+                swiftSettings: kernelSettings(x86Only(["-target-cpu", "haswell"]))),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "VectorMath", "ConvKernels", "AVX512Kernels", "AVX2Kernels"],
+                swiftSettings: engineSettings(x86Only(["-target-cpu", "haswell"]))),
+        .target(name: "UNet", dependencies: ["Tensor"], swiftSettings: engineSettings()),
         .target(name: "Diffusion"),
         // Motion-compensated interpolation (the `motion` method): pure Swift, optimised in debug builds too
         // (its per-pixel loops run on every frame of the element tests).
@@ -55,9 +76,7 @@ let package = Package(
                                 .unsafeFlags(["-Ounchecked", "-wmo", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Optimised in debug builds like the engine: the trainer's per-parameter loops run every step.
-        .target(name: "Training", dependencies: ["UNet", "Tensor", "Diffusion"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
-                                .unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "Training", dependencies: ["UNet", "Tensor", "Diffusion"], swiftSettings: engineSettings()),
         .target(name: "VideoData", dependencies: ["CGStreamer", "CGStreamerApp", "Diffusion", "Motion"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // Element runs models through MCVDKit (method=diffusion); MCVDKit and the engine keep their own

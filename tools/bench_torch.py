@@ -11,7 +11,15 @@ thread count:
     impl=torch case=tiny-concat size=64 threads=2 batch=1 ms=38.1 ms_min=36.9 gflop=2.550
 
 ms is the median of --iters timed forwards after --warmup untimed ones (ms_min their minimum, a
-steadier figure on a busy machine). gflop counts 2 x the
+steadier figure on a busy machine).
+
+With --serve it stays alive for `mcvd bench`'s alternating rounds, reading one command per line on
+stdin and answering one line on stdout:
+
+    setup <case> <size> <threads> <batch>   -> ready gflop=<g>   (builds the net, 2 warm-up forwards)
+    run <k>                                 -> times_ms=<t1>,<t2>,...   (k timed forwards)
+    quit
+ gflop counts 2 x the
 multiply-adds of convolutions, linear layers (incl. NIN) and the two attention matmuls per forward,
 counted with forward hooks; norms, activations, FIR resampling and softmax are not counted.
 """
@@ -93,6 +101,58 @@ class FlopCounter:
             handle.remove()
 
 
+def prepare(ref, config, weights, size, threads, batch):
+    """The network at `size` with the fixture's weights, its inputs, and a forward closure."""
+    import torch
+    torch.set_num_threads(threads)
+    config = resized_config(config, size)
+    net = mr.build_model(ref, config)
+    net.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
+    x_shape, cond_shape = mr.input_shapes(config, batch)
+    g = torch.Generator().manual_seed(0)
+    x, cond = torch.randn(x_shape, generator=g), torch.rand(cond_shape, generator=g) * 2 - 1
+    t = torch.full((batch,), 500, dtype=torch.long)
+    with torch.inference_mode():
+        counter = FlopCounter(net)
+        net(x, t, cond=cond)
+        counter.remove()
+
+    def forward():
+        with torch.inference_mode():
+            net(x, t, cond=cond)
+    return forward, counter.flops
+
+
+def serve(ref, fixtures):
+    """The --serve loop (see the module docstring)."""
+    forward = None
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        try:
+            if words[0] == "quit":
+                break
+            if words[0] == "setup":
+                case, size, threads, batch = words[1], int(words[2]), int(words[3]), int(words[4])
+                weights, config = mr.load_safetensors(os.path.join(fixtures, case, "model.safetensors"))
+                forward, flops = prepare(ref, config, weights, size, threads, batch)
+                forward()
+                forward()
+                print(f"ready gflop={flops / 1e9:.3f}", flush=True)
+            elif words[0] == "run" and forward is not None:
+                times = []
+                for _ in range(int(words[1])):
+                    start = time.perf_counter()
+                    forward()
+                    times.append(1000 * (time.perf_counter() - start))
+                print("times_ms=" + ",".join(f"{v:.3f}" for v in times), flush=True)
+            else:
+                print(f"error: unknown or premature command {line.strip()!r}", flush=True)
+        except Exception as e:  # one bad command must not end the session silently
+            print(f"error: {e}", flush=True)
+
+
 def bench(ref, case, config, weights, size, threads, batch, iters, warmup):
     import torch
     torch.set_num_threads(threads)
@@ -129,10 +189,14 @@ def main():
     parser.add_argument("--warmup", type=int, default=2, help="untimed forwards first")
     parser.add_argument("--batch", type=int, default=1, help="batch size of a forward")
     parser.add_argument("--fixtures", default=DEFAULT_FIXTURES, help="directory with <case>/model.safetensors")
+    parser.add_argument("--serve", action="store_true", help="answer setup/run commands on stdin (mcvd bench rounds)")
     args = parser.parse_args()
     if args.iters < 1 or args.warmup < 0 or args.batch < 1:
         sys.exit("error: --iters and --batch must be >= 1, --warmup >= 0")
     ref = mr.import_reference(args.reference)
+    if args.serve:
+        serve(ref, args.fixtures)
+        return
     cases = list_arg(args.case, str) or ["tiny-concat"]
     threads = list_arg(args.threads, int) or [1]
     for case in cases:

@@ -37,6 +37,13 @@ bench_torch.py's forward hooks (2 x multiply-adds of convolutions, linear layers
 attention matmuls; norms, activations, FIR resampling, softmax and the optimiser not counted); the
 factor 3 is the usual estimate forward + backward (input and weight gradients each ~ one forward).
 
+--serve stays alive for `mcvd train-bench`'s alternating rounds, one command per line on stdin, one
+answer line on stdout (the protocol of bench_torch.py --serve):
+
+    setup <case> <size> <threads> <batch>   -> ready gflop=<g>   (the trainer, --warmup untimed steps)
+    run <k>                                 -> times_ms=<t1>,...  (k timed steps, a new random clip each)
+    quit
+
 --check runs 20 steps from a fixed seed on one fixed clip (t, eps, masks and dropout still drawn per
 step, from the seed), with constant lr (the warmup would keep lr below 4e-6 for 20 steps), prints the
 loss of every step and checks that the weights and the EMA moved and that a probe loss (eval mode,
@@ -187,6 +194,42 @@ def bench(ref, training, case, config, weights, optim, args, size, batch, thread
           f"samples_per_s={batch / median:.2f} gflop_per_step={gflop:.2f}", flush=True)
 
 
+def serve(ref, training, optim, args):
+    """The --serve loop (see the module docstring)."""
+    import torch
+    step = None
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        try:
+            if words[0] == "quit":
+                break
+            if words[0] == "setup":
+                case, size, threads, batch = words[1], int(words[2]), int(words[3]), int(words[4])
+                weights, config = mr.load_safetensors(os.path.join(args.fixtures, case, "model.safetensors"))
+                torch.set_num_threads(threads)
+                torch.manual_seed(0)
+                trainer = Trainer(ref, training, resized_config(config, size), weights, optim, args.p_mask, args.dropout)
+                data = torch.Generator().manual_seed(0)
+                gflop = 3 * trainer.forward_gflop(random_clip(trainer.config, batch, size, data))
+
+                def step(trainer=trainer, data=data, batch=batch, size=size):
+                    clip = random_clip(trainer.config, batch, size, data)
+                    start = time.perf_counter()
+                    trainer.step(clip)
+                    return 1000 * (time.perf_counter() - start)
+                for _ in range(args.warmup):
+                    step()
+                print(f"ready gflop={gflop:.3f}", flush=True)
+            elif words[0] == "run" and step is not None:
+                print("times_ms=" + ",".join(f"{step():.3f}" for _ in range(int(words[1]))), flush=True)
+            else:
+                print(f"error: unknown or premature command {line.strip()!r}", flush=True)
+        except Exception as e:  # one bad command must not end the session silently
+            print(f"error: {e}", flush=True)
+
+
 def probe_loss(trainer, x0, cond, labels, seed):
     """Loss on fixed inputs in eval mode (no dropout), eps drawn from a fixed seed."""
     import torch
@@ -268,12 +311,16 @@ def main():
     parser.add_argument("--fixtures", default=DEFAULT_FIXTURES, help="directory with <case>/model.safetensors")
     parser.add_argument("--check", action="store_true", help=f"{CHECK_STEPS} seeded steps: print losses, check learning")
     parser.add_argument("--dump", help="with --check: write inputs and losses of the run to this safetensors file")
+    parser.add_argument("--serve", action="store_true", help="answer setup/run commands on stdin (mcvd train-bench rounds)")
     args = parser.parse_args()
     if args.iters < 1 or args.warmup < 0 or not 0 <= args.p_mask <= 1:
         sys.exit("error: --iters must be >= 1, --warmup >= 0, --p-mask in [0, 1]")
     ref = mr.import_reference(args.reference)
     training = import_training(args.reference)
     optim = optim_settings(os.path.abspath(args.reference), args.optim_config)
+    if args.serve:
+        serve(ref, training, optim, args)
+        return
     cases = list_arg(args.case, str) or ["tiny-concat"]
     sizes = list_arg(args.size, int) or [64]
     batches = list_arg(args.batch, int) or [8]

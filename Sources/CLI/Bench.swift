@@ -1,6 +1,8 @@
 // `mcvd bench`: median U-Net forward time per (case, size, threads), achieved GFLOP/s beside this
-// machine's sgemm rate measured in the same run, and PyTorch's time for the same model (via
-// tools/bench_torch.py) when python3 has torch and the reference checkout is given.
+// machine's sgemm rate measured in the same run, and PyTorch's time for the same model when python3 has
+// torch and the reference checkout is given: tools/bench_torch.py --serve stays alive in one process
+// and the two sides alternate in rounds (ours, PyTorch, ours, ...), so that load on a shared machine
+// hits both alike; the speedup is the median of the per-round ratios, with their spread.
 import ArgumentParser
 import Foundation
 import Tensor
@@ -38,8 +40,16 @@ extension Mcvd {
         @Option(help: "The PyTorch bench script.")
         var torchScript: String = "tools/bench_torch.py"
 
+        @Option(help: "With --reference: alternating rounds of ours then PyTorch per measurement.")
+        var rounds: Int = 9
+
+        @Option(help: "With --reference: timed forwards per side per round (the round's figure is their median).")
+        var roundIters: Int = 3
+
         func validate() throws {
-            guard iters >= 1, batch >= 1 else { throw ValidationError("--iters and --batch must be >= 1") }
+            guard iters >= 1, batch >= 1, rounds >= 1, roundIters >= 1 else {
+                throw ValidationError("--iters, --batch, --rounds and --round-iters must be >= 1")
+            }
             guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 >= 8 }) else { throw ValidationError("--sizes: sizes >= 8") }
             guard opShapeList != nil else { throw ValidationError("--op-shapes: give c,o,size triples of positive numbers separated by ';'") }
         }
@@ -65,11 +75,13 @@ extension Mcvd {
             if ops { for t in threadList { OpsBench.run(threads: t, iters: iters, shapes: opShapeList!) }; return }
             if let memory { try memoryCheck(forwards: memory); return }
             let ref = fixture.referencePath
-            let torch = ref.flatMap { TorchBench(script: torchScript, reference: $0) }
+            let torch = ref.flatMap { TorchServer(script: torchScript, reference: $0, fixtures: fixtures) }
             if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
             Engine.setThreads(1)
-            print("# blas core: \(blasCoreName); threads are ours (BLAS single-threaded inside each half); "
-                  + "convolutions: \(Engine.avx512 ? "AVX-512 tiles" : "OpenBLAS")")
+            print("# \(Engine.pathDescription)")
+            if threadClock { print("# MCVD_BENCH_CLOCK=thread: Swift times are the calling thread's CPU time") }
+            print("# blas core: \(blasCoreName); threads are ours (BLAS single-threaded inside each part); "
+                  + "convolutions: \(Engine.path.tiles ? "\(Engine.path.rawValue) tiles" : "OpenBLAS")")
             var sgemm: [Int: Double] = [:]
             for t in threadList { sgemm[t] = measureSgemm(threads: t) }
             for name in fixture.caseList {
@@ -87,10 +99,8 @@ extension Mcvd {
                         if net === loaded, let err = parityError(net, vectors: "\(fixtures)/\(name)/vectors.safetensors") {
                             line += " parity=\(String(format: "%.1e", err))"
                         }
-                        if let torch, let tms = torch.run(case: name, fixtures: fixtures, size: size, threads: t,
-                                                          iters: iters, batch: batch) {
-                            line += " torch_ms=\(f1(tms.median)) torch_min=\(f1(tms.min)) speedup=\(f2(tms.median / r.ms))"
-                                + " speedup_min=\(f2(tms.min / r.min))"
+                        if let torch, torch.setup(case: name, size: size, threads: t, batch: batch) {
+                            line += alternate(net, size: size, torch: torch)
                         }
                         print(line)
                         if breakdown { print(r.breakdown) }
@@ -140,7 +150,8 @@ extension Mcvd {
             return Double(diff / scale)
         }
 
-        func measure(_ net: UNet, size: Int) -> (ms: Double, min: Double, gflop: Double, breakdown: String) {
+        /// A timed forward (ms) of `net` at `size` on fixed pseudo-random inputs.
+        func forwarder(_ net: UNet, size: Int) -> (Profile?) -> Double {
             let c = net.config, n = batch
             var seed: UInt64 = 99
             func rnd(_ k: Int) -> [Float] {
@@ -149,21 +160,41 @@ extension Mcvd {
             let x = rnd(n * c.outputChannels * size * size), cond = rnd(n * c.condChannels * size * size)
             var out = [Float](repeating: 0, count: x.count)
             let t = [Float](repeating: 500, count: n)
-            func once(_ profile: Profile?) -> Double {
-                let t0 = DispatchTime.now().uptimeNanoseconds
+            return { profile in
+                let t0 = benchClock()
                 x.withUnsafeBufferPointer { xp in cond.withUnsafeBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in
                     net.forward(x: xp.baseAddress!, t: t, cond: c.condChannels > 0 ? cp.baseAddress! : nil, n: n, h: size,
                                 w: size, into: op.baseAddress!, profile: profile)
                 } } }
-                return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+                return Double(benchClock() - t0) * 1e-6
             }
+        }
+
+        /// `rounds` rounds of `roundIters` forwards of ours, then as many of PyTorch's (set up already):
+        /// the fields of the result line (medians over all forwards of each side, the median per-round
+        /// ratio with its quartiles and range).
+        func alternate(_ net: UNet, size: Int, torch: TorchServer) -> String {
+            let once = forwarder(net, size: size)
+            var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
+            for _ in 0..<rounds {
+                let a = (0..<roundIters).map { _ in once(nil) }
+                guard let b = torch.run(roundIters) else { return " torch=failed" }
+                ours += a; theirs += b
+                ratios.append(median(b) / median(a))
+            }
+            return " alt_swift_ms=\(f1(median(ours))) torch_ms=\(f1(median(theirs))) torch_min=\(f1(theirs.min()!))"
+                + ratioFields(ratios) + " rounds=\(rounds)x\(roundIters)"
+        }
+
+        func measure(_ net: UNet, size: Int) -> (ms: Double, min: Double, gflop: Double, breakdown: String) {
+            let once = forwarder(net, size: size)
             let counter = Profile(timing: false)
             _ = once(counter); _ = once(nil)
             let times = (0..<iters).map { _ in once(nil) }.sorted()
-            let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
             var text = ""
             if breakdown {
                 let p = Profile(timing: true)
+                p.threadClock = threadClock
                 let rounds = max(1, iters / 2)
                 var total = 0.0
                 for _ in 0..<rounds { total += once(p) }
@@ -180,7 +211,7 @@ extension Mcvd {
                     text += "\n    \(label): calls=\(d.calls / rounds) ms=\(f2(ms)) GF/s=\(f0(Double(d.flops) / d.seconds * 1e-9))"
                 }
             }
-            return (median, times[0], Double(counter.totalFlops) * 1e-9, text)
+            return (median(times), times[0], Double(counter.totalFlops) * 1e-9, text)
         }
     }
 }
@@ -189,30 +220,66 @@ func f0(_ v: Double) -> String { String(format: "%.0f", v) }
 func f1(_ v: Double) -> String { String(format: "%.1f", v) }
 func f2(_ v: Double) -> String { String(format: "%.2f", v) }
 
-/// Runs tools/bench_torch.py for one measurement and parses its `ms=` field.
-struct TorchBench {
-    let script: String, reference: String
+/// " speedup=<median> speedup_iqr=<q1>-<q3> speedup_range=<min>-<max>" of per-round ratios.
+func ratioFields(_ ratios: [Double]) -> String {
+    let q = ratios.sorted()
+    func quantile(_ p: Double) -> Double { q[min(q.count - 1, Int((Double(q.count - 1) * p).rounded()))] }
+    return " speedup=\(f2(median(ratios))) speedup_iqr=\(f2(quantile(0.25)))-\(f2(quantile(0.75)))"
+        + " speedup_range=\(f2(q.first!))-\(f2(q.last!))"
+}
 
-    init?(script: String, reference: String) {
+func median(_ values: [Double]) -> Double {
+    let v = values.sorted(), k = v.count
+    return k % 2 == 1 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2
+}
+
+/// tools/bench_torch.py --serve as one long-lived process: `setup` a model, then `run` timed forwards.
+final class TorchServer {
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private var buffer = Data()
+
+    init?(script: String, reference: String, fixtures: String, arguments: [String] = []) {
         guard FileManager.default.fileExists(atPath: script),
-              TorchBench.shell(["python3", "-c", "import torch"]).status == 0 else { return nil }
-        self.script = script; self.reference = reference
+              TorchServer.shell(["python3", "-c", "import torch"]).status == 0 else { return nil }
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, "--serve", "--reference", reference, "--fixtures", fixtures] + arguments
+        process.standardInput = input; process.standardOutput = output
+        do { try process.run() } catch { return nil }
     }
 
-    func run(case name: String, fixtures: String, size: Int, threads: Int, iters: Int, batch: Int) -> (median: Double, min: Double)? {
-        let r = TorchBench.shell(["python3", script, "--reference", reference, "--case", name, "--fixtures", fixtures,
-                                  "--size", "\(size)", "--threads", "\(threads)", "--iters", "\(iters)",
-                                  "--batch", "\(batch)"])
-        guard r.status == 0 else { FileHandle.standardError.write(Data("bench_torch: \(r.output)\n".utf8)); return nil }
-        for line in r.output.split(separator: "\n") where line.hasPrefix("impl=torch") {
-            var fields: [Substring: Double] = [:]
-            for field in line.split(separator: " ") {
-                let kv = field.split(separator: "=", maxSplits: 1)
-                if kv.count == 2 { fields[kv[0]] = Double(kv[1]) }
+    deinit {
+        if process.isRunning { try? input.fileHandleForWriting.write(contentsOf: Data("quit\n".utf8)) }
+        process.waitUntilExit()
+    }
+
+    /// One command, one answer line (nil when the process ended).
+    private func ask(_ command: String) -> String? {
+        guard process.isRunning else { return nil }
+        do { try input.fileHandleForWriting.write(contentsOf: Data((command + "\n").utf8)) } catch { return nil }
+        while true {
+            if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                buffer.removeSubrange(...nl)
+                return line
             }
-            if let ms = fields["ms"] { return (ms, fields["ms_min"] ?? ms) }
+            let more = output.fileHandleForReading.availableData
+            if more.isEmpty { return nil }
+            buffer.append(more)
         }
-        return nil
+    }
+
+    func setup(case name: String, size: Int, threads: Int, batch: Int) -> Bool {
+        let answer = ask("setup \(name) \(size) \(threads) \(batch)") ?? "no answer"
+        if !answer.hasPrefix("ready") { FileHandle.standardError.write(Data("bench_torch: \(answer)\n".utf8)) }
+        return answer.hasPrefix("ready")
+    }
+
+    /// k timed forwards (ms).
+    func run(_ k: Int) -> [Double]? {
+        guard let answer = ask("run \(k)"), answer.hasPrefix("times_ms=") else { return nil }
+        let times = answer.dropFirst("times_ms=".count).split(separator: ",").compactMap { Double($0) }
+        return times.count == k ? times : nil
     }
 
     static func shell(_ args: [String]) -> (status: Int32, output: String) {

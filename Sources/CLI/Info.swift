@@ -21,6 +21,7 @@ extension Mcvd {
             print("config: \(c.summary)")
             print("input: x (N, \(c.outputChannels), H, W) cond (N, \(c.condChannels), H, W) -> eps (N, \(c.outputChannels), H, W)")
             print("parameters: \(net.parameterCount) (\(net.parameterSpecs.count) tensors)")
+            print(Engine.pathDescription)
             let profile = Profile(timing: false)
             _ = net.forward(x: [Float](repeating: 0, count: c.outputChannels * size * size), t: [0],
                             cond: c.condChannels > 0 ? [Float](repeating: 0, count: c.condChannels * size * size) : nil,

@@ -1,7 +1,8 @@
 // `mcvd train-bench`: time of the full training step (masking, noising, forward with dropout, loss,
 // backward, clip, Adam, EMA) on the fixture configs, one diffable line per (case, threads), and in the
-// same run the reference's PyTorch step (tools/bench_torch_train.py, same cases, size, batch, threads)
-// when python3 imports torch and the reference checkout is given, with the ratio.
+// same run the reference's PyTorch step (tools/bench_torch_train.py --serve, same cases, size, batch,
+// threads, one long-lived process) when python3 imports torch and the reference checkout is given:
+// the two sides alternate in rounds and the ratio is the median of the per-round ratios.
 import ArgumentParser
 import Diffusion
 import Foundation
@@ -33,22 +34,31 @@ extension Mcvd {
         @Option(help: "The PyTorch training bench script.")
         var torchScript: String = "tools/bench_torch_train.py"
 
+        @Option(help: "With --reference: alternating rounds of ours then PyTorch per line.")
+        var rounds: Int = 5
+
+        @Option(help: "With --reference: timed steps per side per round (the round's figure is their median).")
+        var roundIters: Int = 1
+
         @OptionGroup var fixture: FixtureOptions
         var threadList: [Int] { fixture.threadList }
         var fixtures: String { fixture.fixtures }
 
         func validate() throws {
-            guard iters >= 1, warmup >= 0, batch >= 1, size >= 8 else {
-                throw ValidationError("--iters and --batch must be >= 1, --warmup >= 0, --size >= 8")
+            guard iters >= 1, warmup >= 0, batch >= 1, size >= 8, rounds >= 1, roundIters >= 1 else {
+                throw ValidationError("--iters, --batch, --rounds and --round-iters must be >= 1, --warmup >= 0, --size >= 8")
             }
             guard (0...1).contains(pMask) else { throw ValidationError("--p-mask must lie in [0, 1]") }
         }
 
         func run() throws {
             let ref = fixture.referencePath
-            let torch = ref != nil && FileManager.default.fileExists(atPath: torchScript)
-                && TorchBench.shell(["python3", "-c", "import torch"]).status == 0
-            if ref != nil && !torch { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
+            let torch = ref.flatMap {
+                TorchServer(script: torchScript, reference: $0, fixtures: fixtures,
+                            arguments: ["--warmup", "\(warmup)", "--p-mask", "\(pMask)"])
+            }
+            if ref != nil && torch == nil { print("# torch side disabled: python3 cannot import torch or \(torchScript) is missing") }
+            print("# \(Engine.pathDescription)")
             Engine.setThreads(1)
             for name in fixture.caseList {
                 let path = "\(fixtures)/\(name)/model.safetensors"
@@ -68,16 +78,25 @@ extension Mcvd {
                     let loaded = try UNet(file: file)
                     let model = size == loaded.config.imageSize ? loaded : try UNet(config: loaded.config.resized(size))
                     if model !== loaded { model.randomize(seed: 7) }
-                    let r = measure(Trainer(model: model, options: options))
-                    var line = "impl=swift-train case=\(name) size=\(size) batch=\(batch) threads=\(t) step_ms=\(f1(r.median)) "
+                    let trainer = Trainer(model: model, options: options)
+                    let r = measure(trainer)
+                    let line = "impl=swift-train case=\(name) size=\(size) batch=\(batch) threads=\(t) step_ms=\(f1(r.median)) "
                         + "step_ms_min=\(f1(r.min)) samples_per_s=\(f2(Double(batch) / r.median * 1000)) gflop_per_step=\(f2(r.gflop))"
                     print(line)
                     fflush(nil)
-                    if torch, let ref, let tr = runTorch(case: name, threads: t, reference: ref) {
-                        print(tr.line)
-                        line = "ratio case=\(name) size=\(size) batch=\(batch) threads=\(t) speedup=\(f2(tr.median / r.median)) "
-                            + "speedup_min=\(f2(tr.min / r.min))"
-                        print(line)
+                    if let torch, torch.setup(case: name, size: size, threads: t, batch: batch) {
+                        let step = stepper(trainer)
+                        var ours: [Double] = [], theirs: [Double] = [], ratios: [Double] = []
+                        for _ in 0..<rounds {
+                            let a = (0..<roundIters).map { _ in step() }
+                            guard let b = torch.run(roundIters) else { break }
+                            ours += a; theirs += b
+                            ratios.append(median(b) / median(a))
+                        }
+                        guard !ratios.isEmpty else { print("# torch side failed for \(name)"); continue }
+                        print("ratio case=\(name) size=\(size) batch=\(batch) threads=\(t) alt_swift_ms=\(f1(median(ours))) "
+                              + "torch_ms=\(f1(median(theirs))) torch_min=\(f1(theirs.min()!))" + ratioFields(ratios)
+                              + " rounds=\(ratios.count)x\(roundIters)")
                         fflush(nil)
                     }
                 }
@@ -88,25 +107,15 @@ extension Mcvd {
         /// Median and fastest step in ms, and 3 x the forward's GFLOP at this batch (as the torch script).
         func measure(_ trainer: Trainer) -> (median: Double, min: Double, gflop: Double) {
             let c = trainer.model.config
-            let frames = c.numFramesCond + c.numFrames + c.numFramesFuture
-            var seed: UInt64 = 0x5eed
-            func clip() -> [Float] {
-                (0..<(batch * frames * c.channels * size * size)).map { _ in
-                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
-                    return Float(seed >> 40) / Float(1 << 24) * 2 - 1
-                }
-            }
             let counter = Profile(timing: false)
             _ = trainer.model.forward(x: [Float](repeating: 0, count: batch * c.outputChannels * size * size),
                                       t: [Float](repeating: 500, count: batch),
                                       cond: c.condChannels > 0 ? [Float](repeating: 0, count: batch * c.condChannels * size * size) : nil,
                                       n: batch, h: size, w: size, profile: counter)
+            let step = stepper(trainer)
             var times: [Double] = []
             for i in 0..<(warmup + iters) {
-                let clips = clip()      // making the batch is not timed (as in the torch script)
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                trainer.trainStep(clips: clips, samples: batch, height: size, width: size)
-                let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+                let ms = step()
                 if i >= warmup { times.append(ms) }
             }
             times.sort()
@@ -114,20 +123,21 @@ extension Mcvd {
             return (median, times[0], 3 * Double(counter.totalFlops) * 1e-9)
         }
 
-        func runTorch(case name: String, threads t: Int, reference: String) -> (median: Double, min: Double, line: String)? {
-            let r = TorchBench.shell(["python3", torchScript, "--reference", reference, "--case", name, "--fixtures", fixtures,
-                                      "--size", "\(size)", "--batch", "\(batch)", "--threads", "\(t)", "--iters", "\(iters)",
-                                      "--warmup", "\(warmup)", "--p-mask", "\(pMask)"])
-            guard r.status == 0 else { stderrLine("bench_torch_train: \(r.output)"); return nil }
-            for line in r.output.split(separator: "\n") where line.hasPrefix("impl=torch-train") {
-                var fields: [Substring: Double] = [:]
-                for field in line.split(separator: " ") {
-                    let kv = field.split(separator: "=", maxSplits: 1)
-                    if kv.count == 2 { fields[kv[0]] = Double(kv[1]) }
+        /// One timed training step (ms) on a new pseudo-random batch (making it is not timed, as in the
+        /// torch script).
+        func stepper(_ trainer: Trainer) -> () -> Double {
+            let c = trainer.model.config, frames = c.numFramesCond + c.numFrames + c.numFramesFuture
+            var seed: UInt64 = 0x5eed
+            let batch = batch, size = size
+            return {
+                let clips = (0..<(batch * frames * c.channels * size * size)).map { _ in
+                    seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                    return Float(seed >> 40) / Float(1 << 24) * 2 - 1
                 }
-                if let ms = fields["step_ms"] { return (ms, fields["step_ms_min"] ?? ms, String(line)) }
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                trainer.trainStep(clips: clips, samples: batch, height: size, width: size)
+                return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
             }
-            return nil
         }
     }
 }

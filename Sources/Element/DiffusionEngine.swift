@@ -58,6 +58,9 @@ final class DiffusionEngine {
     /// The size the model runs at: width and height rounded up to the model's size multiple.
     let paddedWidth: Int, paddedHeight: Int
     let colour: ColourSpace
+    /// Threads inside one forward, for this element only (`Engine.threadsInTask` around each call, so two
+    /// elements in one process keep their own counts).
+    let threads: Int
     /// Input frames between successive conditioning frames: condition_stride / (n + 1) when the model's
     /// stride is a multiple of n + 1 (its conditioning then lands on originals), else 1.
     let inputStride: Int
@@ -93,7 +96,8 @@ final class DiffusionEngine {
         colour = Self.colourSpace(info)
         let n = model.frames, s = model.conditionStride
         inputStride = s % (n + 1) == 0 ? s / (n + 1) : 1
-        Engine.setThreads(settings.engineThreads)
+        threads = settings.engineThreads
+        Engine.setThreads(threads)  // the engine's one-time set-up (BLAS threads and core)
         do {
             generator = try Generator(model: model, height: paddedHeight, width: paddedWidth, settings: settings.sampling)
         } catch {
@@ -175,8 +179,10 @@ final class DiffusionEngine {
     func generate(past: [[Float]], future: [[Float]]) throws -> [[Float]] {
         let block = noiseBlock
         noiseBlock &+= 1
-        return try generator.sample(task: .interpolate, conditions: [BlockCondition(past: past, future: future)],
-                                    noiseBlock: block)[0]
+        return try Engine.$threadsInTask.withValue(threads) {
+            try generator.sample(task: .interpolate, conditions: [BlockCondition(past: past, future: future)],
+                                 noiseBlock: block)[0]
+        }
     }
 
     /// A new frame buffer: a copy of `base` (an original) with the model's frame written over it.

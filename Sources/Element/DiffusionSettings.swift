@@ -23,9 +23,10 @@ struct DiffusionSettings: Equatable {
         SamplingSettings(sampler: sampler, steps: steps == 0 ? nil : steps, eta: eta, seed: seed)
     }
 
-    /// Threads for the engine (1 or 2: what Engine.setThreads takes).
+    /// Threads inside one forward (the engine takes any count; the models the element runs are small, so
+    /// auto stops at 4).
     var engineThreads: Int {
-        threads > 0 ? min(threads, Int(GST_MCVD_MAX_THREADS)) : min(2, max(1, System.cores))
+        threads > 0 ? min(threads, Int(GST_MCVD_MAX_THREADS)) : min(4, max(1, System.cores))
     }
 }
 

@@ -2,6 +2,7 @@
 // recomputes its inside (norm, q, k, v, softmax rows) from x rather than keeping (L x L) probabilities
 // of every block alive between the passes. Matrix products go through sgemm.
 import AVX512Kernels
+import ConvKernels
 import VectorMath
 
 /// Where an attention block's parameter gradients go (+=), laid out as `AttentionWeights`.
@@ -22,9 +23,10 @@ public func ninBackward(_ x: Tensor, weight: UnsafePointer<Float>, outChannels o
                         dBias: UnsafeMutablePointer<Float>) {
     let L = x.plane, ci = x.c
     var dx = dx
-    if let target = dx, Engine.avx512 {
-        // dx (C x L) = W (C x O) . dy (O x L): a NIN of dy with W transposed, on the AVX-512 tiles.
-        pointwiseTiles(dy, weight: weight, strides: WeightStrides(tap: 0, channel: 1, output: o), bias: nil,
+    let path = Engine.path
+    if let target = dx, path.tiles {
+        // dx (C x L) = W (C x O) . dy (O x L): a NIN of dy with W transposed, on the tiles.
+        pointwiseTiles(path, dy, weight: weight, strides: WeightStrides(tap: 0, channel: 1, output: o), bias: nil,
                        outChannels: ci, into: target, accumulate: accumulate)
         dx = nil
     }

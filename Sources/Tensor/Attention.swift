@@ -1,7 +1,8 @@
 // The reference's AttnBlockpp: GroupNorm, q/k/v by 1x1 "NIN" maps, softmax(q^T k / sqrt(d)) over all
 // H*W positions per head, output NIN, residual add (optionally / sqrt 2). Query rows are split between
-// the two threads; the matrix products go through sgemm (Conv.swift).
+// the threads; the matrix products go through sgemm (Conv.swift).
 import AVX512Kernels
+import ConvKernels
 import VectorMath
 
 /// Parameters of one attention block, named as the reference state_dict (GroupNorm_0, NIN_0..3).
@@ -26,8 +27,9 @@ public func referenceHeads(channels: Int, headChannels: Int) -> Int {
 /// x: (N, C, H, W), w: NIN (C, C) stored (in, out), b: (C) -> y: (N, C, H, W); y = W^T x + b (+ residual) * scale.
 public func nin(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, outChannels o: Int,
                 into y: Tensor, residual: Tensor? = nil, scale: Float = 1) {
-    if Engine.avx512 {
-        pointwiseTiles(x, weight: weight, strides: WeightStrides(tap: 0, channel: o, output: 1), bias: bias,
+    let path = Engine.path
+    if path.tiles {
+        pointwiseTiles(path, x, weight: weight, strides: WeightStrides(tap: 0, channel: o, output: 1), bias: bias,
                        outChannels: o, into: y, residual: residual, scale: scale)
         return
     }
@@ -76,8 +78,7 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
         for head in 0..<heads {
             let off = img * c * L + head * ch * L
             let qh = q.data + off, kh = k.data + off, vh = v.data + off, oh = h.data + off
-            Parallel.shared.split(L) { rows in
-                let part = rows.lowerBound == 0 ? 0 : 1
+            Parallel.shared.splitParts(L) { part, rows in
                 let s = scores + part * block * L, inv = inverse + part * block
                 var i0 = rows.lowerBound
                 while i0 < rows.upperBound {

@@ -3,14 +3,14 @@
 // over layers that share nothing and over the batch; input gradients overwrite or accumulate on request.
 // Uses the `sgemm` wrapper of Conv.swift (which alone imports COpenBLAS) and, for input gradients on
 // AVX-512, the forward tiles of ConvTiles.swift. Checked in GradientTests.
-import AVX512Kernels
+import ConvKernels
 
 /// x: (N, C, H, W), w: (O, C, k, k), dy: (N, O, OH, OW) ->
 ///   dx: (N, C, H, W) (overwritten, or += when `accumulate`), dWeight: (O, C, k, k) +=, dBias: (O) +=.
 /// Any of dx / dBias may be nil when not needed (e.g. the first conv's input).
 /// The batch is cut into two fixed halves of images (`backwardHalves`), whatever the thread count: half 0
 /// adds its weight gradient into dWeight, half 1 into a zeroed partial that is added at the end, so the
-/// result is the same bits with 1 or 2 threads (the halves run in parallel when the worker is free).
+/// result is the same bits with any thread count (the halves run in parallel when a worker is free).
 public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: ConvShape, dy: Tensor,
                            dx: Tensor?, accumulate: Bool = false, dWeight: UnsafeMutablePointer<Float>,
                            dBias: UnsafeMutablePointer<Float>?, arena: Arena) {
@@ -24,12 +24,13 @@ public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: C
     let halves = backwardHalves(x.n)
     let mark = arena.mark()
     // The input gradient of a 3x3 stride-1 or 1x1 convolution is itself such a convolution of dy (with
-    // the weights transposed, and flipped for 3x3): on the AVX-512 tiles it runs there, whole batch at
+    // the weights transposed, and flipped for 3x3): on the tiles it runs there, whole batch at
     // once, and the halves below only accumulate the weight gradient.
     var dx = dx
-    if let target = dx, Engine.avx512 && (s.usesPackedWeights || direct) {
+    let path = Engine.path
+    if let target = dx, path.tiles && (s.usesPackedWeights || direct) {
         if direct {
-            pointwiseTiles(dy, weight: weight, strides: WeightStrides(tap: 0, channel: kk, output: 1), bias: nil,
+            pointwiseTiles(path, dy, weight: weight, strides: WeightStrides(tap: 0, channel: kk, output: 1), bias: nil,
                            outChannels: x.c, into: target, accumulate: accumulate)
         } else {
             let ld = packedConv3x3Stride(x.c), flipped = arena.floats(9 * o * ld)
@@ -39,7 +40,7 @@ public func conv2dBackward(_ x: Tensor, weight: UnsafePointer<Float>, shape s: C
                 (dst + x.c).update(repeating: 0, count: ld - x.c)
             }
             // dx += conv when accumulating: the epilogue reads each residual value before writing it.
-            conv3x3Tiles(dy, packed: flipped, bias: nil, into: target, residual: accumulate ? target : nil, scale: 1,
+            conv3x3Tiles(path, dy, packed: flipped, bias: nil, into: target, residual: accumulate ? target : nil, scale: 1,
                          arena: arena)
         }
         dx = nil
@@ -98,7 +99,7 @@ func backwardHalves(_ n: Int) -> [Range<Int>] {
     n < 2 ? [0..<n] : [0..<((n + 1) / 2), ((n + 1) / 2)..<n]
 }
 
-/// body(0) ... body(parts - 1) for parts <= 2: in parallel with 2 threads, one after the other with 1.
+/// body(0) ... body(parts - 1) for parts <= 2: in parallel with 2 or more threads, one after the other with 1.
 func runHalves(_ parts: Int, _ body: (Int) -> Void) {
     if parts > 1 && Parallel.shared.threads > 1 { Parallel.shared.run(parts: parts, body) }
     else { for part in 0..<parts { body(part) } }

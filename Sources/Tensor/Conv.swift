@@ -1,12 +1,12 @@
 // Matrix products and convolutions: the only file that talks to OpenBLAS (cblas_sgemm).
-// conv2d runs 3x3 stride-1 and 1x1 convolutions on the AVX-512 tiles (ConvTiles.swift) when it can;
-// otherwise im2col of a band of output rows into arena scratch + one sgemm per band; bands are shared
-// between the two threads of `Parallel`, each calling a single-threaded sgemm. Naive twins: Naive.swift.
+// conv2d runs 3x3 stride-1 and 1x1 convolutions on the channel-major tiles (ConvTiles.swift) unless the
+// path (`Engine.kernels`) is openblas; otherwise im2col of a band of output rows into arena scratch + one sgemm per band; bands are shared
+// between the threads of `Parallel`, each calling a single-threaded sgemm. Naive twins: Naive.swift.
 import COpenBLAS
-import AVX512Kernels
+import ConvKernels
 import Foundation
 
-/// BLAS runs single-threaded inside our own 2-way split (see `Engine.setThreads`).
+/// BLAS runs single-threaded inside our own split (see `Engine.setThreads`).
 public func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
 public var blasCoreName: String { String(cString: openblas_get_corename()) }
@@ -61,9 +61,9 @@ public struct ConvShape: Sendable, Equatable {
     public var reduction: Int { inChannels * kernel * kernel }
     /// Whether conv2d takes the packed-weight (NHWC slab) path for this shape; otherwise it runs im2col
     /// on the raw (O, C, k, k) weight and ignores `packedWeight`. Few input channels (SPADE's
-    /// conditioning frames) make OpenBLAS's nine K = C products too thin, not the AVX-512 tiles.
+    /// conditioning frames) make OpenBLAS's nine K = C products too thin, not the tiles.
     public var usesPackedWeights: Bool {
-        kernel == 3 && stride == 1 && pad == 1 && (inChannels >= 16 || Engine.avx512)
+        kernel == 3 && stride == 1 && pad == 1 && (inChannels >= 16 || Engine.path.tiles)
     }
     public func flops(n: Int, oh: Int, ow: Int) -> Int { 2 * n * outChannels * reduction * oh * ow }
 }
@@ -98,6 +98,7 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
     let (oh, ow) = s.outSize(x.h, x.w)
     precondition(y.h == oh && y.w == ow, "conv2d: output \(y.shape) for input \(x.shape)")
     if let residual { precondition(residual.count == y.count, "conv2d: residual shape") }
+    let path = Engine.path
     if s.usesPackedWeights {
         let mark = arena.mark()
         let wt = packedWeight ?? {
@@ -105,16 +106,16 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
             packConv3x3Weights(weight, inChannels: s.inChannels, outChannels: s.outChannels, into: p)
             return UnsafePointer(p)
         }()
-        if Engine.avx512 {
-            conv3x3Tiles(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
+        if path.tiles {
+            conv3x3Tiles(path, x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
         } else {
             conv3x3Rows(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
         }
         arena.release(to: mark)
         return
     }
-    if s.kernel == 1 && s.stride == 1 && s.pad == 0 && Engine.avx512 {
-        pointwiseTiles(x, weight: weight, strides: WeightStrides(tap: 0, channel: 1, output: s.inChannels), bias: bias,
+    if s.kernel == 1 && s.stride == 1 && s.pad == 0 && path.tiles {
+        pointwiseTiles(path, x, weight: weight, strides: WeightStrides(tap: 0, channel: 1, output: s.inChannels), bias: bias,
                        outChannels: s.outChannels, into: y, residual: residual, scale: scale)
         return
     }
@@ -162,18 +163,19 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
         }
     }
 
-    if items >= parts {
-        pool.run(parts: parts) { part in
-            let per = (items + parts - 1) / parts
+    if items > 1 || parts == 1 {
+        let used = min(parts, items)
+        pool.run(parts: used) { part in
+            let per = (items + used - 1) / used
             let lo = part * per, hi = min(items, lo + per)
             let buf = scratch.map { $0 + part * scratchFloats }
             for item in lo..<max(lo, hi) { runBand(item, rows: 0..<o, buffer: buf) }
         }
     } else {
         // One band in all: split output channels; each thread builds its own (small) im2col.
-        let half = (o + 1) / 2
-        pool.run(parts: parts) { part in
-            runBand(0, rows: part == 0 ? 0..<half : half..<o, buffer: scratch.map { $0 + part * scratchFloats })
+        let used = min(parts, o)
+        pool.run(parts: used) { part in
+            runBand(0, rows: Parallel.range(part, of: used, o), buffer: scratch.map { $0 + part * scratchFloats })
         }
     }
     arena.release(to: mark)

@@ -12,10 +12,19 @@ public final class Profile: @unchecked Sendable {
     public private(set) var detail: [String: (seconds: Double, flops: Int, calls: Int)] = [:]
     /// When false only FLOPs are counted (no clock reads).
     public var timing: Bool
+    /// Whether times are the calling thread's CPU time (for comparing kernels at 1 thread on a shared
+    /// machine; `mcvd bench` sets it with MCVD_BENCH_CLOCK=thread) rather than wall-clock time.
+    public var threadClock = false
 
     public init(timing: Bool = true) {
         self.timing = timing
         for k in Kind.allCases { seconds[k] = 0; flops[k] = 0 }
+    }
+    private func now() -> UInt64 {
+        guard threadClock else { return DispatchTime.now().uptimeNanoseconds }
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
     public func reset() { for k in Kind.allCases { seconds[k] = 0; flops[k] = 0 }; detail = [:] }
     public var totalFlops: Int { flops.values.reduce(0, +) }
@@ -24,9 +33,9 @@ public final class Profile: @unchecked Sendable {
     func measure<T>(_ kind: Kind, flops f: Int = 0, label: @autoclosure () -> String? = nil, _ body: () -> T) -> T {
         flops[kind, default: 0] += f
         guard timing else { return body() }
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        let t0 = now()
         let result = body()
-        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        let dt = Double(now() - t0) * 1e-9
         seconds[kind, default: 0] += dt
         if let label = label() {
             let d = detail["\(kind.rawValue) \(label)", default: (0, 0, 0)]

@@ -8,10 +8,9 @@ extension UNet {
     public func forward(x: UnsafePointer<Float>, t: [Float], cond: UnsafePointer<Float>?, n: Int, h: Int, w: Int,
                         into out: UnsafeMutablePointer<Float>, profile: Profile? = nil) {
         let c = config, a = arena, nf = c.ngf, levels = c.chMult.count
-        precondition(t.count == n, "forward: \(t.count) time values for batch \(n)")
-        precondition(h % (1 << (levels - 1)) == 0 && w % (1 << (levels - 1)) == 0,
-                     "forward: \(h)x\(w) not divisible by 2^\(levels - 1)")
-        precondition(cond != nil || c.condFrames == 0, "forward: the model needs conditioning frames (zeros to mask)")
+        // Checked in every build (fatalError prints its message in release builds, where a failed
+        // precondition would stop without one): the callers' buffers are only as big as these say.
+        if let problem = inputProblem(t: t.count, hasCond: cond != nil, n: n, h: h, w: w) { fatalError(problem) }
         a.reset()
 
         // 1. Input: NCSNpp concatenates [x, cond] on channels; SPADE_NCSNpp sees x only and resizes
@@ -108,10 +107,31 @@ extension UNet {
         a.settle()
     }
 
+    /// What is wrong with forward inputs of these sizes (batch n of h x w frames, t.count == tCount; with
+    /// xCount / condCount when known), or nil when they fit the model. Callers that take inputs from
+    /// users (the element, the CLI) can check first and report it; `forward` traps with it.
+    public func inputProblem(t tCount: Int, hasCond: Bool, n: Int, h: Int, w: Int, xCount: Int? = nil,
+                             condCount: Int? = nil) -> String? {
+        let c = config, levels = c.chMult.count, plane = n * h * w
+        if n < 1 || h < 1 || w < 1 { return "forward: batch \(n) of \(h)x\(w) frames" }
+        if tCount != n { return "forward: \(tCount) time values for batch \(n)" }
+        if h % (1 << (levels - 1)) != 0 || w % (1 << (levels - 1)) != 0 {
+            return "forward: \(h)x\(w) not divisible by 2^\(levels - 1)"
+        }
+        if !hasCond && c.condFrames > 0 { return "forward: the model needs conditioning frames (zeros to mask)" }
+        if let xCount, xCount != plane * c.outputChannels {
+            return "forward: x has \(xCount) values, the model needs \(n) x \(c.outputChannels) x \(h) x \(w)"
+        }
+        if let condCount, condCount != plane * c.condChannels {
+            return "forward: cond has \(condCount) values, the model needs \(n) x \(c.condChannels) x \(h) x \(w)"
+        }
+        return nil
+    }
+
     /// Array convenience: x (N, C*n, H, W), t (N), cond (N, C*(k+f), H, W) -> (N, C*n, H, W).
     public func forward(x: [Float], t: [Float], cond: [Float]?, n: Int, h: Int, w: Int, profile: Profile? = nil) -> [Float] {
-        precondition(x.count == n * config.outputChannels * h * w, "forward: x has \(x.count) values")
-        if let cond { precondition(cond.count == n * config.condChannels * h * w, "forward: cond has \(cond.count) values") }
+        if let problem = inputProblem(t: t.count, hasCond: cond != nil, n: n, h: h, w: w, xCount: x.count,
+                                      condCount: cond?.count) { fatalError(problem) }
         var out = [Float](repeating: 0, count: x.count)
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in

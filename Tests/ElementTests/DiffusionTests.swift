@@ -121,13 +121,15 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         #expect(a[1].samples == c[1].samples, "fallback frames do not depend on the seed")
     }
 
-    /// One or two threads per forward, DDIM or DDPM: the same seed gives the same bytes (noise is named
-    /// by seed and block, not drawn in thread order).
+    /// One, two or three threads per forward, DDIM or DDPM: the same seed gives the same bytes (noise is
+    /// named by seed and block, not drawn in thread order; the engine's tiles sum in a fixed order).
     @Test func threadsAndSamplersAreDeterministic() {
         for sampler in ["ddim", "ddpm"] {
             let one = Self.run(Harness(Self.diffusion(["threads": "1", "sampler": sampler]), caps: Self.caps), count: 5)
             let two = Self.run(Harness(Self.diffusion(["threads": "2", "sampler": sampler]), caps: Self.caps), count: 5)
+            let three = Self.run(Harness(Self.diffusion(["threads": "3", "sampler": sampler]), caps: Self.caps), count: 5)
             #expect(one.count == 10 && one.map(\.samples) == two.map(\.samples), "\(sampler)")
+            #expect(three.map(\.samples) == one.map(\.samples), "\(sampler), 3 threads")
         }
         let ddim = Self.run(Harness(Self.diffusion(), caps: Self.caps), count: 5)
         let ddpm = Self.run(Harness(Self.diffusion(["sampler": "ddpm"]), caps: Self.caps), count: 5)

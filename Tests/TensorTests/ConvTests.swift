@@ -1,5 +1,5 @@
-// conv2d and linear against their naive twins, with 1 and 2 threads, several geometries, and both
-// convolution kernels (AVX-512 tiles and OpenBLAS; `withEachKernelSet`).
+// conv2d and linear against their naive twins, with 1, 2 and 3 threads, several geometries, and every
+// convolution path the CPU runs (tiles for AVX-512, AVX2, portable; OpenBLAS: `withEachKernelSet`).
 import Testing
 @testable import Tensor
 
@@ -22,7 +22,7 @@ import Testing
         (ConvShape(inChannels: 64, outChannels: 64, kernel: 3), 1, 8, 8),
     ]
 
-    @Test(arguments: [1, 2], 0..<13)
+    @Test(arguments: [1, 2, 3], 0..<13)
     func convMatchesNaive(threads: Int, index: Int) {
         let (s, n, h, w) = Self.cases[index]
         var rng = Rng(UInt64(index + 1))
@@ -41,7 +41,33 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2], [4, 24])
+    /// On the tiles every output is summed in one fixed order, so 1, 2 and 3 threads (each set for this
+    /// task only) give the same bits: 3x3 with one image split by outputs, batches split by bands, 1x1.
+    @Test(arguments: [(ConvShape(inChannels: 16, outChannels: 40, kernel: 3), 1, 12, 12),
+                      (ConvShape(inChannels: 9, outChannels: 13, kernel: 3), 3, 20, 17),
+                      (ConvShape(inChannels: 24, outChannels: 20, kernel: 1), 2, 9, 11)])
+    func tilesGiveTheSameBitsAtAnyThreadCount(shape s: ConvShape, n: Int, h: Int, w: Int) {
+        var rng = Rng(UInt64(s.outChannels))
+        let x = Owned(n, s.inChannels, h, w, rng.array(n * s.inChannels * h * w))
+        let wt = rng.array(s.outChannels * s.reduction, scale: 0.3), b = rng.array(s.outChannels)
+        withEachKernelSet { kernels in
+            guard kernels.tiles else { return }
+            var results: [[Float]] = []
+            for threads in [1, 2, 3] {
+                let y = Owned(n, s.outChannels, h, w)
+                withThreads(threads) {
+                    #expect(Parallel.shared.threads == threads)
+                    conv2d(x.t, weight: wt, bias: b, shape: s, into: y.t, arena: Arena())
+                }
+                results.append(y.array)
+            }
+            #expect(results[0] == results[1] && results[0] == results[2], "\(s) \(kernels): thread counts differ")
+            let want = Naive.conv2d(x.array, n: n, c: s.inChannels, h: h, w: w, weight: wt, bias: b, shape: s)
+            expectClose(results[0], want, tol: 1e-5, "\(s) \(kernels)")
+        }
+    }
+
+    @Test(arguments: [1, 2, 3], [4, 24])
     func convResidualEpilogue(threads: Int, outChannels o: Int) {
         // 17 input channels: the NHWC slab path (>= 16) with its fused epilogue.
         let s = ConvShape(inChannels: 17, outChannels: o, kernel: 3)
@@ -58,7 +84,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2], [(3, 5, 7, 5), (16, 24, 16, 16), (40, 8, 3, 11)])
+    @Test(arguments: [1, 2, 3], [(3, 5, 7, 5), (16, 24, 16, 16), (40, 8, 3, 11)])
     func ninMatchesNaive(threads: Int, dims: (c: Int, o: Int, h: Int, w: Int)) {
         // NIN: weight (C, O), y = (x . W + b + residual) * scale, i.e. a 1x1 conv with W transposed.
         let (c, o, h, w) = dims
@@ -123,14 +149,13 @@ import Testing
 
     @Test(arguments: [(3, 1, 5, 16, 7, 9), (3, 1, 20, 13, 4, 33), (1, 0, 7, 9, 5, 6), (1, 0, 24, 32, 16, 16)])
     func backwardAgreesAcrossKernels(kernel k: Int, pad: Int, c: Int, o: Int, h: Int, w: Int) {
-        // dx, dW and db of conv2dBackward with the AVX-512 kernels (dx on the tiles, with output and
-        // position tails; batch halves on 2 threads) against the OpenBLAS path (gradient-checked in
-        // GradientTests).
+        // dx, dW and db of conv2dBackward on each tile path (dx on the tiles, with output and position
+        // tails; batch halves on 2 threads) against the OpenBLAS path (gradient-checked in GradientTests).
         let n = 3, s = ConvShape(inChannels: c, outChannels: o, kernel: k, pad: pad)
         var rng = Rng(UInt64(c * o + h))
         let x = Owned(n, c, h, w, rng.array(n * c * h * w)), dy = Owned(n, o, h, w, rng.array(n * o * h * w))
         let wt = rng.array(o * c * k * k, scale: 0.3)
-        var results: [[Float]] = []
+        var results: [(Engine.KernelSet, [Float])] = []
         withEachKernelSet { kernels in
             let dx = Owned(n, c, h, w), dW = Owned(1, 1, 1, o * c * k * k, [Float](repeating: 0.5, count: o * c * k * k))
             let dB = Owned(1, 1, 1, o, [Float](repeating: 0, count: o))
@@ -140,9 +165,26 @@ import Testing
                                    dBias: dB.t.data, arena: Arena())
                 }
             }
-            results.append(dx.array + dW.array + dB.array)
+            results.append((kernels, dx.array + dW.array + dB.array))
         }
-        if results.count == 2 { expectClose(results[0], results[1], tol: 1e-5, "conv \(s) backward: tiles vs OpenBLAS") }
+        #expect(results.count >= 2 && results.last?.0 == .openblas)
+        for (kernels, r) in results.dropLast() {
+            expectClose(r, results.last!.1, tol: 1e-5, "conv \(s) backward: \(kernels) vs OpenBLAS")
+        }
+    }
+
+    /// Asking for a path the CPU cannot run (e.g. avx512 here) falls back to one it runs, never runs it.
+    @Test func kernelPathFallsBackToOneTheCPURuns() {
+        #expect(Engine.available.contains(.portable) && Engine.available.contains(.openblas))
+        #expect(Engine.available.first!.tiles)
+        for k in Engine.KernelSet.allCases {
+            Engine.$kernelsInTask.withValue(k) {
+                #expect(Engine.path.runs, "\(k)")
+                if k.runs { #expect(Engine.path == k) } else { #expect(Engine.path == Engine.kernels) }
+            }
+        }
+        #expect(Engine.hasAVX512 == Engine.avx512Flags.allSatisfy(Engine.cpuFlags.contains))
+        #expect(Engine.pathDescription.hasPrefix("kernels: \(Engine.path.rawValue)"))
     }
 
     @Test func packedWeightsPadToSixteenColumns() {

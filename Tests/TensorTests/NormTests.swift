@@ -6,7 +6,7 @@ import Testing
 import VectorMath
 
 @Suite struct NormTests {
-    @Test(arguments: [1, 2], 0..<4)
+    @Test(arguments: [1, 2, 3], 0..<4)
     func groupNormMatchesNaive(threads: Int, variant: Int) {
         let n = 2, c = 12, h = 5, w = 7, g = referenceGroups(c)
         var rng = Rng(UInt64(10 + variant))
@@ -86,7 +86,7 @@ import VectorMath
         }
     }
 
-    @Test(arguments: [1, 2])
+    @Test(arguments: [1, 2, 3])
     func firResamplingMatchesUpfirdn(threads: Int) {
         let n = 1, c = 3, h = 6, w = 8
         var rng = Rng(5)

@@ -42,16 +42,15 @@ func expectClose(_ a: [Float], _ b: [Float], tol: Float, _ what: String,
             sourceLocation: sourceLocation)
 }
 
+/// Runs body with n threads in this test's task only (`Engine.threadsInTask`).
 func withThreads(_ n: Int, _ body: () -> Void) {
-    Parallel.shared.threads = n
-    body()
-    Parallel.shared.threads = 1
+    Engine.$threadsInTask.withValue(n) { body() }
 }
 
-/// Runs body once per kernel set this CPU can run (AVX-512, baseline), for this test's task only
-/// (`Engine.kernelsInTask`): tests running alongside keep the process-wide choice.
+/// Runs body once per kernel path this CPU can run (avx512, avx2, portable, openblas: `Engine.available`),
+/// for this test's task only (`Engine.kernelsInTask`): tests running alongside keep the process-wide choice.
 func withEachKernelSet(_ body: (Engine.KernelSet) -> Void) {
-    for kernel in Engine.hasAVX512 ? [Engine.KernelSet.avx512, .baseline] : [.baseline] {
+    for kernel in Engine.available {
         Engine.$kernelsInTask.withValue(kernel) { body(kernel) }
     }
 }

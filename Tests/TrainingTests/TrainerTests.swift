@@ -172,11 +172,11 @@ import UNet
         let bits = NoiseStream(seed: 42, sample: UInt32(layer), block: TrainingStream.dropout.rawValue, step: UInt32(step))
             .bits(count)
         let want = bits.map { Double($0) < 0.25 * 4_294_967_296.0 ? Float(0) : Float(1 / 0.75) }
-        for threads in [1, 2] {
-            Parallel.shared.threads = threads
-            defer { Parallel.shared.threads = 1 }
+        for threads in [1, 2, 3] {
             var mask = [Float](repeating: -1, count: count)
-            mask.withUnsafeMutableBufferPointer { trainer.dropoutFill(step: step)!(layer, $0) }
+            Engine.$threadsInTask.withValue(threads) {
+                mask.withUnsafeMutableBufferPointer { trainer.dropoutFill(step: step)!(layer, $0) }
+            }
             #expect(mask == want, "threads \(threads)")
         }
         let dropped = want.filter { $0 == 0 }.count

@@ -35,23 +35,21 @@ func residentAnonymousBytes() -> Int {
                 model.forward(x: xp.baseAddress!, t: [500], cond: cp.baseAddress!, n: 1, h: side, w: side, into: op.baseAddress!)
             } } }
         }
-        Parallel.shared.threads = 2
-        run(); run()
-        let first = out, allocations0 = model.arena.allocations
-        for _ in 0..<20 { run() }
-        #expect(model.arena.allocations == allocations0, "arena allocated again with 2 threads")
-        // Other suites may switch the shared thread count meanwhile (band splits change the rounding).
-        let drift = zip(out, first).map { abs($0 - $1) }.max() ?? 0
-        #expect(drift <= 1e-5, "forwards of the same input differ by up to \(drift)")
-        Parallel.shared.threads = 1
+        Engine.$threadsInTask.withValue(2) {
+            run(); run()
+            let first = out, allocations0 = model.arena.allocations
+            for _ in 0..<20 { run() }
+            #expect(model.arena.allocations == allocations0, "arena allocated again with 2 threads")
+            #expect(out == first, "forwards of the same input differ")
+        }
         run()
 
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
         let pid = fork()
         if pid == 0 {
-            // Other suites may have changed the shared thread count concurrently; the worker thread
-            // does not exist in the child, so force one thread here.
+            // The worker threads do not exist in the child: one thread (this task's count is unset,
+            // and the process-wide one is 1 unless a suite set it; force it).
             Parallel.shared.threads = 1
             // Child: nothing but this thread; report RSS growth over 1000 forwards and arena allocations.
             // The first forwards copy the pages shared with the parent (copy-on-write): ~the arena's size

@@ -93,7 +93,7 @@ import Tensor
     }
 
     /// The backward splits the batch into two fixed halves whatever the thread count (conv/NIN weight
-    /// gradients of half 1 go to a partial summed last), so 1 and 2 threads give the same bits.
+    /// gradients of half 1 go to a partial summed last), so 1, 2 and 3 threads give the same bits.
     /// Batch 5: uneven halves (3 + 2). One forward, then the backward at each thread count.
     @Test func backwardIsThreadIndependent() throws {
         for spade in [false, true] {
@@ -107,16 +107,19 @@ import Tensor
             var out = [Float](repeating: 0, count: x.count)
             train.forward(x: x, t: [5, 400, 990, 61, 777], cond: cond, n: n, h: h, w: w, into: &out)
             var results: [[Float]] = []
-            for threads in [1, 2] {
-                Parallel.shared.threads = threads
-                defer { Parallel.shared.threads = 1 }
-                train.zeroGradients()
-                train.backward(dOut: r)
+            for threads in [1, 2, 3] {
+                Engine.$threadsInTask.withValue(threads) {
+                    #expect(Parallel.shared.threads == threads)
+                    train.zeroGradients()
+                    train.backward(dOut: r)
+                }
                 results.append(Array(UnsafeBufferPointer(start: train.gradients, count: train.storageCount)))
             }
             #expect(results[0].contains { $0 != 0 })
-            let differing = zip(results[0], results[1]).filter { $0.0 != $0.1 }.count
-            #expect(differing == 0, "spade=\(spade): \(differing) gradient entries differ between 1 and 2 threads")
+            for (i, threads) in [2, 3].enumerated() {
+                let differing = zip(results[0], results[i + 1]).filter { $0.0 != $0.1 }.count
+                #expect(differing == 0, "spade=\(spade): \(differing) gradient entries differ between 1 and \(threads) threads")
+            }
         }
     }
 }

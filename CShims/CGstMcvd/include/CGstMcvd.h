@@ -20,7 +20,7 @@
 #define GST_MCVD_MAX_ETA 1.0
 #define GST_MCVD_DEFAULT_SEED 0
 #define GST_MCVD_DEFAULT_THREADS 0   /* auto */
-#define GST_MCVD_MAX_THREADS 2
+#define GST_MCVD_MAX_THREADS 64
 #define GST_MCVD_DEFAULT_FALLBACK 1  /* blend */
 
 // Video formats the element accepts; output format = input format.
