@@ -97,7 +97,7 @@ final class DiffusionEngine {
         let n = model.frames, s = model.conditionStride
         inputStride = s % (n + 1) == 0 ? s / (n + 1) : 1
         threads = settings.engineThreads
-        Engine.setThreads(threads)  // the engine's one-time set-up (BLAS threads and core)
+        Engine.configure()  // the engine's one-time set-up; the thread count stays this element's own
         do {
             generator = try Generator(model: model, height: paddedHeight, width: paddedWidth, settings: settings.sampling)
         } catch {

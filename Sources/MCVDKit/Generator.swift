@@ -5,6 +5,7 @@
 // floats in the model's range (FrameMapping.swift). All noise is named by (seed, block), so a seed gives
 // the same frames on every run and thread count.
 import Diffusion
+import Tensor
 
 /// How to sample: everything but the model and the frames.
 public struct SamplingSettings: Sendable, Equatable {
@@ -46,6 +47,7 @@ public final class Generator {
     private let network: ConditionalNetwork
 
     public init(model: Model, height: Int, width: Int, settings: SamplingSettings = SamplingSettings()) throws {
+        Engine.configure()  // BLAS single-threaded: the same bits in every process (docs/library.md)
         let m = model.sizeMultiple
         guard height >= m, width >= m, height % m == 0, width % m == 0 else {
             throw MCVDKitError("frames of \(width)x\(height): the model needs width and height multiples of \(m)")

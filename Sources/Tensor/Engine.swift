@@ -1,9 +1,9 @@
 // Process-wide engine settings: thread count and the kernel path. Call `Engine.setThreads` once before
 // the first forward (and again between forwards to change it).
 import Foundation
+import Synchronization
 
 public enum Engine {
-    nonisolated(unsafe) private static var configured = false
 
     /// The thread count of every op (our own split; BLAS itself stays single-threaded), for the whole
     /// process; `threadsInTask` overrides it for one task. Any count >= 1 works; more than the CPU's
@@ -12,15 +12,24 @@ public enum Engine {
     /// OpenBLAS's choice).
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "threads must be >= 1 (got \(n))")
-        if !configured {
-            configured = true
+        configure()
+        Parallel.shared.threads = n
+    }
+
+    /// The one-time set-up of `setThreads` without touching the thread count: BLAS single-threaded and
+    /// its core chosen as above. Every entry that runs models calls it (MCVDKit's Generator, the
+    /// element), so a forward gives the same bits in every process whoever called first.
+    public static func configure() {
+        configureOnce.withLock { done in
+            guard !done else { return }
+            done = true
             setBLASThreads(1)
             let env = ProcessInfo.processInfo.environment["MCVD_BLAS_CORE"]
             if let env, env != "default" { selectBLASCore(env) }
             else if env == nil, hasAVX512, ["haswell", "zen"].contains(blasCoreName.lowercased()) { selectBLASCore("SkylakeX") }
         }
-        Parallel.shared.threads = n
     }
+    private static let configureOnce = Mutex(false)
     /// The thread count for code running in the current task only (a test runs one case with 1, 2 and
     /// 3 threads while tests in other tasks keep theirs). Ops read it on the calling thread.
     @TaskLocal public static var threadsInTask: Int?
