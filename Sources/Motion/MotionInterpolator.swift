@@ -77,7 +77,7 @@ public final class MotionInterpolator {
         let build = { (d: Int) in
             let pyr = d == 0 ? self.pyrA : self.pyrB
             self.loadLuma(d == 0 ? a : b, into: pyr[0], threads: 1)
-            for l in 1...max(self.coarsest, 1) where l <= self.coarsest { self.downsample(pyr[l - 1], into: pyr[l]) }
+            for l in 1..<(self.coarsest + 1) { self.downsample(pyr[l - 1], into: pyr[l]) }
         }
         let match = { (d: Int) in
             let (p, q) = d == 0 ? (self.pyrA, self.pyrB) : (self.pyrB, self.pyrA)
@@ -128,6 +128,9 @@ public final class MotionInterpolator {
         forEachRow(img.h, threads) { y in
             let row = img.p + y * w
             switch src {
+            case .plane(let p) where p.bytesPerSample == 1:
+                let src = UnsafeRawPointer(p.base + y * p.rowStride), ps = p.pixelStride
+                for x in 0..<w { row[x] = Float(src.load(fromByteOffset: x * ps, as: UInt8.self)) }
             case .plane(let p):
                 for x in 0..<w { row[x] = p.value(x, y) }
             case .rgb(let r, let g, let b):
@@ -288,14 +291,18 @@ public final class MotionInterpolator {
         prepare(t: t)
         // One barrier: each thread renders its band of rows of every plane.
         let parts = max(1, min(settings.threads, height))
-        let maxWidth = output.map(\.width).max() ?? 0
-        rowScratch.ensure(parts * (3 * tField.nx + 3 * maxWidth))
+        var maxWidth = 0
+        for o in output { maxWidth = max(maxWidth, o.width) }
+        // Each thread owns one fixed slice of the scratch for every plane (the threads reach the planes
+        // at different times, so slices must not depend on the plane's width).
+        let slice = 3 * tField.nx + 3 * maxWidth
+        rowScratch.ensure(parts * slice)
         let run = { (k: Int) in
             for i in output.indices {
                 if output[i].bytesPerSample == 2 {
-                    self.renderPlane(UInt16.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts)
+                    self.renderPlane(UInt16.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts, slice: slice)
                 } else {
-                    self.renderPlane(UInt8.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts)
+                    self.renderPlane(UInt8.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts, slice: slice)
                 }
             }
         }
@@ -304,7 +311,7 @@ public final class MotionInterpolator {
 
     /// Rows of band `part` of `parts` of one plane (scratch: `rowScratch`, sized by `render`).
     func renderPlane<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, t: Float, a: MotionPlane, b: MotionPlane,
-                                                              out: MotionPlane, part k: Int, parts: Int) {
+                                                              out: MotionPlane, part k: Int, parts: Int, slice: Int) {
         let field = tField, wA = weightA, nx = tField.nx, ny = tField.ny
         let unit = Float(1 << motionLevel) * Float(grid.step)
         // Plane pixel -> block coordinate: u = (x + 0.5) * kx - 0.5; ME-level pixels -> plane pixels: sx.
@@ -312,14 +319,13 @@ public final class MotionInterpolator {
         let sx = Float(1 << motionLevel) / Float(1 << out.xShift), sy = Float(1 << motionLevel) / Float(1 << out.yShift)
         let w = out.width, h = out.height
         let maxV = out.maxValue
-        // Per thread: the field's row (3 nx) and the per-pixel A offset x, y and weight (3 w).
-        let perThread = 3 * nx + 3 * w
+        // Thread k's slice: the field's row (3 nx) and the per-pixel motion x, y and A's weight (3 w).
         let scratch = rowScratch.p
         let ps = a.pixelStride, bps = b.pixelStride, ops = out.pixelStride
         let cubic = tuning.cubic && w <= tuning.cubicMaxWidth
         let tb = 1 - t
         do {
-            let rx = scratch + k * perThread, ry = rx + nx, rw = ry + nx
+            let rx = scratch + k * slice, ry = rx + nx, rw = ry + nx
             let ox = rw + nx, oy = ox + w, ow = oy + w
             for y in (h * k / parts)..<(h * (k + 1) / parts) {
                 // The field's row at this y (vertical interpolation once per row).
@@ -331,14 +337,27 @@ public final class MotionInterpolator {
                     ry[bx] = field.vy.p[i0] + (field.vy.p[i1] - field.vy.p[i0]) * fy
                     rw[bx] = wA.p[i0] + (wA.p[i1] - wA.p[i0]) * fy
                 }
-                // Per pixel: the motion (plane pixels) and A's weight, interpolated along the row.
-                for x in 0..<w {
-                    let u = clamp((Float(x) + 0.5) * kx - 0.5, 0, Float(nx - 1))
-                    let x0 = Int(u), x1 = x0 + 1 < nx ? x0 + 1 : x0, fx = u - Float(x0)
-                    ox[x] = (rx[x0] + (rx[x1] - rx[x0]) * fx) * sx
-                    oy[x] = (ry[x0] + (ry[x1] - ry[x0]) * fx) * sy
-                    ow[x] = rw[x0] + (rw[x1] - rw[x0]) * fx
+                // Per pixel: the motion (plane pixels) and A's weight, linear between block centres
+                // (u = (x + 0.5) kx - 0.5 in block units), so walked segment by segment with increments.
+                // firstX(c): the first pixel whose u >= c.
+                func firstX(_ c: Int) -> Int { min(w, max(0, Int(((Float(c) + 0.5) / kx - 0.5).rounded(.up)))) }
+                var x = 0
+                let head = firstX(0)
+                while x < head { ox[x] = rx[0] * sx; oy[x] = ry[0] * sy; ow[x] = rw[0]; x += 1 }
+                for bx in 0..<(nx - 1) {
+                    let end = firstX(bx + 1)
+                    guard x < end else { continue }
+                    let f0 = (Float(x) + 0.5) * kx - 0.5 - Float(bx)
+                    let dx = (rx[bx + 1] - rx[bx]) * sx, dy = (ry[bx + 1] - ry[bx]) * sy, dw = rw[bx + 1] - rw[bx]
+                    var vx = rx[bx] * sx + dx * f0, vy = ry[bx] * sy + dy * f0, vw = rw[bx] + dw * f0
+                    let sxk = dx * kx, syk = dy * kx, swk = dw * kx
+                    while x < end {
+                        ox[x] = vx; oy[x] = vy; ow[x] = vw
+                        vx += sxk; vy += syk; vw += swk
+                        x += 1
+                    }
                 }
+                while x < w { ox[x] = rx[nx - 1] * sx; oy[x] = ry[nx - 1] * sy; ow[x] = rw[nx - 1]; x += 1 }
                 let orow = out.base + y * out.rowStride
                 let fyy = Float(y)
                 if cubic {
