@@ -54,8 +54,11 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5),
                                 .unsafeFlags(["-Ounchecked", "-wmo", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // The residual bases (blend, motion, last, first, zeros) as Diffusion's baseline hook: shared by
+        // training and sampling; the motion base calls Motion.
+        .target(name: "MotionBase", dependencies: ["Diffusion", "Motion"]),
         // Optimised in debug builds like the engine: the trainer's per-parameter loops run every step.
-        .target(name: "Training", dependencies: ["UNet", "Tensor", "Diffusion"],
+        .target(name: "Training", dependencies: ["UNet", "Tensor", "Diffusion", "MotionBase"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "VideoData", dependencies: ["CGStreamer", "CGStreamerApp", "Diffusion", "Motion"],
@@ -66,10 +69,10 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
         // Run a model on frames (load, frame <-> tensor for every element format, conditioning, sampling):
         // what the CLI, the element and examples/ call. No GStreamer, no command-line parsing.
-        .target(name: "MCVDKit", dependencies: ["UNet", "Diffusion", "Tensor"]),
+        .target(name: "MCVDKit", dependencies: ["UNet", "Diffusion", "Tensor", "MotionBase"]),
         .executableTarget(name: "CLI", dependencies: [
             "Tensor", "UNet", "Diffusion", "Training", "VideoData", "Element", "CGStreamer",
-            "MCVDKit",
+            "MCVDKit", "MotionBase",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -86,7 +89,7 @@ let package = Package(
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
         .testTarget(name: "MotionTests", dependencies: ["Motion"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion", "MCVDKit"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion", "MCVDKit", "MotionBase", "Motion"]),
         // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
         .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
