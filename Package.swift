@@ -95,7 +95,7 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         // Reads the parity fixtures of UNetTests (tiny-concat) by path; runs the built `mcvd` and examples
         // (dependencies, so `swift test` builds them).
-        .testTarget(name: "MCVDKitTests", dependencies: ["MCVDKit", "UNet", "Diffusion", "Tensor", "VideoData", "CLI",
+        .testTarget(name: "MCVDKitTests", dependencies: ["MCVDKit", "MotionBase", "UNet", "Diffusion", "Tensor", "VideoData", "CLI",
                                                          "example-interpolate", "example-extend", "example-generate"]),
         .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"], resources: [.copy("Fixtures")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
