@@ -82,6 +82,8 @@ let package = Package(
         .executableTarget(name: "example-generate", dependencies: ["MCVDKit"], path: "examples/generate"),
         // Frame mapping speed per format (swift build -c release --product mcvdkit-bench).
         .executableTarget(name: "mcvdkit-bench", dependencies: ["MCVDKit"], path: "bench/mcvdkit"),
+        // The motion residual base's cost per training batch (swift build -c release --product motionbase-bench).
+        .executableTarget(name: "motionbase-bench", dependencies: ["MotionBase", "Motion", "Diffusion"], path: "bench/motionbase"),
 
         .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
