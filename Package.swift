@@ -75,8 +75,11 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5),
                                 .unsafeFlags(["-Ounchecked", "-wmo", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
                                 .unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // The residual bases (blend, motion, last, first, zeros) as Diffusion's baseline hook: shared by
+        // training and sampling; the motion base calls Motion.
+        .target(name: "MotionBase", dependencies: ["Diffusion", "Motion"]),
         // Optimised in debug builds like the engine: the trainer's per-parameter loops run every step.
-        .target(name: "Training", dependencies: ["UNet", "Tensor", "Diffusion"], swiftSettings: engineSettings()),
+        .target(name: "Training", dependencies: ["UNet", "Tensor", "Diffusion", "MotionBase"], swiftSettings: engineSettings()),
         .target(name: "VideoData", dependencies: ["CGStreamer", "CGStreamerApp", "Diffusion", "Motion"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // Element runs models through MCVDKit (method=diffusion); MCVDKit and the engine keep their own
@@ -88,10 +91,10 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
         // Run a model on frames (load, frame <-> tensor for every element format, conditioning, sampling):
         // what the CLI, the element and examples/ call. No GStreamer, no command-line parsing.
-        .target(name: "MCVDKit", dependencies: ["UNet", "Diffusion", "Tensor"]),
+        .target(name: "MCVDKit", dependencies: ["UNet", "Diffusion", "Tensor", "MotionBase"]),
         .executableTarget(name: "CLI", dependencies: [
             "Tensor", "UNet", "Diffusion", "Training", "VideoData", "Element", "CGStreamer",
-            "MCVDKit",
+            "MCVDKit", "MotionBase",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -101,6 +104,8 @@ let package = Package(
         .executableTarget(name: "example-generate", dependencies: ["MCVDKit"], path: "examples/generate"),
         // Frame mapping speed per format (swift build -c release --product mcvdkit-bench).
         .executableTarget(name: "mcvdkit-bench", dependencies: ["MCVDKit"], path: "bench/mcvdkit"),
+        // The motion residual base's cost per training batch (swift build -c release --product motionbase-bench).
+        .executableTarget(name: "motionbase-bench", dependencies: ["MotionBase", "Motion", "Diffusion"], path: "bench/motionbase"),
 
         .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck",
                                                         "MCVDKit", "Diffusion", "UNet", "Training"],
@@ -109,13 +114,13 @@ let package = Package(
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
         .testTarget(name: "MotionTests", dependencies: ["Motion"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion", "MCVDKit"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion", "MCVDKit", "MotionBase", "Motion"]),
         // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
         .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         // Reads the parity fixtures of UNetTests (tiny-concat) by path; runs the built `mcvd` and examples
         // (dependencies, so `swift test` builds them).
-        .testTarget(name: "MCVDKitTests", dependencies: ["MCVDKit", "UNet", "Diffusion", "Tensor", "VideoData", "CLI",
+        .testTarget(name: "MCVDKitTests", dependencies: ["MCVDKit", "MotionBase", "UNet", "Diffusion", "Tensor", "VideoData", "CLI",
                                                          "example-interpolate", "example-extend", "example-generate"]),
         .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"], resources: [.copy("Fixtures")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Diffusion
 import Foundation
+import MotionBase
 import Tensor
 import Training
 import UNet
@@ -88,6 +89,8 @@ extension Mcvd {
         @Option(help: "Network output: eps or v (default v).") var parameterization: Parameterization?
         @Flag(inversion: .prefixedNo, help: "Residual mode: diffuse x0 minus the task's cheap estimate (default on).")
         var residual: Bool?
+        @Option(help: "The estimate a residual model refines: blend (default; copy-last for prediction), motion (motion-compensated interpolation; copy-last for prediction), last, first or zeros (docs/training.md).")
+        var base: ResidualBase?
 
         /// The options that define the model and its training, which a resumed run takes from the checkpoint.
         var settingFlags: [(String, Bool)] {
@@ -99,7 +102,7 @@ extension Mcvd {
              ("--validation-fraction", validationFraction != nil), ("--synthetic", synthetic != nil), ("--stills", !stills.isEmpty), ("--batch", batch != nil), ("--lr", lr != nil),
              ("--warmup", warmup != nil), ("--ema", ema != nil), ("--p-mask-past", pMaskPast != nil),
              ("--p-mask-future", pMaskFuture != nil), ("--synchronised", synchronised != nil),
-             ("--parameterization", parameterization != nil), ("--residual", residual != nil),
+             ("--parameterization", parameterization != nil), ("--residual", residual != nil), ("--base", base != nil),
              ("--seed", common.seed != nil)]
         }
 
@@ -154,6 +157,7 @@ extension Mcvd {
                 if let synchronised { s.synchronised = synchronised }
                 if let parameterization { s.parameterization = parameterization }
                 if let residual { s.residual = residual }
+                if let base { s.base = base }
                 if let seed = common.seed { s.seed = seed }
                 try s.check()
             } catch let e as SettingsError {
@@ -331,3 +335,5 @@ func expandVideoPaths(_ inputs: [String]) throws -> [String] {
     }
     return out
 }
+
+extension ResidualBase: ExpressibleByArgument {}

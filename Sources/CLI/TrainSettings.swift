@@ -4,6 +4,7 @@
 // nothing else. The training loop is in Train.swift.
 import Diffusion
 import Foundation
+import MotionBase
 import Training
 import UNet
 
@@ -44,6 +45,9 @@ struct TrainSettings: Codable, Equatable {
     // diffusion:
     var parameterization = Parameterization.v
     var residual = true
+    /// The base a residual model refines (diffusion.base); nil = blend. Optional so that settings saved
+    /// before it existed still decode.
+    var base: ResidualBase?
     var cosine = false
     var numSteps = 1000
     var betaMin = 1e-4, betaMax = 0.02
@@ -68,7 +72,8 @@ struct TrainSettings: Codable, Equatable {
         TrainingOptions(seed: seed, parameterization: parameterization, residual: residual, conditionStride: conditionStride,
                         masking: MaskingOptions(past: pMaskPast, future: pMaskFuture, synchronised: synchronised),
                         dropout: dropout, adam: AdamOptions(lr: lr, weightDecay: weightDecay, warmup: warmup, gradClip: gradClip),
-                        emaRate: emaRate, cosineSchedule: cosine, steps: numSteps, betaMin: betaMin, betaMax: betaMax)
+                        emaRate: emaRate, cosineSchedule: cosine, steps: numSteps, betaMin: betaMin, betaMax: betaMax,
+                        base: base)
     }
 
     /// Every cross-field rule, with the message a user needs.
@@ -91,6 +96,8 @@ struct TrainSettings: Codable, Equatable {
         try need(syntheticCount >= 0, "synthetic clip count must be >= 0")
         try need(stills.map { !$0.isEmpty } ?? true, "stills: give at least one image or folder")
         try need(stills == nil || syntheticCount > 0, "stills are used only for synthetic clips: give --synthetic N (data.synthetic)")
+        try need(residual || (base ?? .blend) == .blend,
+                 "base \((base ?? .blend).rawValue) needs residual mode (a base is what a residual model refines): drop --no-residual")
         try need(numSteps >= 2 && betaMin > 0 && betaMax < 1 && betaMin <= betaMax, "bad diffusion schedule")
         // SPATIN norms with fewer than 16 hidden channels are wrong in the engine's fused forward.
         try need(!spade || spadeDim >= 16, "spade_dim must be >= 16")
@@ -198,6 +205,11 @@ struct TrainSettings: Codable, Equatable {
                 guard let p = Parameterization(rawValue: try string(v, key)) else { throw fail("diffusion.parameterization must be eps or v") }
                 parameterization = p
             case "residual": residual = try bool(v, key)
+            case "base":
+                guard let b = ResidualBase(rawValue: try string(v, key)) else {
+                    throw fail("diffusion.base must be one of \(ResidualBase.names)")
+                }
+                base = b
             default: throw fail("unknown field diffusion.\(key)")
             }
         }
@@ -225,7 +237,7 @@ struct TrainSettings: Codable, Equatable {
         "\(unetConfig.summary) | crop=\(cropSize) skip=\(frameSkip)\(stride > 1 ? " stride=\(stride)" : "")"
             + "\(syntheticCount > 0 ? " synthetic=\(syntheticCount)" : "") batch=\(batch) steps=\(steps) lr=\(lr) warmup=\(warmup) "
             + "ema=\(emaRate.map { "\($0)" } ?? "off") p_mask=\(pMaskPast)/\(pMaskFuture)\(synchronised ? " sync" : "") "
-            + "\(parameterization.rawValue)\(residual ? " residual" : "") dropout=\(dropout) seed=\(seed)"
+            + "\(parameterization.rawValue)\(residual ? " residual base=\((base ?? .blend).rawValue)" : "") dropout=\(dropout) seed=\(seed)"
     }
 
     static let metadataKey = "mcvd.train.settings"

@@ -70,6 +70,11 @@ public enum Task: String, Sendable, CaseIterable, Codable {
     }
 }
 
+/// A residual base computed outside Diffusion (e.g. motion-compensated, which needs the Motion module):
+/// for `task` and the conditioning of N samples, b as (N, n, C, H, W). Training and sampling pass the
+/// same function, so a model is sampled over the base it was trained over.
+public typealias BaselineFunction = @Sendable (_ task: Task, _ shape: BlockShape, _ cond: Conditioning) throws -> [Float]
+
 public enum TaskError: Error, Equatable {
     case missingBlock(String)
     case badShape(String)
@@ -90,9 +95,12 @@ public struct BlockOptions: Sendable {
     /// strength * (T - 1), keeping only the scheduled levels at or below it. nil = start from noise.
     public var warmStart: Double?
     public var noise: NoiseSource
+    /// The base b of residual mode and of a warm start; nil = `Task.baseline` (blend / last / first / zeros).
+    public var baseline: BaselineFunction?
 
     public init(sampler: SamplerKind = .ddim, steps: Int = 100, spacing: TimestepSpacing = .skip, eta: Double = 0,
-                clip: Bool = true, residual: Bool = false, warmStart: Double? = nil, noise: NoiseSource = NoiseSource()) {
+                clip: Bool = true, residual: Bool = false, warmStart: Double? = nil, noise: NoiseSource = NoiseSource(),
+                baseline: BaselineFunction? = nil) {
         self.sampler = sampler
         self.steps = steps
         self.spacing = spacing
@@ -101,6 +109,7 @@ public struct BlockOptions: Sendable {
         self.residual = residual
         self.warmStart = warmStart
         self.noise = noise
+        self.baseline = baseline
     }
 
     /// The levels this block visits, noisiest first.
@@ -117,7 +126,7 @@ public struct BlockOptions: Sendable {
 
 /// Samples one block of N samples for `task` given its conditioning; returns (N, n, C, H, W).
 ///
-/// Steps: 1. b = the task's baseline (residual mode) or zeros; 2. the start: noise x_T, or with a warm
+/// Steps: 1. b = the task's baseline (`options.baseline` when given; residual mode) or zeros; 2. the start: noise x_T, or with a warm
 /// start the guess (the baseline; in residual mode r = 0) noised to the first level; 3. the sampler on
 /// x (= r in residual mode) with x0 clipped so that b + x0 stays in the data range; 4. b + x.
 public func sampleBlock(network: @escaping ConditionalNetwork, schedule: NoiseSchedule,
@@ -127,14 +136,22 @@ public func sampleBlock(network: @escaping ConditionalNetwork, schedule: NoiseSc
     let model = Denoiser(schedule: schedule, parameterization: parameterization, shape: shape,
                          network: network, cond: cond)
     // 1. Baseline.
-    let b = options.residual ? task.baseline(shape: shape, cond: cond) : nil
+    func base() throws -> [Float] {
+        guard let f = options.baseline else { return task.baseline(shape: shape, cond: cond) }
+        let b = try f(task, shape, cond)
+        guard b.count == n * shape.sampleSize else {
+            throw TaskError.badShape("the residual base has \(b.count) values, expected \(n * shape.sampleSize)")
+        }
+        return b
+    }
+    let b = options.residual ? try base() : nil
     // 2. Start.
     var knobs = SamplerKnobs(eta: options.eta, clip: options.clip, clipOffset: b, noise: options.noise)
     var x: [Float]
     if options.warmStart != nil {
         knobs.start = .guess
         x = options.residual ? [Float](repeating: 0, count: n * shape.sampleSize)
-                             : task.baseline(shape: shape, cond: cond)
+                             : try base()
     } else {
         x = options.noise.initialNoise(samples: n, perSample: shape.sampleSize)
     }

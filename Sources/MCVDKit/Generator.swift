@@ -1,10 +1,11 @@
 // Running a model on frames: conditioning blocks from planar frames (past/future counts, the model's
 // condition stride), the sampler (Diffusion's sampleBlock: DDPM/DDIM, steps, eta, warm start, residual
-// base b + r), and the three uses built on it — interpolation of a sequence, extension by block-wise
+// base b + r, b the model's diffusion.base: MotionBase's ResidualBase, the trainer's function), and the three uses built on it — interpolation of a sequence, extension by block-wise
 // autoregression (forward or backward in time), unconditional generation. Frames are planar (C, H, W)
 // floats in the model's range (FrameMapping.swift). All noise is named by (seed, block), so a seed gives
 // the same frames on every run and thread count.
 import Diffusion
+import MotionBase
 import Tensor
 
 /// How to sample: everything but the model and the frames.
@@ -86,7 +87,8 @@ public final class Generator {
         let future = task.usesFuture ? try stack(conditions.map(\.future), count: f, name: "future") : nil
         let cond = try task.conditioning(shape: shape, samples: conditions.count, past: past, future: future)
         let options = BlockOptions(sampler: settings.sampler, steps: steps, eta: settings.eta, residual: model.residual,
-                                   warmStart: settings.warmStart, noise: NoiseSource(seed: settings.seed, block: noiseBlock))
+                                   warmStart: settings.warmStart, noise: NoiseSource(seed: settings.seed, block: noiseBlock),
+                                   baseline: model.base == .blend ? nil : model.base.function(symmetric: model.range == .symmetric))
         let report: SamplerProgress? = progress.map { p in { done, total in p(Int(noiseBlock), done, total) } }
         let x = try sampleBlock(network: network, schedule: model.schedule, parameterization: model.parameterization,
                                 shape: shape, task: task, cond: cond, options: options, progress: report)

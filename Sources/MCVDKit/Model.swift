@@ -4,6 +4,7 @@
 // Diffusion's conditional network, the closure the samplers call.
 import Diffusion
 import Foundation
+import MotionBase
 import UNet
 
 /// Not for concurrent sampling: the U-Net's forward works in the network's own arena, so one thread at
@@ -61,6 +62,8 @@ public final class Model: @unchecked Sendable {
     public var future: Int { config.unet.numFramesFuture }
     public var conditionStride: Int { config.data.conditionStride }
     public var residual: Bool { config.diffusion.residual }
+    /// The base a residual model refines (diffusion.base; checked by the reader).
+    public var base: ResidualBase { ResidualBase(rawValue: config.diffusion.base)! }
     /// The frame size the model was trained at (square).
     public var imageSize: Int { config.unet.imageSize }
     /// Frame heights and widths must be multiples of this (2^(levels - 1)).
@@ -71,7 +74,7 @@ public final class Model: @unchecked Sendable {
 
     public var summary: String {
         "\(config.unet.summary)\(conditionStride > 1 ? " stride \(conditionStride)" : "") \(parameterization.rawValue)"
-            + (residual ? " residual" : "")
+            + (residual ? " residual" : "") + (residual && base != .blend ? " base=\(base.rawValue)" : "")
     }
 
     /// Frames a block conditioned on `count` frames at the condition stride s spans: (count - 1) s + 1.

@@ -34,7 +34,7 @@ extension Trainer {
                      "condition_stride": o.conditionStride ?? 1],
             "diffusion": ["schedule": o.cosineSchedule ? "cosine" : "linear", "num_steps": o.steps,
                           "beta_min": o.betaMin, "beta_max": o.betaMax,
-                          "parameterization": o.parameterization.rawValue, "residual": o.residual],
+                          "parameterization": o.parameterization.rawValue, "residual": o.residual, "base": (o.base ?? .blend).rawValue],
         ]
         let data = try! JSONSerialization.data(withJSONObject: root, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

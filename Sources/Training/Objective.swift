@@ -5,6 +5,8 @@
 // and regress eps (or v): loss = mean over the batch of 1/2 ||target - output||^2.
 // Every draw comes from a named Philox stream (seed, step, purpose), so a step is reproducible alone.
 import Diffusion
+import Motion
+import MotionBase
 
 /// Stream families of the trainer's draws (NoiseStream.block). Distinct from the samplers' block ids.
 public enum TrainingStream: UInt32, Sendable {
@@ -40,8 +42,8 @@ public struct TrainingExample: Sendable {
 /// past, k ..< k + n the frames to denoise, then f future frames (the reference's X[:, :cond],
 /// X[:, cond:cond+n], X[:, cond+n:]).
 public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, schedule: NoiseSchedule,
-                        parameterization: Parameterization, residual: Bool, masking: MaskingOptions,
-                        seed: UInt64, step: Int) -> TrainingExample {
+                        parameterization: Parameterization, residual: Bool, base: ResidualBase = .blend,
+                        masking: MaskingOptions, seed: UInt64, step: Int) -> TrainingExample {
     let fs = shape.frameSize, k = shape.past, nf = shape.frames, f = shape.future, perClip = (k + nf + f) * fs
     precondition(clips.count == n * perClip, "clips: \(clips.count) values for \(n) clips of \(k + nf + f) frames")
     let s = UInt32(truncatingIfNeeded: step)
@@ -67,9 +69,9 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
     }
     let cond = Conditioning(past: past, future: future, pastGiven: pastGiven, futureGiven: futureGiven)
 
-    // 2. Residual mode: diffuse x0 - b, b the baseline of the task the masks leave.
+    // 2. Residual mode: diffuse x0 - b, b the base of the task the masks leave (clips in [-1, 1]).
     if residual {
-        let b = baselines(cond: cond, shape: shape)
+        let b = baselines(cond: cond, shape: shape, base: base)
         for j in x0.indices { x0[j] -= b[j] }
     }
 
@@ -95,9 +97,12 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
                            timeCond: levels.map { schedule.timeCond($0) })
 }
 
-/// The residual baseline of each sample for the task its given blocks define (Task.baseline per sample).
-public func baselines(cond: Conditioning, shape: BlockShape) -> [Float] {
+/// The residual base of each sample for the task its given blocks define (`base.values` per sample, on
+/// frames in [-1, 1]: the trainer's data range). The motion base cannot fail on the trainer's 1- or
+/// 3-channel clips; another channel count stops with a message (the CLI checks it first).
+public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase = .blend) -> [Float] {
     let fs = shape.frameSize
+    let interpolator = base == .motion ? MotionInterpolator() : nil
     var out = [Float]()
     out.reserveCapacity(cond.samples * shape.sampleSize)
     for i in 0..<cond.samples {
@@ -106,7 +111,11 @@ public func baselines(cond: Conditioning, shape: BlockShape) -> [Float] {
         let one = Conditioning(past: Array(cond.past[i * shape.past * fs ..< (i + 1) * shape.past * fs]),
                                future: Array(cond.future[i * shape.future * fs ..< (i + 1) * shape.future * fs]),
                                pastGiven: [p], futureGiven: [f])
-        out += task.baseline(shape: shape, cond: one)
+        do {
+            out += try base.values(task: task, shape: shape, cond: one, symmetric: true, interpolator: interpolator)
+        } catch {
+            fatalError("residual base \(base.rawValue): \(error)")
+        }
     }
     return out
 }

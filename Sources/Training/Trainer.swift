@@ -3,6 +3,7 @@
 // (weights, EMA, Adam moments, step) is in `Trainer`; every random draw is named by (seed, step), so
 // the RNG position is the step. Checkpoints: Checkpoint.swift. Data loading is the caller's.
 import Diffusion
+import MotionBase
 import Tensor
 import UNet
 
@@ -11,6 +12,9 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var parameterization: Parameterization
     /// Diffuse x0 - b over the task's baseline b (model metadata `diffusion.residual`).
     public var residual: Bool
+    /// The base b of residual mode (model metadata `diffusion.base`); nil = blend, today's per-task
+    /// base (a missing field in older checkpoints' options reads as nil).
+    public var base: ResidualBase?
     public var masking: MaskingOptions
     /// Spacing of the conditioning frames in the training clips (nil = 1, consecutive): not used by the
     /// trainer itself, recorded in the model's config as data.condition_stride for those who sample it.
@@ -28,8 +32,8 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public init(seed: UInt64 = 0, parameterization: Parameterization = .eps, residual: Bool = false,
                 conditionStride: Int? = nil, masking: MaskingOptions = MaskingOptions(), dropout: Double = 0, adam: AdamOptions = AdamOptions(),
                 emaRate: Double? = 0.999, cosineSchedule: Bool = false, steps: Int = 1000, betaMin: Double = 1e-4,
-                betaMax: Double = 0.02) {
-        self.seed = seed; self.parameterization = parameterization; self.residual = residual
+                betaMax: Double = 0.02, base: ResidualBase? = nil) {
+        self.seed = seed; self.parameterization = parameterization; self.residual = residual; self.base = base
         self.conditionStride = conditionStride
         self.masking = masking; self.dropout = dropout; self.adam = adam; self.emaRate = emaRate
         self.cosineSchedule = cosineSchedule; self.steps = steps; self.betaMin = betaMin; self.betaMax = betaMax
@@ -112,7 +116,7 @@ public final class Trainer: @unchecked Sendable {
         let shape = shape(height: height, width: width)
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
-                             masking: options.masking, seed: options.seed, step: step)
+                             base: options.base ?? .blend, masking: options.masking, seed: options.seed, step: step)
         let cond = ex.cond.stacked(shape: shape)
         var out = [Float](repeating: 0, count: ex.xt.count), dOut = out
         out.withUnsafeMutableBufferPointer { o in
@@ -145,7 +149,7 @@ public final class Trainer: @unchecked Sendable {
         let shape = shape(height: height, width: width)
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
-                             masking: options.masking, seed: options.seed, step: drawStep)
+                             base: options.base ?? .blend, masking: options.masking, seed: options.seed, step: drawStep)
         let out = model.forward(x: ex.xt, t: ex.timeCond, cond: shape.past + shape.future > 0 ? ex.cond.stacked(shape: shape) : nil,
                                 n: n, h: height, w: width)
         var grad = [Float](repeating: 0, count: out.count)

@@ -37,6 +37,10 @@ public struct ModelDiffusionConfig: Sendable, Equatable {
     /// "eps" or "v".
     public var parameterization = "eps"
     public var residual = false
+    /// diffusion.base: the estimate a residual model refines, one of `ModelDiffusionConfig.bases`
+    /// (MotionBase's ResidualBase); "blend" (the default, today's per-task base) when absent.
+    public var base = "blend"
+    public static let bases = ["blend", "motion", "last", "first", "zeros"]
     public init() {}
 }
 
@@ -146,6 +150,13 @@ public struct ModelConfig: Sendable, Equatable {
             throw ModelConfigError("diffusion.parameterization", "must be eps or v (got \(diffusion.parameterization))")
         }
         diffusion.residual = try f.bool("residual", default: false)
+        diffusion.base = try f.string("base", default: "blend")
+        guard ModelDiffusionConfig.bases.contains(diffusion.base) else {
+            throw ModelConfigError("diffusion.base", "must be one of \(ModelDiffusionConfig.bases.joined(separator: ", ")) (got \(diffusion.base))")
+        }
+        guard diffusion.residual || diffusion.base == "blend" else {
+            throw ModelConfigError("diffusion.base", "\(diffusion.base) needs diffusion.residual true (a base is what a residual model refines)")
+        }
         try f.noOthers()
 
         let unet = UNetConfig(ngf: ngf, chMult: chMult, numResBlocks: numResBlocks, attnResolutions: attn, nHeadChannels: heads,

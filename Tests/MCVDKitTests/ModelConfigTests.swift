@@ -25,6 +25,7 @@ import UNet
         #expect(c.data.conditionStride == 1 && c.data.rescaled && c.data.dataset == nil)
         #expect(c.diffusion == ModelDiffusionConfig())
         #expect(c.diffusion.parameterization == "eps" && c.diffusion.numSteps == 1000 && !c.diffusion.residual)
+        #expect(c.diffusion.base == "blend")
         // An integral number written as 8.0 is an integer.
         #expect(try ModelConfig(json: json.replacingOccurrences(of: #""ngf": 8"#, with: #""ngf": 8.0"#)).unet.ngf == 8)
         let model = try Model(path: try writeModel("defaults", json: json, weightsOf: c.unet))
@@ -61,6 +62,8 @@ import UNet
         ("diffusion", "beta_min", "1e-4", "number"), ("diffusion", "beta_min", 0, "(0, 1)"), ("diffusion", "beta_max", 2, "[beta_min, 1)"),
         ("diffusion", "parameterization", "x0", "eps or v"), ("diffusion", "residual", "false", "true or false"),
         ("diffusion", "residual", 0, "true or false"), ("diffusion", "steps", 10, "unknown field"),
+        ("diffusion", "base", "optical-flow", "must be one of blend, motion, last, first, zeros"), ("diffusion", "base", 1, "string"),
+        ("diffusion", "base", "motion", "needs diffusion.residual true"),
     ]
 
     @Test(arguments: badFields.indices)

@@ -22,16 +22,18 @@ enum Fixture {
 
 /// A tiny network's "mcvd.config" as a JSON object: 16x16, two levels, ngf 8, no attention.
 func tinyConfig(channels: Int = 1, past: Int = 2, frames: Int = 1, future: Int = 1, stride: Int? = nil,
-                residual: Bool = false, parameterization: String = "eps") -> [String: Any] {
+                residual: Bool = false, parameterization: String = "eps", base: String? = nil) -> [String: Any] {
     var data: [String: Any] = ["image_size": 16, "channels": channels, "num_frames": frames, "num_frames_cond": past,
                                "num_frames_future": future, "rescaled": true]
     if let stride { data["condition_stride"] = stride }
+    var diffusion: [String: Any] = ["schedule": "linear", "num_steps": 1000, "beta_min": 1e-4, "beta_max": 0.02,
+                                    "parameterization": parameterization, "residual": residual]
+    if let base { diffusion["base"] = base }
     return [
         "model": ["arch": "unetmore", "ngf": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [Int](),
                   "n_head_channels": -1, "spade": false, "nonlinearity": "swish", "time_conditional": true],
         "data": data,
-        "diffusion": ["schedule": "linear", "num_steps": 1000, "beta_min": 1e-4, "beta_max": 0.02,
-                      "parameterization": parameterization, "residual": residual],
+        "diffusion": diffusion,
     ]
 }
 

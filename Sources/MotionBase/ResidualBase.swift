@@ -1,0 +1,109 @@
+// The base b a residual model refines (x0 = b + r): which cheap estimate of the current block it starts
+// from. Diffusion knows the plain ones (Task.baseline: blend / last / first / zeros); the
+// motion-compensated one needs the Motion module, so it lives here and reaches Diffusion's samplers and
+// the trainer's objective as a `BaselineFunction` — the same function in training and in sampling.
+//
+// Model frames are floats in [-1, 1] (data.rescaled) or [0, 1]; Motion works on 8-bit planes. The
+// conversion is the frame mapping's 8-bit rule (MCVDKit FrameMapping.swift): code = round((x + 1) * 127.5)
+// ([-1, 1]) or round(x * 255) ([0, 1]), clamped to 0...255, and back x = code / 127.5 - 1 or code / 255.
+// Frames that came from 8-bit video (training clips, the given frames of `mcvd sample` / `eval`) make
+// the round trip exactly, so the base is bit for bit Motion's output on the original bytes; other frames
+// (generated ones that condition a later block) are rounded to the nearest code first. 1 channel:
+// luma is that channel; 3 channels: luma from R, G, B (Motion's LumaSource.rgb); every channel is
+// rendered along the same vectors.
+import Diffusion
+import Motion
+
+/// The residual base of a model (model config `diffusion.base`, `mcvd train --base`).
+///
+/// | base   | interpolate                                  | predict     | predict-past | generate |
+/// | ------ | -------------------------------------------- | ----------- | ------------ | -------- |
+/// | blend  | (1 - w) P + w Q, w = (j + 1) / (n + 1)       | copy P      | copy Q       | zeros    |
+/// | motion | Motion's interpolation of P, Q at time w     | copy P (*)  | copy Q       | zeros    |
+/// | last   | copy P                                       | copy P      | copy Q       | zeros    |
+/// | first  | copy Q                                       | copy P      | copy Q       | zeros    |
+/// | zeros  | zeros                                        | zeros       | zeros        | zeros    |
+///
+/// P: the last past frame, Q: the first future frame, j: the frame's index in the block of n.
+/// (*) No motion extrapolation yet: prediction with `motion` uses copy-last, as `blend` does.
+/// A scene cut between P and Q (Motion's `isSceneCut`) gives the nearer original (P for w <= 0.5), as
+/// `mcvd eval`'s motion method and the element do.
+public enum ResidualBase: String, Sendable, Codable, CaseIterable {
+    case blend, motion, last, first, zeros
+
+    /// The names, for messages.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// b for N samples of `task`: (N, n, C, H, W). `symmetric`: frames in [-1, 1], else [0, 1].
+    /// `interpolator` is a workspace reused across calls (a new one when nil).
+    public func values(task: Task, shape: BlockShape, cond: Conditioning, symmetric: Bool,
+                       interpolator: MotionInterpolator? = nil) throws -> [Float] {
+        switch (self, task) {
+        case (.zeros, _):
+            return [Float](repeating: 0, count: cond.samples * shape.sampleSize)
+        case (.last, .interpolate):
+            return Task.predict.baseline(shape: shape, cond: cond)
+        case (.first, .interpolate):
+            return Task.predictPast.baseline(shape: shape, cond: cond)
+        case (.motion, .interpolate) where shape.past > 0 && shape.future > 0:
+            return try motionInterpolation(shape: shape, cond: cond, symmetric: symmetric,
+                                           interpolator: interpolator ?? MotionInterpolator())
+        default:
+            return task.baseline(shape: shape, cond: cond)
+        }
+    }
+
+    /// `values` as Diffusion's hook (a fresh Motion workspace per call).
+    public func function(symmetric: Bool) -> BaselineFunction {
+        let base = self
+        return { task, shape, cond in try base.values(task: task, shape: shape, cond: cond, symmetric: symmetric) }
+    }
+}
+
+/// A frame (C, H, W) of model floats as 8-bit codes (the rule in the file header).
+func codes(_ x: ArraySlice<Float>, symmetric: Bool) -> [UInt8] {
+    x.map { v in
+        let u = symmetric ? (v + 1) * 127.5 : v * 255
+        return u.isNaN ? 0 : UInt8(min(max(u, 0), 255).rounded())
+    }
+}
+
+/// Motion's frame at time w = (j + 1) / (n + 1) between the last past frame P and the first future
+/// frame Q of every sample, for j = 0 ..< n.
+func motionInterpolation(shape: BlockShape, cond: Conditioning, symmetric: Bool,
+                         interpolator: MotionInterpolator) throws -> [Float] {
+    let c = shape.channels, h = shape.height, w = shape.width, fs = shape.frameSize, n = shape.frames
+    guard c == 1 || c == 3 else {
+        throw TaskError.unsupported("the motion base needs 1 (gray) or 3 (RGB) channels, not \(c)")
+    }
+    var out = [Float](repeating: 0, count: cond.samples * shape.sampleSize)
+    var frame = [UInt8](repeating: 0, count: fs)
+    for i in 0..<cond.samples {
+        let p0 = (i * shape.past + shape.past - 1) * fs, q0 = i * shape.future * fs
+        var a = codes(cond.past[p0 ..< p0 + fs], symmetric: symmetric)
+        var b = codes(cond.future[q0 ..< q0 + fs], symmetric: symmetric)
+        try a.withUnsafeMutableBytes { pa in try b.withUnsafeMutableBytes { pb in try frame.withUnsafeMutableBytes { po in
+            func planes(_ p: UnsafeMutableRawBufferPointer) -> [MotionPlane] {
+                (0..<c).map { MotionPlane(base: p.baseAddress! + $0 * h * w, width: w, height: h, rowStride: w, pixelStride: 1) }
+            }
+            let (qa, qb, qo) = (planes(pa), planes(pb), planes(po))
+            func luma(_ q: [MotionPlane]) -> LumaSource { c == 1 ? .plane(q[0]) : .rgb(q[0], q[1], q[2]) }
+            try interpolator.estimate(a: luma(qa), b: luma(qb))
+            for j in 0..<n {
+                let t = Float(j + 1) / Float(n + 1)
+                interpolator.prepare(t: t)
+                if interpolator.isSceneCut {
+                    po.copyMemory(from: UnsafeRawBufferPointer(t <= 0.5 ? pa : pb))
+                } else {
+                    try interpolator.render(t: t, a: qa, b: qb, output: qo)
+                }
+                let dst = (i * n + j) * fs
+                for e in 0..<fs {
+                    let v = Float(po[e])
+                    out[dst + e] = symmetric ? v / 127.5 - 1 : v / 255
+                }
+            }
+        } } }
+    }
+    return out
+}
