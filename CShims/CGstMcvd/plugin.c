@@ -155,8 +155,8 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                           "bytes on every run", 0, G_MAXUINT64, GST_MCVD_DEFAULT_SEED, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_THREADS,
       g_param_spec_int("threads", "Threads",
-                       "method=diffusion: threads inside one model forward (this element's own; results do not "
-                       "depend on it); 0 = auto (the machine's cores, at most 4)",
+                       "method=diffusion: threads inside one model forward (this element's own; keep it fixed "
+                       "for bit-identical runs); 0 = auto (the machine's cores, at most 4)",
                        0, GST_MCVD_MAX_THREADS, GST_MCVD_DEFAULT_THREADS, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FALLBACK,
       g_param_spec_enum("fallback", "Fallback",
