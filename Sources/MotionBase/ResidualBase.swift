@@ -3,10 +3,11 @@
 // motion-compensated one needs the Motion module, so it lives here and reaches Diffusion's samplers and
 // the trainer's objective as a `BaselineFunction` — the same function in training and in sampling.
 //
-// Model frames are floats in [-1, 1] (data.rescaled) or [0, 1]; Motion works on 8-bit planes. The
-// conversion is the frame mapping's 8-bit rule (MCVDKit FrameMapping.swift): code = round((x + 1) * 127.5)
+// Model frames are floats in [-1, 1] (data.rescaled) or [0, 1]; the base runs Motion on 8-bit planes
+// (as `mcvd eval`'s motion method does). The conversion is the frame mapping's 8-bit rule (MCVDKit FrameMapping.swift): code = round((x + 1) * 127.5)
 // ([-1, 1]) or round(x * 255) ([0, 1]), clamped to 0...255, and back x = code / 127.5 - 1 or code / 255.
-// Frames that came from 8-bit video (training clips, the given frames of `mcvd sample` / `eval`) make
+// Frames that came from 8-bit gray or RGB pictures (training clips, the given frames of `mcvd sample` /
+// `eval`: decoded to gray or RGB bytes, then mapped) make
 // the round trip exactly, so the base is bit for bit Motion's output on the original bytes; other frames
 // (generated ones that condition a later block) are rounded to the nearest code first. 1 channel:
 // luma is that channel; 3 channels: luma from R, G, B (Motion's LumaSource.rgb); every channel is
