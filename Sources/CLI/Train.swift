@@ -89,7 +89,7 @@ extension Mcvd {
         @Option(help: "Network output: eps or v (default v).") var parameterization: Parameterization?
         @Flag(inversion: .prefixedNo, help: "Residual mode: diffuse x0 minus the task's cheap estimate (default on).")
         var residual: Bool?
-        @Option(help: "The estimate a residual model refines: blend (default; copy-last for prediction), motion (motion-compensated interpolation; copy-last for prediction), last, first or zeros (docs/training.md).")
+        @Option(help: "The estimate a residual model refines: blend (default; copy-last for prediction), motion (motion-compensated interpolation; prediction: the last frame pushed along its motion), last, first or zeros (docs/training.md).")
         var base: ResidualBase?
 
         /// The options that define the model and its training, which a resumed run takes from the checkpoint.

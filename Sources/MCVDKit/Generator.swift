@@ -88,7 +88,8 @@ public final class Generator {
         let cond = try task.conditioning(shape: shape, samples: conditions.count, past: past, future: future)
         let options = BlockOptions(sampler: settings.sampler, steps: steps, eta: settings.eta, residual: model.residual,
                                    warmStart: settings.warmStart, noise: NoiseSource(seed: settings.seed, block: noiseBlock),
-                                   baseline: model.base == .blend ? nil : model.base.function(symmetric: model.range == .symmetric))
+                                   baseline: model.base == .blend ? nil : model.base.function(symmetric: model.range == .symmetric,
+                                                                                          conditionStride: model.conditionStride))
         let report: SamplerProgress? = progress.map { p in { done, total in p(Int(noiseBlock), done, total) } }
         let x = try sampleBlock(network: network, schedule: model.schedule, parameterization: model.parameterization,
                                 shape: shape, task: task, cond: cond, options: options, progress: report)

@@ -43,7 +43,7 @@ public struct TrainingExample: Sendable {
 /// X[:, cond:cond+n], X[:, cond+n:]).
 public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, schedule: NoiseSchedule,
                         parameterization: Parameterization, residual: Bool, base: ResidualBase = .blend,
-                        masking: MaskingOptions, seed: UInt64, step: Int) -> TrainingExample {
+                        conditionStride: Int = 1, masking: MaskingOptions, seed: UInt64, step: Int) -> TrainingExample {
     let fs = shape.frameSize, k = shape.past, nf = shape.frames, f = shape.future, perClip = (k + nf + f) * fs
     precondition(clips.count == n * perClip, "clips: \(clips.count) values for \(n) clips of \(k + nf + f) frames")
     let s = UInt32(truncatingIfNeeded: step)
@@ -71,7 +71,7 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
 
     // 2. Residual mode: diffuse x0 - b, b the base of the task the masks leave (clips in [-1, 1]).
     if residual {
-        let b = baselines(cond: cond, shape: shape, base: base)
+        let b = baselines(cond: cond, shape: shape, base: base, conditionStride: conditionStride)
         for j in x0.indices { x0[j] -= b[j] }
     }
 
@@ -100,7 +100,7 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
 /// The residual base of each sample for the task its given blocks define (`base.values` per sample, on
 /// frames in [-1, 1]: the trainer's data range). The motion base cannot fail on the trainer's 1- or
 /// 3-channel clips; another channel count stops with a message (the CLI checks it first).
-public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase = .blend) -> [Float] {
+public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase = .blend, conditionStride: Int = 1) -> [Float] {
     let fs = shape.frameSize
     let interpolator = base == .motion ? MotionInterpolator() : nil
     var out = [Float]()
@@ -112,7 +112,8 @@ public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase 
                                future: Array(cond.future[i * shape.future * fs ..< (i + 1) * shape.future * fs]),
                                pastGiven: [p], futureGiven: [f])
         do {
-            out += try base.values(task: task, shape: shape, cond: one, symmetric: true, interpolator: interpolator)
+            out += try base.values(task: task, shape: shape, cond: one, symmetric: true, conditionStride: conditionStride,
+                                   interpolator: interpolator)
         } catch {
             fatalError("residual base \(base.rawValue): \(error)")
         }

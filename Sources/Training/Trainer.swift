@@ -116,7 +116,7 @@ public final class Trainer: @unchecked Sendable {
         let shape = shape(height: height, width: width)
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
-                             base: options.base ?? .blend, masking: options.masking, seed: options.seed, step: step)
+                             base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking, seed: options.seed, step: step)
         let cond = ex.cond.stacked(shape: shape)
         var out = [Float](repeating: 0, count: ex.xt.count), dOut = out
         out.withUnsafeMutableBufferPointer { o in
@@ -149,7 +149,7 @@ public final class Trainer: @unchecked Sendable {
         let shape = shape(height: height, width: width)
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
-                             base: options.base ?? .blend, masking: options.masking, seed: options.seed, step: drawStep)
+                             base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking, seed: options.seed, step: drawStep)
         let out = model.forward(x: ex.xt, t: ex.timeCond, cond: shape.past + shape.future > 0 ? ex.cond.stacked(shape: shape) : nil,
                                 n: n, h: height, w: width)
         var grad = [Float](repeating: 0, count: out.count)

@@ -42,6 +42,14 @@ func movingBytes(_ n: Int, size: Int, channels c: Int) -> [[UInt8]] {
         let x = try sampleBlock(network: model.network(height: 16, width: 16), schedule: model.schedule, parameterization: .v,
                                 shape: shape, task: .interpolate, cond: cond, options: options)
         #expect(made.flatMap { $0 } == x)
+        // Prediction: one block after frames 3, 4 over the extrapolated base, noise block 0.
+        let next = try Generator(model: model, height: 16, width: 16, settings: settings).extend(frames, count: 1)
+        let pcond = try Task.predict.conditioning(shape: shape, samples: 1, past: frames[3] + frames[4])
+        let p = try sampleBlock(network: model.network(height: 16, width: 16), schedule: model.schedule, parameterization: .v,
+                                shape: shape, task: .predict, cond: pcond, options: options)
+        #expect(next.flatMap { $0 } == p)
+        let blendNext = try Generator(model: blendModel, height: 16, width: 16, settings: settings).extend(frames, count: 1)
+        #expect(next != blendNext)
     }
 
     @Test func sampleCommandUsesTheModelsBase() throws {
