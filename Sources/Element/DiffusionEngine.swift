@@ -96,8 +96,7 @@ final class DiffusionEngine {
         colour = Self.colourSpace(info)
         let n = model.frames, s = model.conditionStride
         inputStride = s % (n + 1) == 0 ? s / (n + 1) : 1
-        threads = settings.engineThreads
-        Engine.configure()  // the engine's one-time set-up; the thread count stays this element's own
+        threads = settings.engineThreads  // this element's own (Generator.init does the engine's set-up)
         do {
             generator = try Generator(model: model, height: paddedHeight, width: paddedWidth, settings: settings.sampling)
         } catch {
