@@ -32,24 +32,11 @@ import Testing
     /// scripts must put the plugin first, not trust it).
     @discardableResult
     func run(_ args: [String], env extra: [String: String] = [:]) throws -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        var env = ProcessInfo.processInfo.environment
-        env["MCVD_PLUGIN_DIR"] = try pluginDir()
-        env["GST_PLUGIN_PATH"] = "/nonexistent/a:/nonexistent/b"
-        env["GST_REGISTRY"] = path("registry.bin")
-        env["GST_REGISTRY_FORK"] = "no"
+        var env = ["MCVD_PLUGIN_DIR": try pluginDir(), "GST_PLUGIN_PATH": "/nonexistent/a:/nonexistent/b",
+                   "GST_REGISTRY": path("registry.bin"), "GST_REGISTRY_FORK": "no"]
         for (k, v) in extra { env[k] = v }
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (status, out) = try runTool(args, env: env, in: dir)
+        return (status, out)
     }
 
     func script(_ name: String, _ args: [String], env: [String: String] = [:]) throws -> (status: Int32, out: String) {

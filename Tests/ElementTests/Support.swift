@@ -288,6 +288,25 @@ func playToEOS(_ description: String, timeout: UInt = 60 * second) throws {
     }
 }
 
+/// Runs `/usr/bin/env args` (optionally in `directory`) with the test's environment plus `extra`;
+/// (status, stdout + stderr).
+func runTool(_ args: [String], env extra: [String: String] = [:], in directory: URL? = nil) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    if let directory { p.currentDirectoryURL = directory }
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in extra { env[k] = v }
+    p.environment = env
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 struct PipelineError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
