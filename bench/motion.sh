@@ -6,22 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeats=${1:-3}
-swift build -c release --product gstmcvd >/dev/null
-plugin_dir=$(swift build -c release --show-bin-path)
-export GST_PLUGIN_PATH=$plugin_dir GST_REGISTRY=${TMPDIR:-/tmp}/mcvd-bench-registry.bin
-work=$(mktemp -d /dev/shm/mcvd-bench.XXXXXX 2>/dev/null || mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-# best-of-N wall time of a command, in seconds
-best() {
-  local best=""
-  for _ in $(seq "$repeats"); do
-    local t0 t1
-    t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N)
-    best=$(echo "$t0 $t1 $best" | awk '{d=$2-$1; if ($3=="" || d<$3) print d; else print $3}')
-  done
-  echo "$best"
-}
+. bench/common.sh
 
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 echo "# $cpu, $(nproc) cores, $(date -u +%FT%TZ), best of $repeats; fps = output frames per second (60 fps from 30 fps input)"

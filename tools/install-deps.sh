@@ -9,15 +9,8 @@ packages=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstrea
           gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
           gstreamer1.0-libav
           libopenblas-dev ffmpeg python3-imageio)
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  echo "installed: ${missing[*]}"
-fi
+. "$(dirname "$0")/apt-install.sh"
+apt_install "${packages[@]}"
 if ! command -v swift >/dev/null; then
   if [ -x /opt/swift/usr/bin/swift ]; then
     echo "note: swift is not on PATH; pipelines/*.sh find it at /opt/swift themselves, but for swift build/test" >&2
