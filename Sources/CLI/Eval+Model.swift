@@ -19,7 +19,7 @@ struct ModelRunner {
     init(path: String, options o: Mcvd.Eval) throws {
         model = try Model(path: path)
         settings = SamplingSettings(sampler: o.sampling.sampler, steps: o.sampling.steps, eta: o.sampling.eta,
-                                    warmStart: o.sampling.warmStart, seed: o.common.seed ?? 0)
+                                    warmStart: o.sampling.warmStart, start: o.sampling.start, seed: o.common.seed ?? 0)
         batch = o.batch
         let (k, n, f, channels) = (model.past, model.frames, model.future, model.channels)
         guard channels == o.colour.count else {
@@ -39,7 +39,7 @@ struct ModelRunner {
         }
         let steps = settings.steps ?? model.defaultSteps
         print("# model: \(model.summary), "
-              + "\(settings.sampler.rawValue) \(steps) step(s) eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") seed \(settings.seed)")
+              + "\(settings.sampler.rawValue) \(steps) step(s) eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \((settings.start ?? model.defaultStart(steps: steps)).rawValue) seed \(settings.seed)")
     }
 
     /// The model's estimate of every target frame (HWC bytes). Interpolation: past = the k kept frames

@@ -20,6 +20,7 @@ struct CommonOptions: ParsableArguments {
 
 extension Parameterization: ExpressibleByArgument {}
 extension SamplerKind: ExpressibleByArgument {}
+extension StartPoint: ExpressibleByArgument {}
 extension Diffusion.Task: ExpressibleByArgument {}
 
 enum ChannelsArgument: String, ExpressibleByArgument, CaseIterable {
@@ -138,6 +139,9 @@ struct SamplingOptions: ParsableArguments {
 
     @Option(help: "Warm start strength in (0, 1]: start from the task's cheap estimate noised to this level.")
     var warmStart: Double?
+
+    @Option(name: .customLong("initial"), help: "Where the sampler starts: noise, or zero (no noise at all; one step of a v model gives its conditional mean). Default: zero for one step of a v model, else noise.")
+    var start: StartPoint?
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }

@@ -90,7 +90,7 @@ extension Mcvd {
                 }
             }
             let settings = SamplingSettings(sampler: sampling.sampler, steps: sampling.steps, eta: sampling.eta,
-                                            warmStart: sampling.warmStart, seed: common.seed ?? 0)
+                                            warmStart: sampling.warmStart, start: sampling.start, seed: common.seed ?? 0)
             let generator = try Generator(model: model, height: height, width: width, settings: settings)
             let progress = ProgressLine()
             if progress.tty { generator.progress = { block, done, total in progress.show("block \(block + 1) step \(done)/\(total)") } }

@@ -91,6 +91,8 @@ extension Mcvd {
         var residual: Bool?
         @Option(help: "The estimate a residual model refines: blend (default; copy-last for prediction), motion (motion-compensated interpolation; prediction: the last frame pushed along its motion), last, first or zeros (docs/training.md).")
         var base: ResidualBase?
+        @Option(help: "Fraction of samples trained exactly as the noise-free one-step sampler runs the network: input 0 at the top level, target the clean frame (v models; default 0; docs/training.md).")
+        var oneStepFraction: Double?
 
         /// The options that define the model and its training, which a resumed run takes from the checkpoint.
         var settingFlags: [(String, Bool)] {
@@ -103,7 +105,7 @@ extension Mcvd {
              ("--warmup", warmup != nil), ("--ema", ema != nil), ("--p-mask-past", pMaskPast != nil),
              ("--p-mask-future", pMaskFuture != nil), ("--synchronised", synchronised != nil),
              ("--parameterization", parameterization != nil), ("--residual", residual != nil), ("--base", base != nil),
-             ("--seed", common.seed != nil)]
+             ("--one-step-fraction", oneStepFraction != nil), ("--seed", common.seed != nil)]
         }
 
         func validate() throws {
@@ -158,6 +160,7 @@ extension Mcvd {
                 if let parameterization { s.parameterization = parameterization }
                 if let residual { s.residual = residual }
                 if let base { s.base = base }
+                if let oneStepFraction { s.oneStepFraction = oneStepFraction }
                 if let seed = common.seed { s.seed = seed }
                 try s.check()
             } catch let e as SettingsError {

@@ -58,6 +58,8 @@ struct TrainSettings: Codable, Equatable {
     var lr = 2e-4
     var warmup = 1000
     var gradClip: Double? = 1.0
+    /// Fraction of samples trained at the noise-free one-step input (training.one_step_fraction); nil = 0.
+    var oneStepFraction: Double?
     var weightDecay = 0.0
 
     var cropSize: Int { crop ?? size }
@@ -73,7 +75,7 @@ struct TrainSettings: Codable, Equatable {
                         masking: MaskingOptions(past: pMaskPast, future: pMaskFuture, synchronised: synchronised),
                         dropout: dropout, adam: AdamOptions(lr: lr, weightDecay: weightDecay, warmup: warmup, gradClip: gradClip),
                         emaRate: emaRate, cosineSchedule: cosine, steps: numSteps, betaMin: betaMin, betaMax: betaMax,
-                        base: base)
+                        base: base, oneStepFraction: oneStepFraction)
     }
 
     /// Every cross-field rule, with the message a user needs.
@@ -98,6 +100,9 @@ struct TrainSettings: Codable, Equatable {
         try need(stills == nil || syntheticCount > 0, "stills are used only for synthetic clips: give --synthetic N (data.synthetic)")
         try need(residual || (base ?? .blend) == .blend,
                  "base \((base ?? .blend).rawValue) needs residual mode (a base is what a residual model refines): drop --no-residual")
+        try need(oneStepFraction.map { (0...1).contains($0) } ?? true, "one-step fraction must lie in [0, 1]")
+        try need((oneStepFraction ?? 0) == 0 || parameterization == .v,
+                 "one-step samples need the v parameterisation (an eps model cannot express x0 from x = 0)")
         try need(numSteps >= 2 && betaMin > 0 && betaMax < 1 && betaMin <= betaMax, "bad diffusion schedule")
         // SPATIN norms with fewer than 16 hidden channels are wrong in the engine's fused forward.
         try need(!spade || spadeDim >= 16, "spade_dim must be >= 16")
@@ -218,6 +223,7 @@ struct TrainSettings: Codable, Equatable {
             case "batch_size": batch = try int(v, key)
             case "n_iters": steps = try int(v, key)
             case "seed": seed = UInt64(try int(v, key))
+            case "one_step_fraction": oneStepFraction = try double(v, key)
             default: throw fail("unknown field training.\(key)")
             }
         }
@@ -238,6 +244,7 @@ struct TrainSettings: Codable, Equatable {
             + "\(syntheticCount > 0 ? " synthetic=\(syntheticCount)" : "") batch=\(batch) steps=\(steps) lr=\(lr) warmup=\(warmup) "
             + "ema=\(emaRate.map { "\($0)" } ?? "off") p_mask=\(pMaskPast)/\(pMaskFuture)\(synchronised ? " sync" : "") "
             + "\(parameterization.rawValue)\(residual ? " residual base=\((base ?? .blend).rawValue)" : "") dropout=\(dropout) seed=\(seed)"
+            + "\((oneStepFraction ?? 0) > 0 ? " one-step=\(oneStepFraction!)" : "")"
     }
 
     static let metadataKey = "mcvd.train.settings"

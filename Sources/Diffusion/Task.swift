@@ -81,6 +81,14 @@ public enum TaskError: Error, Equatable {
     case unsupported(String)
 }
 
+/// Where a block's sampler starts: pure noise x_T (the sampler of the papers) or x = 0 (no noise at
+/// all: with one step of a v model the network's conditional mean, the estimate a training run's one-step
+/// samples teach; with a warm start, the guess unnoised, sqrt(abar) x_guess).
+public enum StartPoint: String, Sendable, CaseIterable, Codable {
+    case noise
+    case zero
+}
+
 /// How one block is sampled: everything but the network and the frames.
 public struct BlockOptions: Sendable {
     public var sampler: SamplerKind
@@ -94,14 +102,17 @@ public struct BlockOptions: Sendable {
     /// Warm start strength in (0, 1]: start from the task's baseline b noised to level
     /// strength * (T - 1), keeping only the scheduled levels at or below it. nil = start from noise.
     public var warmStart: Double?
+    /// noise: x_T ~ N(0, I) (or the warm-start guess noised); zero: no starting noise (`StartPoint`).
+    public var start: StartPoint
     public var noise: NoiseSource
     /// The base b of residual mode and of a warm start; nil = `Task.baseline` (blend / last / first / zeros).
     public var baseline: BaselineFunction?
 
     public init(sampler: SamplerKind = .ddim, steps: Int = 100, spacing: TimestepSpacing = .skip, eta: Double = 0,
                 clip: Bool = true, residual: Bool = false, warmStart: Double? = nil, noise: NoiseSource = NoiseSource(),
-                baseline: BaselineFunction? = nil) {
+                baseline: BaselineFunction? = nil, start: StartPoint = .noise) {
         self.sampler = sampler
+        self.start = start
         self.steps = steps
         self.spacing = spacing
         self.eta = eta
@@ -127,7 +138,7 @@ public struct BlockOptions: Sendable {
 /// Samples one block of N samples for `task` given its conditioning; returns (N, n, C, H, W).
 ///
 /// Steps: 1. b = the task's baseline (`options.baseline` when given; residual mode) or zeros; 2. the start: noise x_T, or with a warm
-/// start the guess (the baseline; in residual mode r = 0) noised to the first level; 3. the sampler on
+/// start the guess (the baseline; in residual mode r = 0) noised to the first level; with `start == .zero` no noise (x = 0); 3. the sampler on
 /// x (= r in residual mode) with x0 clipped so that b + x0 stays in the data range; 4. b + x.
 public func sampleBlock(network: @escaping ConditionalNetwork, schedule: NoiseSchedule,
                         parameterization: Parameterization, shape: BlockShape, task: Task, cond: Conditioning,
@@ -148,7 +159,14 @@ public func sampleBlock(network: @escaping ConditionalNetwork, schedule: NoiseSc
     // 2. Start.
     var knobs = SamplerKnobs(eta: options.eta, clip: options.clip, clipOffset: b, noise: options.noise)
     var x: [Float]
-    if options.warmStart != nil {
+    if options.start == .zero {
+        // No starting noise: r = 0 (residual), else 0 or, with a warm start, the guess at its level's scale.
+        x = [Float](repeating: 0, count: n * shape.sampleSize)
+        if !options.residual, options.warmStart != nil {
+            let scale = Float(schedule.alphaBar(options.timesteps(schedule)[0]).squareRoot())
+            x = try base().map { scale * $0 }
+        }
+    } else if options.warmStart != nil {
         knobs.start = .guess
         x = options.residual ? [Float](repeating: 0, count: n * shape.sampleSize)
                              : try base()

@@ -17,10 +17,14 @@ public struct SamplingSettings: Sendable, Equatable {
     public var eta: Double
     /// Start from the task's cheap estimate noised to this level in (0, 1] instead of pure noise.
     public var warmStart: Double?
+    /// Starting noise or none (`StartPoint`); nil: the model's default (`Model.defaultStart`).
+    public var start: StartPoint?
     public var seed: UInt64
 
-    public init(sampler: SamplerKind = .ddim, steps: Int? = nil, eta: Double = 0, warmStart: Double? = nil, seed: UInt64 = 0) {
-        self.sampler = sampler; self.steps = steps; self.eta = eta; self.warmStart = warmStart; self.seed = seed
+    public init(sampler: SamplerKind = .ddim, steps: Int? = nil, eta: Double = 0, warmStart: Double? = nil,
+                start: StartPoint? = nil, seed: UInt64 = 0) {
+        self.sampler = sampler; self.steps = steps; self.eta = eta; self.warmStart = warmStart; self.start = start
+        self.seed = seed
     }
 }
 
@@ -62,6 +66,7 @@ public final class Generator {
     }
 
     public var steps: Int { settings.steps ?? model.defaultSteps }
+    public var start: StartPoint { settings.start ?? model.defaultStart(steps: steps) }
 
     /// Samples one batch: for each condition, the model's n frames for `task`. The noise is stream
     /// `noiseBlock` of the seed (one stream per sample within it).
@@ -89,7 +94,8 @@ public final class Generator {
         let options = BlockOptions(sampler: settings.sampler, steps: steps, eta: settings.eta, residual: model.residual,
                                    warmStart: settings.warmStart, noise: NoiseSource(seed: settings.seed, block: noiseBlock),
                                    baseline: model.base == .blend ? nil : model.base.function(symmetric: model.range == .symmetric,
-                                                                                          conditionStride: model.conditionStride))
+                                                                                          conditionStride: model.conditionStride),
+                                   start: start)
         let report: SamplerProgress? = progress.map { p in { done, total in p(Int(noiseBlock), done, total) } }
         let x = try sampleBlock(network: network, schedule: model.schedule, parameterization: model.parameterization,
                                 shape: shape, task: task, cond: cond, options: options, progress: report)

@@ -10,7 +10,7 @@ import MotionBase
 
 /// Stream families of the trainer's draws (NoiseStream.block). Distinct from the samplers' block ids.
 public enum TrainingStream: UInt32, Sendable {
-    case level = 0x7472_0001, mask, noise, dropout
+    case level = 0x7472_0001, mask, noise, dropout, oneStep
 }
 
 public struct MaskingOptions: Sendable, Codable, Equatable {
@@ -43,7 +43,8 @@ public struct TrainingExample: Sendable {
 /// X[:, cond:cond+n], X[:, cond+n:]).
 public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, schedule: NoiseSchedule,
                         parameterization: Parameterization, residual: Bool, base: ResidualBase = .blend,
-                        conditionStride: Int = 1, masking: MaskingOptions, seed: UInt64, step: Int) -> TrainingExample {
+                        conditionStride: Int = 1, masking: MaskingOptions, oneStepFraction: Double = 0,
+                        seed: UInt64, step: Int) -> TrainingExample {
     let fs = shape.frameSize, k = shape.past, nf = shape.frames, f = shape.future, perClip = (k + nf + f) * fs
     precondition(clips.count == n * perClip, "clips: \(clips.count) values for \(n) clips of \(k + nf + f) frames")
     let s = UInt32(truncatingIfNeeded: step)
@@ -76,7 +77,7 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
     }
 
     // 3. Levels and noise, then x_t and the target (Diffusion's addNoise).
-    let levels = stream(.level).uniformInts(n, below: schedule.count)
+    var levels = stream(.level).uniformInts(n, below: schedule.count)
     var eps = [Float](repeating: 0, count: x0.count)
     eps.withUnsafeMutableBufferPointer { e in
         for i in 0..<n {
@@ -91,6 +92,19 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
                     schedule.addNoise(x0: xp, eps: ep, t: levels, into: out, target: tg, parameterization: parameterization)
                 }
             }
+        }
+    }
+    // 4. One-step samples (v only): the input the noise-free one-step sampler gives the network, x = 0
+    //    at the top level T - 1, with the target whose x0 estimate is the clean x0 (x0 = -sqrt(1 - abar) v
+    //    at x = 0). Drawn from their own stream, so a fraction of 0 leaves every other draw unchanged.
+    if oneStepFraction > 0 {
+        precondition(parameterization == .v, "one-step samples need the v parameterisation")
+        let top = schedule.count - 1
+        let scale = Float(-1 / (1 - schedule.alphaBar(top)).squareRoot())
+        let coins = stream(.oneStep).bits(n)
+        for i in 0..<n where below(coins[i], oneStepFraction) {
+            levels[i] = top
+            for j in i * nf * fs ..< (i + 1) * nf * fs { xt[j] = 0; target[j] = scale * x0[j] }
         }
     }
     return TrainingExample(xt: xt, target: target, cond: cond, levels: levels,

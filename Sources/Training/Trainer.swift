@@ -28,15 +28,19 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var cosineSchedule: Bool
     public var steps: Int
     public var betaMin: Double, betaMax: Double
+    /// Fraction of samples trained as the noise-free one-step sampler runs the network (x = 0 at the top
+    /// level, target = the clean x0's v; Objective.swift); nil = 0. v parameterisation only.
+    public var oneStepFraction: Double?
 
     public init(seed: UInt64 = 0, parameterization: Parameterization = .eps, residual: Bool = false,
                 conditionStride: Int? = nil, masking: MaskingOptions = MaskingOptions(), dropout: Double = 0, adam: AdamOptions = AdamOptions(),
                 emaRate: Double? = 0.999, cosineSchedule: Bool = false, steps: Int = 1000, betaMin: Double = 1e-4,
-                betaMax: Double = 0.02, base: ResidualBase? = nil) {
+                betaMax: Double = 0.02, base: ResidualBase? = nil, oneStepFraction: Double? = nil) {
         self.seed = seed; self.parameterization = parameterization; self.residual = residual; self.base = base
         self.conditionStride = conditionStride
         self.masking = masking; self.dropout = dropout; self.adam = adam; self.emaRate = emaRate
         self.cosineSchedule = cosineSchedule; self.steps = steps; self.betaMin = betaMin; self.betaMax = betaMax
+        self.oneStepFraction = oneStepFraction
     }
 
     public var schedule: NoiseSchedule {
@@ -116,7 +120,8 @@ public final class Trainer: @unchecked Sendable {
         let shape = shape(height: height, width: width)
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
-                             base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking, seed: options.seed, step: step)
+                             base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking,
+                             oneStepFraction: options.oneStepFraction ?? 0, seed: options.seed, step: step)
         let cond = ex.cond.stacked(shape: shape)
         var out = [Float](repeating: 0, count: ex.xt.count), dOut = out
         out.withUnsafeMutableBufferPointer { o in
@@ -149,7 +154,8 @@ public final class Trainer: @unchecked Sendable {
         let shape = shape(height: height, width: width)
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
-                             base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking, seed: options.seed, step: drawStep)
+                             base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking,
+                             oneStepFraction: options.oneStepFraction ?? 0, seed: options.seed, step: drawStep)
         let out = model.forward(x: ex.xt, t: ex.timeCond, cond: shape.past + shape.future > 0 ? ex.cond.stacked(shape: shape) : nil,
                                 n: n, h: height, w: width)
         var grad = [Float](repeating: 0, count: out.count)

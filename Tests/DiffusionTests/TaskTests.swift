@@ -107,6 +107,40 @@ import Testing
         #expect(zip(rOnly, r).map { abs($0 - $1) }.max()! < 1e-5)
     }
 
+    /// start = .zero: no noise is drawn; one DDIM step of a v model gives b + clip(-sqrt(1 - abar_T) v(0)),
+    /// the network seeing exactly zeros at the top level; in plain mode with a warm start the network
+    /// sees sqrt(abar) b. Two seeds give the same bits.
+    @Test func zeroStartIsNoiseFree() throws {
+        let schedule = NoiseSchedule.linear()
+        let past = frames(2, offset: 0).map { $0 / 1000 }, future = frames(2, offset: 5).map { $0 / 1000 }
+        let cond = try Task.interpolate.conditioning(shape: shape, samples: n, past: past, future: future)
+        let b = Task.interpolate.baseline(shape: shape, cond: cond)
+        var inputs: [[Float]] = [], labels: [[Float]] = []
+        let network: ConditionalNetwork = { x, l, _, out in
+            inputs.append(Array(x)); labels.append(Array(l))
+            for j in 0..<x.count { out[j] = Float(j % 7 - 3) / 10 }      // a fixed v
+        }
+        func run(seed: UInt64, residual: Bool = true, warm: Double? = nil) throws -> [Float] {
+            let o = BlockOptions(sampler: .ddim, steps: 1, residual: residual, warmStart: warm, noise: NoiseSource(seed: seed),
+                                 start: .zero)
+            return try sampleBlock(network: network, schedule: schedule, parameterization: .v, shape: shape,
+                                   task: .interpolate, cond: cond, options: o)
+        }
+        let a = try run(seed: 1), c = try run(seed: 2)
+        #expect(a == c)
+        #expect(inputs[0].allSatisfy { $0 == 0 } && labels[0].allSatisfy { $0 == schedule.timeCond(schedule.count - 1) })
+        let sb = Float((1 - schedule.alphaBar(schedule.count - 1)).squareRoot())
+        for j in a.indices {
+            let r = min(max(-sb * (Float(j % 7 - 3) / 10), -1 - b[j]), 1 - b[j])
+            #expect(abs(a[j] - (b[j] + r)) <= 1e-6, "value \(j)")
+        }
+        inputs = []
+        _ = try run(seed: 1, residual: false, warm: 0.3)
+        let t0 = BlockOptions(steps: 1, warmStart: 0.3).timesteps(schedule)[0]
+        let scale = Float(schedule.alphaBar(t0).squareRoot())
+        #expect(zip(inputs[0], b).allSatisfy { abs($0 - scale * $1) <= 1e-7 })
+    }
+
     /// Warm start in residual mode starts from r = 0 (the baseline itself): with a model whose optimal
     /// residual is 0 (s = 0) the block returns b; in plain mode the warm start begins from b too.
     @Test func warmStartFromBaseline() throws {

@@ -33,6 +33,48 @@ import UNet
         }
     }
 
+    /// One-step samples: with fraction 0 the example is exactly the one without the option (its coins
+    /// have their own stream); with 1 every sample is x_t = 0 at the top level with the target whose
+    /// noise-free x0 estimate (x0 = -sqrt(1 - abar) v at x = 0) is the clean residual; with 0.5 about half
+    /// are, the rest keep their draws.
+    @Test func oneStepSamples() {
+        let n = 200, fs = 64
+        let clips = MovingShapes.clips(count: n, frames: 4, size: 8, seed: 5)
+        let schedule = NoiseSchedule.linear()
+        let masking = MaskingOptions(past: 0.25, future: 0.25)
+        func example(_ fraction: Double) -> TrainingExample {
+            makeExample(clips: clips, shape: Self.shape, samples: n, schedule: schedule, parameterization: .v,
+                        residual: true, masking: masking, oneStepFraction: fraction, seed: 4, step: 7)
+        }
+        let none = example(0), all = example(1), half = example(0.5)
+        let plain = makeExample(clips: clips, shape: Self.shape, samples: n, schedule: schedule, parameterization: .v,
+                                residual: true, masking: masking, seed: 4, step: 7)
+        #expect(none.xt == plain.xt && none.target == plain.target && none.levels == plain.levels)
+        let top = schedule.count - 1
+        let sb = (1 - schedule.alphaBar(top)).squareRoot()
+        let b = baselines(cond: all.cond, shape: Self.shape)
+        #expect(all.levels.allSatisfy { $0 == top } && all.xt.allSatisfy { $0 == 0 })
+        #expect(all.cond == plain.cond)
+        for i in 0..<n {
+            let x0 = clips[(i * 4 + 2) * fs ..< (i * 4 + 3) * fs]
+            for (j, v) in x0.enumerated() {
+                let estimate = Float(-sb) * all.target[i * fs + j]     // what the sampler makes of the target
+                #expect(abs(estimate - (v - b[i * fs + j])) <= 1e-5, "sample \(i) value \(j)")
+            }
+        }
+        var chosen = 0
+        for i in 0..<n {
+            let slice = i * fs ..< (i + 1) * fs
+            if half.levels[i] == top && half.xt[slice].allSatisfy({ $0 == 0 }) {
+                chosen += 1
+                #expect(half.target[slice] == all.target[slice])
+            } else {
+                #expect(half.levels[i] == plain.levels[i] && half.xt[slice] == plain.xt[slice] && half.target[slice] == plain.target[slice])
+            }
+        }
+        #expect(abs(Double(chosen) - 100) <= 4 * 50.0.squareRoot(), "\(chosen) of 200 one-step samples at fraction 0.5")
+    }
+
     @Test(arguments: [Parameterization.eps, .v])
     func targetsAndResidual(_ param: Parameterization) {
         let n = 64, fs = 64
