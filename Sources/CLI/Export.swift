@@ -15,6 +15,8 @@ extension Mcvd {
         @Option(help: "Model file to write.") var out: String
         @Option(help: "Stored type: f32 or f16 (half the size; weights rounded to nearest).")
         var dtype: SafeTensors.StoredType = .f32
+        @Flag(help: "Keep the training record (settings, options, step; a few kB of metadata) so that `mcvd train --resume` continues from this file with fresh optimiser moments (docs/training.md).")
+        var keepTraining = false
 
         func run() throws {
             let file = try SafeTensors(path: checkpoint)
@@ -23,7 +25,13 @@ extension Mcvd {
                 ("unet." + spec.name, spec.shape,
                  Array(UnsafeBufferPointer(start: net.parameterStorage + spec.offset, count: spec.shape.reduce(1, *))))
             }
-            var metadata = file.metadata.filter { !$0.key.hasPrefix("train.") && $0.key != TrainSettings.metadataKey }
+            let record: Set<String> = ["train.options", "train.rng", TrainSettings.metadataKey]
+            var metadata = file.metadata.filter {
+                (!$0.key.hasPrefix("train.") && $0.key != TrainSettings.metadataKey) || (keepTraining && record.contains($0.key))
+            }
+            if keepTraining && file.metadata["train.options"] == nil {
+                throw CLIError("\(checkpoint) has no training record to keep (not a `mcvd train` checkpoint)")
+            }
             metadata["exported_from"] = (checkpoint as NSString).lastPathComponent
             try SafeTensors.write(path: out, tensors: tensors, metadata: metadata, as: dtype)
             let size = { (p: String) in ((try? FileManager.default.attributesOfItem(atPath: p)[.size]) as? Int) ?? 0 }

@@ -186,7 +186,9 @@ extension Mcvd {
                     throw CLIError("\(resume): the stored settings do not match its training state")
                 }
                 settings = s
-                print("resuming \(resume) at step \(trainer.step) of \(s.steps)")
+                let light = file.metadata["train.adam_updates"] == nil
+                print("resuming \(resume) at step \(trainer.step) of \(s.steps)"
+                      + (light ? " (from exported weights: optimiser moments start afresh)" : ""))
             } else {
                 settings = try resolvedSettings()
                 let model = try UNet(config: settings.unetConfig)

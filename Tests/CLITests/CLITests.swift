@@ -248,6 +248,26 @@ struct CLIFailure: Error, CustomStringConvertible {
         #expect(!FileManager.default.fileExists(atPath: "\(CLI.dir)/nothing.safetensors"))
     }
 
+    /// `export --keep-training` writes a small F16 model that `train --resume` continues (fresh optimiser
+    /// moments, the step and settings from the file); without the flag the export is refused for resume.
+    @Test func exportKeepingTrainingResumes() throws {
+        let checkpoint = try Self.model()
+        let light = "\(CLI.dir)/export-light.safetensors", plain = "\(CLI.dir)/export-plain.safetensors"
+        let next = "\(CLI.dir)/export-light-next.safetensors"
+        var r = try CLI.run(["export", checkpoint, "--out", light, "--dtype", "f16", "--keep-training"])
+        #expect(r.status == 0, "\(r.output)")
+        r = try CLI.run(["export", checkpoint, "--out", plain, "--dtype", "f16"])
+        #expect(r.status == 0, "\(r.output)")
+        let file = try SafeTensors(path: light)
+        #expect(file.names.allSatisfy { $0.hasPrefix("unet.") } && file.metadata["train.options"] != nil)
+        #expect(file.metadata["step"] == "3")
+        r = try CLI.run(["train", try CLI.video(), "--resume", light, "--steps", "5", "--out", next])
+        #expect(r.status == 0 && r.output.contains("resuming") && r.output.contains("optimiser moments start afresh"), "\(r.output)")
+        #expect(try SafeTensors(path: next).metadata["step"] == "5")
+        r = try CLI.run(["train", try CLI.video(), "--resume", plain, "--steps", "5", "--out", next])
+        #expect(r.status != 0 && r.output.contains("not written by `mcvd train`"), "\(r.output)")
+    }
+
     static func pngs(_ dir: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") }.sorted()
     }

@@ -181,6 +181,45 @@ import UNet
         }
     }
 
+    /// A model file with the training record but no optimiser state (what `mcvd export --keep-training`
+    /// writes, here in F16) resumes lightly: its weights become raw and EMA weights, Adam starts at update
+    /// 0 with zero moments, the step continues; two such resumes train identically and the loss stays
+    /// finite. Without train.options it is refused.
+    @Test func lightResumeFromExportedWeights() throws {
+        let model = try UNet(config: Tiny.config())
+        model.randomize(seed: 2)
+        let first = Trainer(model: model, options: Self.options())
+        for s in 0..<3 { first.trainStep(clips: Self.batch(s), samples: 3, height: 8, width: 8) }
+        let dir = FileManager.default.temporaryDirectory.path
+        let full = "\(dir)/mcvd-light-full-\(getpid()).safetensors", light = "\(dir)/mcvd-light-\(getpid()).safetensors"
+        let bare = "\(dir)/mcvd-light-bare-\(getpid()).safetensors"
+        defer { for p in [full, light, bare] { try? FileManager.default.removeItem(atPath: p) } }
+        try first.save(path: full)
+        let file = try SafeTensors(path: full)
+        let weights = try first.model.parameterLayout.map { ("unet." + $0.name, $0.shape, try file.floats("unet." + $0.name)) }
+        let keep = file.metadata.filter { !$0.key.hasPrefix("train.") || $0.key == "train.options" }
+        try SafeTensors.write(path: light, tensors: weights, metadata: keep, as: .f16)
+        try SafeTensors.write(path: bare, tensors: weights, metadata: keep.filter { $0.key != "train.options" }, as: .f16)
+
+        let a = try Trainer(checkpoint: light), b = try Trainer(checkpoint: light)
+        #expect(a.step == 3 && a.options == first.options && a.adam.updates == 0)
+        let stored = try SafeTensors(path: light)
+        for spec in a.model.parameterLayout {
+            let want = try stored.floats("unet." + spec.name)
+            let count = spec.shape.reduce(1, *)
+            #expect(Array(UnsafeBufferPointer(start: a.model.parameterStorage + spec.offset, count: count)) == want)
+            #expect(Array(UnsafeBufferPointer(start: a.ema!.shadow + spec.offset, count: count)) == want)
+            #expect(Array(UnsafeBufferPointer(start: a.adam.m + spec.offset, count: count)).allSatisfy { $0 == 0 })
+        }
+        for s in 3..<5 {
+            let la = a.trainStep(clips: Self.batch(s), samples: 3, height: 8, width: 8).loss
+            let lb = b.trainStep(clips: Self.batch(s), samples: 3, height: 8, width: 8).loss
+            #expect(la == lb && la.isFinite)
+        }
+        #expect(Self.snapshot(a) == Self.snapshot(b) && a.step == 5)
+        #expect(throws: CheckpointError.self) { _ = try Trainer(checkpoint: bare) }
+    }
+
     /// ngf 16, so the 3x3 convolutions take the packed-weight path: after some updates, the training
     /// forward on the model's prepared weights equals the one that packs per call, bit for bit.
     @Test func packedWeightsMatchPackingPerCall() throws {
