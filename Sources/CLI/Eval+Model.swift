@@ -17,7 +17,7 @@ struct ModelRunner {
     let batch: Int
 
     init(path: String, options o: Mcvd.Eval) throws {
-        model = try Model(path: path)
+        model = try Model(pathOrDefault: path)
         settings = SamplingSettings(sampler: o.sampling.sampler, steps: o.sampling.steps, eta: o.sampling.eta,
                                     warmStart: o.sampling.warmStart, start: o.sampling.start, seed: o.common.seed ?? 0)
         batch = o.batch

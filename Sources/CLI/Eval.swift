@@ -51,7 +51,7 @@ extension Mcvd {
         @Argument(help: "Video files (any format GStreamer's decodebin reads).")
         var videos: [String] = []
 
-        @Flag(help: "Add every existing video file listed in DATA.md (see --data-md-path).")
+        @Flag(help: "Add every existing video file the footage list names (docs/data.md; see --data-md-path).")
         var dataMd = false
 
         @Option(help: "The footage list to read with --data-md (default: ./docs/data.md, then ./DATA.md).")
@@ -78,7 +78,7 @@ extension Mcvd {
         @Flag(help: "Skip ffmpeg minterpolate even when ffmpeg is installed.")
         var noMinterpolate = false
 
-        @Option(help: "Model file: also evaluate the model (its k and f frames of context per target).")
+        @Option(help: "Model file, or `default` for the built-in default model: also evaluate the model (its k and f frames of context per target).")
         var model: String?
 
         @OptionGroup(title: "Model sampling") var sampling: SamplingOptions
@@ -274,44 +274,13 @@ extension Mcvd {
             return targets.map { out[$0 - range.lowerBound] }
         }
 
-        /// Video paths in DATA.md's table: absolute paths, and bare file names after a folder (a path ending
-        /// in "/") or after another file in the same folder; only files that exist are kept.
+        /// The present videos of the footage list (VideoData's FootageList), with its summary line.
         func dataMdVideos() throws -> [String] {
-            let candidates = dataMdPath.map { [$0] } ?? ["docs/data.md", "DATA.md"]
-            guard let file = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else {
-                throw CLIError("--data-md: none of \(candidates.joined(separator: ", ")) is readable (give --data-md-path)")
-            }
-            let text = try String(contentsOfFile: file, encoding: .utf8)
-            let listed = parseDataMd(text)
-            let found = listed.filter { FileManager.default.isReadableFile(atPath: $0) }
-            print("# \(file): \(listed.count) videos listed, \(found.count) present"
-                  + (found.count < listed.count ? " (missing: \(listed.filter { !found.contains($0) }.joined(separator: ", ")))" : ""))
-            return found
+            let list = try FootageList(path: dataMdPath)
+            print("# \(list.summary)")
+            return list.present
         }
     }
-}
-
-/// Video files named in the table rows (lines starting with "|") of a DATA.md; see `dataMdVideos`.
-func parseDataMd(_ text: String) -> [String] {
-    let extensions: Set<String> = ["ogv", "avi", "mp4", "mpg", "mpeg", "mkv", "webm", "mov", "ogg"]
-    var out: [String] = []
-    for line in text.split(separator: "\n") where line.hasPrefix("|") {
-        var folder: String?
-        let tokens = line.split(whereSeparator: { " ,;:()|`".contains($0) }).map(String.init)
-        for token in tokens {
-            if token.hasPrefix("/") && token.hasSuffix("/") { folder = token; continue }
-            let ext = (token as NSString).pathExtension.lowercased()
-            guard extensions.contains(ext) else { continue }
-            if token.hasPrefix("/") {
-                folder = (token as NSString).deletingLastPathComponent + "/"
-                out.append(token)
-            } else if let folder, !token.contains("/") {
-                out.append(folder + token)
-            }
-        }
-    }
-    var seen = Set<String>()
-    return out.filter { seen.insert($0).inserted }
 }
 
 /// Running sums of one method on one video.

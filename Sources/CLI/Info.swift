@@ -1,6 +1,7 @@
-// `mcvd info MODEL`: the architecture config, parameter count and GFLOP per forward at a size.
+// `mcvd info MODEL|default`: the architecture config, parameter count and GFLOP per forward at a size.
 import ArgumentParser
 import Foundation
+import MCVDKit
 import Tensor
 import UNet
 
@@ -8,16 +9,22 @@ extension Mcvd {
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a model's config, parameter count and cost.")
 
-        @Argument(help: "Model file (.safetensors with mcvd.config metadata).")
+        @Argument(help: "Model file (.safetensors with mcvd.config metadata), or `default`: the built-in default model (where it was found).")
         var model: String
 
         @Option(help: "Frame size (square) at which to count GFLOP per forward (batch 1).")
         var size: Int = 64
 
         func run() throws {
-            let net = try UNet(path: model)
+            var path = model
+            if DefaultModel.isDefault(model) {
+                let place = try DefaultModel.locate()
+                print("default model: \(place)")
+                path = place.path
+            }
+            let net = try UNet(path: path)
             let c = net.config
-            print("model: \(model)")
+            print("model: \(path)")
             print("config: \(c.summary)")
             print("input: x (N, \(c.outputChannels), H, W) cond (N, \(c.condChannels), H, W) -> eps (N, \(c.outputChannels), H, W)")
             print("parameters: \(net.parameterCount) (\(net.parameterSpecs.count) tensors)")

@@ -20,7 +20,7 @@ extension Mcvd {
                 block (generated frames become the next block's conditioning). generate: N frames from nothing.
                 """)
 
-        @Argument(help: "Model file (mcvd train checkpoint or converted reference model).")
+        @Argument(help: "Model file (mcvd train checkpoint or converted reference model), or `default` for the built-in default model (README \"The default model\").")
         var model: String
 
         @Argument(help: "PNG files, a folder of PNGs (strip.png left out), or one video file (not needed for generate).")
@@ -65,7 +65,7 @@ extension Mcvd {
 
         func run() throws {
             Engine.setThreads(common.threads)
-            let model = try Model(path: self.model)
+            let model = try Model(pathOrDefault: self.model)
             let c = model.channels
             let height = size ?? model.imageSize
             let multiple = model.sizeMultiple

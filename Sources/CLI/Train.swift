@@ -1,4 +1,4 @@
-// `mcvd train VIDEO... [--config FILE] [flags]`: trains the masked model on the user's videos (decoded
+// `mcvd train VIDEO... [--data-md] [--config FILE] [flags]`: trains the masked model on the user's videos (decoded
 // through GStreamer; unreadable files reported and skipped), with a progress line, validation loss on
 // fixed clips of the time-split validation range, JSON-lines metrics, atomic checkpoints that resume
 // exactly, and a clean stop on Ctrl-C. The step itself is Training's Trainer; settings: TrainSettings.
@@ -23,6 +23,12 @@ extension Mcvd {
 
         @Argument(help: "Video files or folders of videos (any format GStreamer's decodebin reads).")
         var videos: [String] = []
+
+        @Flag(help: "Add every existing video file the footage list names (docs/data.md; see --data-md-path).")
+        var dataMd = false
+
+        @Option(help: "The footage list to read with --data-md (default: ./docs/data.md, then ./DATA.md).")
+        var dataMdPath: String?
 
         @Option(name: .customLong("config"), help: "JSON config: model/data/diffusion/training/optim sections (docs/training.md).")
         var configFile: String?
@@ -109,7 +115,8 @@ extension Mcvd {
         }
 
         func validate() throws {
-            guard !videos.isEmpty else { throw ValidationError("give at least one video file or folder") }
+            guard !videos.isEmpty || dataMd else { throw ValidationError("give at least one video file or folder, or --data-md") }
+            if dataMdPath != nil && !dataMd { throw ValidationError("--data-md-path applies to --data-md") }
             guard checkpointEvery >= 1, validateEvery >= 1, validationClips >= 1, logEvery >= 1 else {
                 throw ValidationError("--checkpoint-every, --validate-every, --validation-clips and --log-every must be >= 1")
             }
@@ -207,7 +214,12 @@ extension Mcvd {
             print("parameters: \(trainer.model.parameterCount)")
 
             // Data.
-            let paths = try expandVideoPaths(videos)
+            var paths = try expandVideoPaths(videos)
+            if dataMd {
+                let list = try FootageList(path: dataMdPath)
+                print(list.summary)
+                paths += list.present.filter { !paths.contains($0) }
+            }
             let dataset = VideoDataset(paths: paths, height: settings.size, channels: settings.channels,
                                        validationFraction: settings.validationFraction, maxFrames: maxFrames) { line in
                 if line.hasPrefix("skipped") { stderrLine("warning: \(line)") } else { print(line) }
@@ -289,7 +301,7 @@ extension Mcvd {
             if synthetic != nil { progress.note("clips drawn: \(drawn.real) real, \(drawn.synthetic) synthetic") }
             if interruptRequested.load(ordering: .relaxed) {
                 progress.note("interrupted: checkpoint at step \(trainer.step) saved to \(outPath); "
-                              + "continue with: mcvd train --resume \(outPath) <videos>")
+                              + "continue with: mcvd train --resume \(outPath) \(dataMd ? "--data-md" : "<videos>")")
             } else {
                 progress.note("done: \(trainer.step) steps in \(clock(elapsed)); model saved to \(outPath)")
             }

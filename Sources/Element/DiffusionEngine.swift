@@ -22,27 +22,31 @@ struct LoadedModel {
     let path: String
     let model: Model
 
-    static let noDefaultModel = "method=diffusion needs a model file: set model=/path/to/model.safetensors (train one "
-        + "with `mcvd train`, see README). The built-in default model (empty model property) does not ship yet."
-
-    /// Loads and checks; every error says what is wrong and what to do.
+    /// Loads and checks; every error says what is wrong and what to do. An empty `model` is the built-in
+    /// default model (MCVDKit's DefaultModel: its search order and the places it lists when none is found).
     static func load(_ settings: DiffusionSettings) throws -> LoadedModel {
-        guard !settings.model.isEmpty else { throw DiffusionError(noDefaultModel) }
         let model: Model
-        do { model = try Model(path: settings.model) } catch {
-            throw DiffusionError("Cannot use model file \(settings.model): \(error). Give mcvd a model file that "
-                                 + "`mcvd train` or `mcvd export` wrote.")
+        if DefaultModel.isDefault(settings.model) {
+            do { model = try Model(pathOrDefault: settings.model) } catch {
+                throw DiffusionError("method=diffusion with no model file: \(error)")
+            }
+        } else {
+            do { model = try Model(path: settings.model) } catch {
+                throw DiffusionError("Cannot use model file \(settings.model): \(error). Give mcvd a model file that "
+                                     + "`mcvd train` or `mcvd export` wrote.")
+            }
         }
+        let name = model.source
         do { try model.check(task: .interpolate) } catch {
-            throw DiffusionError("Model \(settings.model): \(error). mode=interpolate needs a model trained with "
+            throw DiffusionError("Model \(name): \(error). mode=interpolate needs a model trained with "
                                  + "past and future frames (mcvd train --past K --future F with K, F >= 1).")
         }
         let steps = settings.steps == 0 ? model.defaultSteps : settings.steps
         guard steps <= model.config.diffusion.numSteps else {
             throw DiffusionError("steps=\(steps) exceeds the model's \(model.config.diffusion.numSteps) noise levels "
-                                 + "(\(settings.model)); set steps between 1 and \(model.config.diffusion.numSteps)")
+                                 + "(\(name)); set steps between 1 and \(model.config.diffusion.numSteps)")
         }
-        return LoadedModel(path: settings.model, model: model)
+        return LoadedModel(path: name, model: model)
     }
 }
 

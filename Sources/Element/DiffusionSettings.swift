@@ -8,7 +8,7 @@ import Diffusion
 import MCVDKit
 
 struct DiffusionSettings: Equatable {
-    /// Path of the model file; empty = the built-in default model (not shipped yet: an error).
+    /// Path of the model file; empty (or "default") = the built-in default model (MCVDKit's DefaultModel).
     var model = ""
     /// 0 = the model's default.
     var steps = Int(GST_MCVD_DEFAULT_STEPS)

@@ -37,11 +37,12 @@ enum CLI {
 
     struct Result { let status: Int32; let output: String }
 
-    /// Runs `mcvd args`; stdout and stderr together.
-    static func run(_ args: [String], interruptWhen: (() -> Bool)? = nil) throws -> Result {
+    /// Runs `mcvd args` with the test's environment plus `env`; stdout and stderr together.
+    static func run(_ args: [String], env: [String: String] = [:], interruptWhen: (() -> Bool)? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try executable())
         p.arguments = args
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         let log = "\(dir)/out-\(UUID().uuidString).txt"
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
@@ -122,6 +123,33 @@ struct CLIFailure: Error, CustomStringConvertible {
         #expect(file.metadata["step"] == "5" && file.metadata["format"] == "mcvd-1")
         let model = try UNet(file: file)
         #expect(model.config.imageSize == 16 && model.config.ngf == 8 && model.config.numFramesCond == 2)
+    }
+
+    /// --data-md adds the footage list's present videos (VideoData's FootageList): the same run as naming
+    /// the video, step for step.
+    @Test func trainsOnTheFootageList() throws {
+        let video = try CLI.video()
+        let md = "\(CLI.dir)/train-data.md"
+        try "| test | \(CLI.dir)/ (ball.mkv, absent.ogv) |\n".write(toFile: md, atomically: true, encoding: .utf8)
+        let ma = "\(CLI.dir)/md-a.jsonl", mb = "\(CLI.dir)/md-b.jsonl"
+        var r = try CLI.run(["train", "--data-md", "--data-md-path", md] + CLI.tiny
+                            + ["--steps", "3", "--out", "\(CLI.dir)/md-a.safetensors", "--metrics", ma])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.output.contains("\(md): 2 videos listed, 1 present (missing: \(CLI.dir)/absent.ogv)"), "\(r.output)")
+        #expect(r.output.contains("data: 1 video(s), 0 skipped"), "\(r.output)")
+        r = try CLI.run(["train", video] + CLI.tiny + ["--steps", "3", "--out", "\(CLI.dir)/md-b.safetensors", "--metrics", mb])
+        #expect(r.status == 0, "\(r.output)")
+        let a = try CLI.metrics(ma), b = try CLI.metrics(mb)
+        #expect(a.count == 3 && a.map { $0["loss"] as? Double } == b.map { $0["loss"] as? Double })
+        // A video named and listed is used once.
+        r = try CLI.run(["train", video, "--data-md", "--data-md-path", md] + CLI.tiny + ["--steps", "1", "--out", "\(CLI.dir)/md-c.safetensors"])
+        #expect(r.status == 0 && r.output.contains("data: 1 video(s)"), "\(r.output)")
+        r = try CLI.run(["train"] + CLI.tiny)
+        #expect(r.status != 0 && r.output.contains("or --data-md"), "\(r.output)")
+        r = try CLI.run(["train", video, "--data-md-path", md] + CLI.tiny)
+        #expect(r.status != 0 && r.output.contains("--data-md-path applies to --data-md"), "\(r.output)")
+        r = try CLI.run(["train", "--data-md", "--data-md-path", "/nonexistent/data.md"] + CLI.tiny)
+        #expect(r.status != 0 && r.output.contains("none of /nonexistent/data.md is readable"), "\(r.output)")
     }
 
     @Test func resumeContinuesExactly() throws {

@@ -63,16 +63,6 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         #expect(bad.status != 0 && bad.output.contains("--data-md"))
     }
 
-    /// The repo's footage list (docs/data.md) names the 14 files of the brief's DATA.md table; only its
-    /// first table counts (the per-file table below it names no folders).
-    @Test func repoFootageListNamesTheFourteenFiles() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().path
-        let r = try CLI.run(["eval", "--data-md", "--data-md-path", "\(root)/docs/data.md", "--size", "16",
-                             "--task", "predict", "--max-frames", "1", "--no-minterpolate"])
-        #expect(r.output.contains("docs/data.md: 14 videos listed"), "\(r.output)")
-    }
-
     @Test func modelIsEvaluatedOnTheSameTargets() throws {
         let video = try CLI.video()
         let ckpt = "\(CLI.dir)/eval-model.safetensors"
@@ -89,6 +79,12 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         // Seeded: the same numbers again.
         let model = { (o: String) in fields(o, "video=ball.mkv ").filter { $0["method"] == "model" } }
         #expect(!model(r.output).isEmpty && model(again.output) == model(r.output))
+        // --model default: the built-in default model, here the file MCVD_MODEL names: the same numbers.
+        let viaDefault = try CLI.run(["eval", video, "--size", "16", "--model", "default", "--steps", "2", "--seed", "3"],
+                                     env: ["MCVD_MODEL": ckpt])
+        #expect(viaDefault.status == 0 && model(viaDefault.output) == model(r.output), "\(viaDefault.output)")
+        let noDefault = try CLI.run(["eval", video, "--size", "16", "--model", "default"], env: ["MCVD_MODEL": "\(CLI.dir)/absent.safetensors"])
+        #expect(noDefault.status != 0 && noDefault.output.contains("MCVD_MODEL=\(CLI.dir)/absent.safetensors names no file"), "\(noDefault.output)")
         let rgb = try CLI.run(["eval", video, "--size", "16", "--rgb", "--model", ckpt])
         #expect(rgb.status != 0 && rgb.output.contains("--gray"), "\(rgb.output)")
     }

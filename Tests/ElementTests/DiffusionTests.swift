@@ -318,11 +318,6 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         return h.error()
     }
 
-    @Test func noModelSaysTheDefaultDoesNotShip() {
-        let e = Self.refused(["method": "diffusion"])
-        #expect(e?.contains("does not ship yet") == true && e?.contains("model=") == true)
-    }
-
     @Test func badModelFiles() throws {
         #expect(Self.refused(Self.diffusion(model: "/nonexistent/m.safetensors"))?.contains("/nonexistent/m.safetensors") == true)
         let junk = FileManager.default.temporaryDirectory.appendingPathComponent("mcvd-junk-\(getpid()).safetensors").path

@@ -21,11 +21,12 @@ enum Built {
         throw MCVDKitError("\(name) not found next to the test bundle: run `swift build` first")
     }
 
-    /// Runs a program; (status, stdout + stderr).
-    static func run(_ program: String, _ args: [String]) throws -> (Int32, String) {
+    /// Runs a program with the test's environment plus `env`; (status, stdout + stderr).
+    static func run(_ program: String, _ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: program)
         p.arguments = args
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         let log = "\(Scratch.dir)/log-\(UUID().uuidString).txt"
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
@@ -42,8 +43,8 @@ enum Built {
     static let frames = 6
 
     /// Six 64x64 RGB frames of a moving pattern as PNGs, and the same bytes.
-    static func pngs() throws -> (dir: String, bytes: [[UInt8]]) {
-        let dir = "\(Scratch.dir)/pngs"
+    static func pngs(_ name: String = "pngs") throws -> (dir: String, bytes: [[UInt8]]) {
+        let dir = "\(Scratch.dir)/\(name)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var all: [[UInt8]] = []
         for t in 0..<frames {
@@ -96,8 +97,8 @@ enum Built {
     }
 
     /// A real .y4m from GStreamer: 6 frames of videotestsrc's ball at 64x64, I420.
-    static func y4m() throws -> String {
-        let path = "\(Scratch.dir)/ball.y4m"
+    static func y4m(_ name: String = "ball.y4m") throws -> String {
+        let path = "\(Scratch.dir)/\(name)"
         if FileManager.default.fileExists(atPath: path) { return path }
         let (status, log) = try Built.run("/usr/bin/env", ["gst-launch-1.0", "-q", "videotestsrc", "pattern=ball", "num-buffers=\(frames)", "!",
                                                            "video/x-raw,format=I420,width=64,height=64,framerate=10/1", "!", "y4menc", "!",

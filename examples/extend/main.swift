@@ -7,11 +7,11 @@ import MCVDKit
 
 let args = CommandLine.arguments
 guard args.count >= 5, let count = Int(args[4]) else {
-    print("usage: example-extend MODEL IN.y4m OUT.y4m FRAMES [STEPS] [SEED]")
+    print("usage: example-extend MODEL IN.y4m OUT.y4m FRAMES [STEPS] [SEED]   (MODEL: a model file, or default)")
     exit(2)
 }
 do {
-    let model = try Model(path: args[1])
+    let model = try Model(pathOrDefault: args[1])    // "default": the built-in default model
     var video = try Y4MVideo(path: args[2])
     let settings = SamplingSettings(steps: args.count > 5 ? Int(args[5]) : nil, seed: args.count > 6 ? UInt64(args[6]) ?? 0 : 0)
     let generator = try Generator(model: model, height: video.height, width: video.width, settings: settings)

@@ -10,11 +10,11 @@ import MCVDKit
 
 let args = CommandLine.arguments
 guard args.count >= 4 else {
-    print("usage: example-interpolate MODEL IN.y4m OUT.y4m [STEPS] [SEED]")
+    print("usage: example-interpolate MODEL IN.y4m OUT.y4m [STEPS] [SEED]   (MODEL: a model file, or default)")
     exit(2)
 }
 do {
-    let model = try Model(path: args[1])
+    let model = try Model(pathOrDefault: args[1])    // "default": the built-in default model
     let input = try Y4MVideo(path: args[2])
     let settings = SamplingSettings(steps: args.count > 4 ? Int(args[4]) : nil, seed: args.count > 5 ? UInt64(args[5]) ?? 0 : 0)
     let generator = try Generator(model: model, height: input.height, width: input.width, settings: settings)
