@@ -19,6 +19,9 @@ GType gst_mcvd_mode_get_type(void) {
   static GType type = 0;
   static const GEnumValue values[] = {
       {0, "Interpolate: insert frames between input frames (frame-rate up-conversion)", "interpolate"},
+      {GST_MCVD_MODE_PREDICT, "Predict: pass input frames at once (no added latency) and put a frame predicted from "
+       "the past in place of each missing one; extend-frames / prepend-frames add frames after / before the clip",
+       "predict"},
       {0, NULL, NULL}};
   if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstMcvdMode", values));
   return type;
@@ -92,7 +95,11 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
   const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS;
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_MODE,
-      g_param_spec_enum("mode", "Mode", "What to synthesise: interpolate inserts frames between input frames",
+      g_param_spec_enum("mode", "Mode",
+                        "What to synthesise: interpolate inserts frames between input frames (output rate from "
+                        "factor or downstream caps); predict keeps the input rate, passes input frames without "
+                        "delay and fills frames missing on the input grid (timestamp jump, GAP event) with frames "
+                        "predicted from the frames before them (method=diffusion: the model; other methods: repeat)",
                         gst_mcvd_mode_get_type(), GST_MCVD_DEFAULT_MODE, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_METHOD,
       g_param_spec_enum("method", "Method",
@@ -118,8 +125,8 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_DROPPED,
       g_param_spec_uint64("frames-dropped", "Frames dropped",
                           "Input frames dropped (PTS more than two frames before where the nominal grid "
-                          "puts the frame after the previous one, without DISCONT); the first one posts a "
-                          "warning", 0, G_MAXUINT64, 0, ro));
+                          "puts the frame after the previous one, without DISCONT; mode=predict: frames arriving "
+                          "after their slot was filled); the first one posts a warning", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_RETIMED,
       g_param_spec_uint64("frames-retimed", "Frames retimed",
                           "Input frames re-placed one nominal frame after the previous because their PTS "
@@ -170,11 +177,24 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
       g_param_spec_uint64("frames-fallback", "Frames fallback",
                           "method=diffusion: inserted frames made by the fallback method because the model "
                           "could not condition (also counted in frames-inserted)", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_EXTEND_FRAMES,
+      g_param_spec_int("extend-frames", "Extend frames",
+                       "mode=predict: at EOS, add this many frames after the last one (method=diffusion: block-wise "
+                       "autoregressive prediction; other methods: repeats), on the input frame grid",
+                       0, GST_MCVD_MAX_EXTRA_FRAMES, GST_MCVD_DEFAULT_EXTEND_FRAMES, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_PREPEND_FRAMES,
+      g_param_spec_int("prepend-frames", "Prepend frames",
+                       "mode=predict: add this many frames before the first one (method=diffusion: predicted "
+                       "backwards from the first frames, which are held until the model has them; other methods: "
+                       "repeats). They take the grid positions before the first frame; when those would start "
+                       "before the segment start, every output timestamp is delayed by that many frames instead",
+                       0, GST_MCVD_MAX_EXTRA_FRAMES, GST_MCVD_DEFAULT_PREPEND_FRAMES, rw | GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(element_class, "MCVD frame synthesiser", "Filter/Effect/Converter/Video",
-      "Changes the frame rate by inserting synthesised frames (repeat, blend, diffusion). Example: "
+      "Changes the frame rate by inserting synthesised frames (repeat, blend, motion, diffusion), or predicts "
+      "missing frames of a live stream and extends clips (mode=predict). Example: "
       "gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! mcvd ! video/x-raw,framerate=60/1 "
       "! videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4",
       "gst-mcvd developers");

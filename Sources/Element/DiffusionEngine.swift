@@ -17,7 +17,7 @@ struct DiffusionError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// A model loaded for a path, checked for interpolation and the sampling settings.
+/// A model loaded for a path, checked against the sampling settings (the mode's tasks: checkModelForMode).
 struct LoadedModel {
     let path: String
     let model: Model
@@ -37,10 +37,6 @@ struct LoadedModel {
             }
         }
         let name = model.source
-        do { try model.check(task: .interpolate) } catch {
-            throw DiffusionError("Model \(name): \(error). mode=interpolate needs a model trained with "
-                                 + "past and future frames (mcvd train --past K --future F with K, F >= 1).")
-        }
         let steps = settings.steps == 0 ? model.defaultSteps : settings.steps
         guard steps <= model.config.diffusion.numSteps else {
             throw DiffusionError("steps=\(steps) exceeds the model's \(model.config.diffusion.numSteps) noise levels "

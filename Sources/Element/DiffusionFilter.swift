@@ -42,9 +42,10 @@ extension McvdFilter {
     /// The model for the current settings (cached).
     func loadDiffusionModel() throws -> LoadedModel {
         let s = settings.withLock { $0.diffusion }
-        if let l = stream.diffusion.loaded, stream.diffusion.loadedFor == s { return l }
+        if let l = stream.diffusion.loaded, stream.diffusion.loadedFor == s { try checkModelForMode(l); return l }
         stream.diffusion.loaded = nil
         let l = try LoadedModel.load(s)
+        try checkModelForMode(l)
         stream.diffusion.loaded = l
         stream.diffusion.loadedFor = s
         return l
@@ -70,7 +71,7 @@ extension McvdFilter {
         guard s.method == .diffusion else { return (true, nil) }
         do {
             let engine = try DiffusionEngine(try loadDiffusionModel(), info: info, settings: s.diffusion)
-            if let w = engine.strideWarning { postWarning(element, w) }
+            if stream.mode == .interpolate, let w = engine.strideWarning { postWarning(element, w) }
             gstLog(.info, element, "diffusion: \(engine.model.summary) at \(engine.paddedWidth)x\(engine.paddedHeight), "
                    + "\(engine.generator.steps) \(s.diffusion.sampler) steps, look-ahead \(engine.lookAhead) frame(s)")
             return (true, engine)
@@ -80,8 +81,10 @@ extension McvdFilter {
         }
     }
 
-    /// Input frames of look-ahead: the model's, else one.
-    var lookAheadFrames: UInt { UInt(stream.diffusion.engine?.lookAhead ?? 1) }
+    /// Input frames of look-ahead: the model's, else one; mode=predict's (PredictMode.swift).
+    var lookAheadFrames: UInt {
+        stream.mode == .predict ? predictLookAhead : UInt(stream.diffusion.engine?.lookAhead ?? 1)
+    }
 
     /// method changed to or from diffusion while streaming: drain like a DISCONT, then start or stop
     /// the engine and announce the new latency.

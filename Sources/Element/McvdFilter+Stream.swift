@@ -30,6 +30,7 @@ extension McvdFilter {
                             "mcvd needs progressive video; put deinterlace before it", debug: capsString(caps))
             return false
         }
+        if !stream.negotiated && !takeMode() { return false }
         let sameInput = stream.negotiated && gst_video_info_is_equal(&info, &stream.info) != 0
         if sameInput && !force { return true }
 
@@ -37,7 +38,15 @@ extension McvdFilter {
         // come from somewhere, and `factor` has nothing to multiply, so downstream has to fix it.
         let inRate = Fraction(n: info.fps_n, d: info.fps_d)
         let variableRate = inRate.n == 0
-        let factor = settings.withLock { $0.factor }
+        // mode=predict keeps the input rate: it fills missing frames, it does not insert any.
+        let factor = stream.mode == .predict ? 1 : settings.withLock { $0.factor }
+        if stream.mode == .predict && variableRate {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "mode=predict fills frames missing on the input's frame grid and needs a constant input "
+                            + "frame rate: make it constant before mcvd (videorate ! video/x-raw,framerate=30/1 ! mcvd)",
+                            debug: capsString(caps))
+            return false
+        }
         guard let target = variableRate ? Fraction(n: 30, d: 1) : inRate.times(factor) else {
             postStreamError(element, GST_STREAM_ERROR_FORMAT, "Output frame rate \(inRate) x \(factor) overflows")
             return false
@@ -56,6 +65,13 @@ extension McvdFilter {
         guard let outRate = getFraction(gst_caps_get_structure(outCaps, 0), "framerate"), outRate.n > 0 else {
             postStreamError(element, GST_STREAM_ERROR_FORMAT,
                             "Downstream wants a variable frame rate (0/1); mcvd outputs a fixed rate",
+                            debug: capsString(outCaps))
+            return false
+        }
+        if stream.mode == .predict && outRate != inRate {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "mode=predict keeps the input frame rate (\(inRate)) but downstream wants \(outRate): "
+                            + "change the rate after mcvd (mcvd mode=predict ! videorate ! ...), or use mode=interpolate",
                             debug: capsString(outCaps))
             return false
         }
@@ -164,6 +180,11 @@ extension McvdFilter {
             bufferUnref(buffer)
             return GST_FLOW_OK
         }
+        if stream.mode == .predict {
+            let duration = buffer.pointee.duration != clockTimeNone && buffer.pointee.duration > 0
+                ? buffer.pointee.duration : inDuration
+            return predictChain(HeldFrame(buffer: buffer, pts: pts, duration: duration), discont: discont)
+        }
         if discont {
             gstLog(.debug, element, "DISCONT at \(pts): no synthesis across it")
             let ret = drainHeld(restartGrid: false)
@@ -251,6 +272,7 @@ extension McvdFilter {
     /// output buffer is flagged DISCONT. With `restartGrid` (new segment, caps, flush) the next input
     /// frame anchors a new grid; without (DISCONT, GAP) the grid continues.
     func drainHeld(restartGrid: Bool) -> GstFlowReturn {
+        if stream.mode == .predict { return predictDrain(restartGrid: restartGrid) }
         var ret = drainDiffusionWindow()
         if let held = stream.held {
             let tail = emitSlots(before: held.pts &+ held.duration, from: held, to: nil)
@@ -316,6 +338,12 @@ extension McvdFilter {
                 gst_event_unref(event)
                 return false
             }
+            return gst_pad_event_default(pad, parent, predictSegment(event)) != 0
+        case GST_EVENT_GAP where stream.mode == .predict:
+            return predictGap(pad, parent, event)
+        case GST_EVENT_EOS where stream.mode == .predict:
+            _ = predictEOS()
+            reportTimestampSummary()
             return gst_pad_event_default(pad, parent, event) != 0
         case GST_EVENT_GAP, GST_EVENT_EOS:
             // Nothing is synthesised across a gap; EOS drains the held frame (tail rule).

@@ -6,7 +6,7 @@ import CGStreamer
 import CGstMcvd
 import Synchronization
 
-enum Mode: Int32 { case interpolate = 0 }
+enum Mode: Int32 { case interpolate = 0, predict = 1 }
 enum Method: Int32 { case `repeat` = 0, blend = 1, motion = 2, diffusion = 3 }
 
 /// User properties (GObject properties), changed from any thread.
@@ -18,6 +18,8 @@ struct Settings {
     var snapWindow: UInt? = nil
     /// method=diffusion's properties (DiffusionSettings.swift).
     var diffusion = DiffusionSettings()
+    /// mode=predict's extend-frames and prepend-frames (PredictMode.swift).
+    var predict = PredictSettings()
 }
 
 struct Stats {
@@ -30,6 +32,7 @@ struct Stats {
     /// The first retimed / dropped frame of a run posts a warning; later ones are only counted.
     var warnedRetimed = false
     var warnedDropped = false
+    var warnedLate = false
 }
 
 /// An input frame held until the next one arrives (the one frame of look-ahead).
@@ -59,9 +62,14 @@ struct StreamState {
     let motion = MotionSynthesizer()
     /// method=diffusion's model and window of originals (DiffusionFilter.swift).
     var diffusion = DiffusionState()
+    /// The mode of this run (the property, read at READY -> PAUSED).
+    var mode = Mode.interpolate
+    /// mode=predict's past frames, prepend hold and timestamp shift (PredictMode.swift).
+    var predict = PredictState()
     mutating func release() {
         motion.forget()
         diffusion.forget()
+        predict.forget()
         if let h = held { bufferUnref(h.buffer) }
         held = nil
         grid = nil
@@ -118,7 +126,7 @@ final class McvdFilter: @unchecked Sendable {
                 gstLog(.info, element, "snap-window: \(s.snapWindow.map { "\($0)" } ?? "auto") -> \(new.map { "\($0)" } ?? "auto")")
                 s.snapWindow = new
             default:
-                if !setDiffusionProperty(id, value, &s) { gstLog(.warning, element, "unknown property id \(id)") }
+                if !setDiffusionProperty(id, value, &s) && !setPredictProperty(id, value, &s) { gstLog(.warning, element, "unknown property id \(id)") }
             }
         }
     }
@@ -136,7 +144,7 @@ final class McvdFilter: @unchecked Sendable {
         case GST_MCVD_PROP_FRAMES_DROPPED: g_value_set_uint64(value, st.framesDropped)
         case GST_MCVD_PROP_FRAMES_RETIMED: g_value_set_uint64(value, st.framesRetimed)
         case GST_MCVD_PROP_SNAP_WINDOW: g_value_set_int64(value, s.snapWindow.map { Int($0) } ?? -1)
-        default: if !getDiffusionProperty(id, value, s, st) { gstLog(.warning, element, "unknown property id \(id)") }
+        default: if !getDiffusionProperty(id, value, s, st) && !getPredictProperty(id, value, s) { gstLog(.warning, element, "unknown property id \(id)") }
         }
     }
 
@@ -148,6 +156,7 @@ final class McvdFilter: @unchecked Sendable {
             stream.release()
             stream.negotiated = false
             gst_segment_init(&stream.segment, GST_FORMAT_TIME)
+            if !preparePredict() { return false }
             if !prepareDiffusion() { return false }
         }
         return true

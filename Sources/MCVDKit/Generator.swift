@@ -135,16 +135,21 @@ public final class Generator {
     /// `count` new frames after `frames` (or before them with `backward`), block by block: each block
     /// predicts the model's n frames from the k frames before it at the condition stride s (t - 1 -
     /// (k - 1) s, ..., t - 1), or backward from the f frames after it (t + n, t + n + s, ...); generated
-    /// frames condition later blocks. Block i uses noise block i. Returns the new frames in time order.
-    public func extend(_ frames: [[Float]], count: Int, backward: Bool = false) throws -> [[Float]] {
+    /// frames condition later blocks. Block i uses noise block `noiseBlock + i` (a caller that extends one
+    /// stream in several calls, such as the element's live prediction, keeps the noise of its blocks apart).
+    /// Returns the new frames in time order.
+    public func extend(_ frames: [[Float]], count: Int, backward: Bool = false, noiseBlock: UInt32 = 0) throws -> [[Float]] {
         try model.check(task: backward ? .predictPast : .predict)
         let need = backward ? model.span(shape.future) : model.span(shape.past)
         guard frames.count >= need else {
             throw MCVDKitError("\(backward ? "past prediction" : "prediction") needs at least \(need) frames "
                                + "(\(backward ? shape.future : shape.past) at stride \(model.conditionStride)), got \(frames.count)")
         }
-        return try autoregress(frames, count: count, backward: backward)
+        return try autoregress(frames, count: count, backward: backward, noiseBlock: noiseBlock)
     }
+
+    /// Model calls (noise blocks) `extend` or `generate` makes for `count` frames: ceil(count / n).
+    public func blocks(for count: Int) -> Int { count <= 0 ? 0 : (count + shape.frames - 1) / shape.frames }
 
     /// `count` frames from nothing: the first block unconditional, later blocks predicted from the frames
     /// made so far once there are enough (as `extend`), unconditional until then.
@@ -152,7 +157,7 @@ public final class Generator {
         try autoregress([], count: count, backward: false)
     }
 
-    private func autoregress(_ given: [[Float]], count: Int, backward: Bool) throws -> [[Float]] {
+    private func autoregress(_ given: [[Float]], count: Int, backward: Bool, noiseBlock: UInt32 = 0) throws -> [[Float]] {
         guard count >= 0 else { throw MCVDKitError("frame count must be >= 0 (got \(count))") }
         let (k, n) = (shape.past, shape.frames)
         let offsets = model.conditionOffsets
@@ -162,15 +167,15 @@ public final class Generator {
             if backward {
                 // The new block starts n frames before video[0].
                 out = try sample(task: .predictPast, conditions: [BlockCondition(future: offsets.future.map { video[$0 - n] })],
-                                 noiseBlock: UInt32(block))[0]
+                                 noiseBlock: noiseBlock &+ UInt32(block))[0]
                 video.insert(contentsOf: out, at: 0)
             } else {
                 if k > 0 && video.count >= model.span(k) {
                     let t = video.count
                     out = try sample(task: .predict, conditions: [BlockCondition(past: offsets.past.map { video[t + $0] })],
-                                     noiseBlock: UInt32(block))[0]
+                                     noiseBlock: noiseBlock &+ UInt32(block))[0]
                 } else {
-                    out = try sample(task: .generate, conditions: [BlockCondition()], noiseBlock: UInt32(block))[0]
+                    out = try sample(task: .generate, conditions: [BlockCondition()], noiseBlock: noiseBlock &+ UInt32(block))[0]
                 }
                 video.append(contentsOf: out)
             }

@@ -83,6 +83,22 @@ func clip(_ n: Int, channels c: Int = 1, size: Int = 16) -> [[Float]] {
         #expect(throws: MCVDKitError.self) { try g.extend(Array(frames.prefix(3)), count: 1) }
     }
 
+    /// extend from noise block b: block i of the call uses noise block b + i (what the element's live
+    /// prediction needs to keep its calls' noise apart); blocks(for:) counts the model calls.
+    @Test func extendFromANoiseBlock() throws {
+        let model = try tinyModel("noise-offset", tinyConfig(past: 2, frames: 2, future: 1))
+        let g = try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(steps: 2, seed: 6))
+        let frames = clip(3)
+        let made = try g.extend(frames, count: 3, noiseBlock: 5)
+        let first = try g.sample(task: .predict, conditions: [BlockCondition(past: [frames[1], frames[2]])], noiseBlock: 5)[0]
+        let second = try g.sample(task: .predict, conditions: [BlockCondition(past: [first[0], first[1]])], noiseBlock: 6)[0]
+        #expect(made == [first[0], first[1], second[0]])
+        #expect(try g.extend(frames, count: 3) != made)
+        let before = try g.extend(frames, count: 2, backward: true, noiseBlock: 2)
+        #expect(before == (try g.sample(task: .predictPast, conditions: [BlockCondition(future: [frames[0]])], noiseBlock: 2)[0]))
+        #expect([0, 1, 2, 3, 4, 5].map { g.blocks(for: $0) } == [0, 1, 1, 2, 2, 3])
+    }
+
     @Test func aSeedGivesTheSameFramesAndAnotherSeedOthers() throws {
         let model = try tinyModel("seed", tinyConfig(channels: 3, past: 1, future: 1))
         func run(_ seed: UInt64) throws -> [[Float]] {

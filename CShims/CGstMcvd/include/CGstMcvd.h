@@ -22,6 +22,11 @@
 #define GST_MCVD_DEFAULT_THREADS 0   /* auto */
 #define GST_MCVD_MAX_THREADS 64
 #define GST_MCVD_DEFAULT_FALLBACK 1  /* blend */
+/* mode=predict (Sources/Element/PredictMode.swift) */
+#define GST_MCVD_MODE_PREDICT 1
+#define GST_MCVD_DEFAULT_EXTEND_FRAMES 0
+#define GST_MCVD_DEFAULT_PREPEND_FRAMES 0
+#define GST_MCVD_MAX_EXTRA_FRAMES 100000
 
 // Video formats the element accepts; output format = input format.
 #define GST_MCVD_FORMATS \
@@ -47,6 +52,8 @@ typedef enum {
   GST_MCVD_PROP_THREADS,
   GST_MCVD_PROP_FALLBACK,
   GST_MCVD_PROP_FRAMES_FALLBACK,
+  GST_MCVD_PROP_EXTEND_FRAMES,
+  GST_MCVD_PROP_PREPEND_FRAMES,
   GST_MCVD_N_PROPS
 } GstMcvdProp;
 
