@@ -1,6 +1,7 @@
 // Plugin entry and GType registration of the mcvd element: class_init (metadata, pad templates, param
 // specs) and instance_init (pads). Every vfunc forwards to Swift through the callback table.
 #include "CGstMcvd.h"
+#include "CGstMcvdSrc.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_mcvd_debug);
 
@@ -222,7 +223,7 @@ GstDebugCategory *gst_mcvd_debug_category(void) { return gst_mcvd_debug; }
 gboolean gst_mcvd_plugin_init(GstPlugin *plugin) {
   GST_DEBUG_CATEGORY_INIT(gst_mcvd_debug, "mcvd", 0, "MCVD frame synthesiser");
   if (callbacks.create == NULL) gst_mcvd_swift_install(&callbacks);
-  return gst_element_register(plugin, "mcvd", GST_RANK_NONE, gst_mcvd_get_type());
+  return gst_element_register(plugin, "mcvd", GST_RANK_NONE, gst_mcvd_get_type()) && gst_mcvd_src_register(plugin);
 }
 
 gboolean gst_mcvd_register_static(void) {

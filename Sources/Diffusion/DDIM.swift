@@ -52,7 +52,7 @@ public func sampleDDIM(model: Denoiser, x: inout [Float], timesteps: [Int], knob
         for j in 0..<count {
             x[j] = cx0 * x0[j] + dir * eps[j] + (sigma > 0 ? sigma * z[j] : 0)
         }
-        progress?(i + 1, timesteps.count)
+        try progress?(i + 1, timesteps.count)
     }
     if knobs.referenceFinalDenoise {
         try referenceFinalDenoise(&x, steps: timesteps.count, lastT: timesteps[timesteps.count - 1], model: model)
@@ -89,6 +89,6 @@ public func invertDDIM(model: Denoiser, x: inout [Float], timesteps: [Int], prog
             // 3. x_{t+1} = sqrt(alpha_{t+1}) x0 + sqrt(1 - alpha_{t+1}) eps.
             x[j] = cNext.sqrtAlphaBar * x0 + cNext.sqrtOneMinusAlphaBar * eps
         }
-        progress?(i + 1, ascending.count)
+        try progress?(i + 1, ascending.count)
     }
 }

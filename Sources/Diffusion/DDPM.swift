@@ -53,7 +53,7 @@ public func sampleDDPM(model: Denoiser, x: inout [Float], timesteps: [Int], knob
         for j in 0..<count {
             x[j] = cx0 * x0[j] + cxt * x[j] + (last ? 0 : sigma * z[j])
         }
-        progress?(i + 1, timesteps.count)
+        try progress?(i + 1, timesteps.count)
     }
     if knobs.referenceFinalDenoise {
         try referenceFinalDenoise(&x, steps: timesteps.count, lastT: timesteps[timesteps.count - 1], model: model)

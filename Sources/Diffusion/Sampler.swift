@@ -43,8 +43,9 @@ public struct SamplerKnobs: Sendable {
     }
 }
 
-/// Called after each step with (steps done, total steps).
-public typealias SamplerProgress = (_ done: Int, _ total: Int) -> Void
+/// Called after each step with (steps done, total steps). An error it throws stops the sampler there and
+/// is rethrown (how a caller cancels a long run between network evaluations).
+public typealias SamplerProgress = (_ done: Int, _ total: Int) throws -> Void
 
 /// The shared sampler signature: x (N samples of `model.sampleSize`) is overwritten with the sample.
 public typealias SamplerFunction = (

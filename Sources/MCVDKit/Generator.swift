@@ -46,8 +46,9 @@ public final class Generator {
     public let model: Model
     public let height: Int, width: Int
     public let settings: SamplingSettings
-    /// Called after each sampler step with (noise block, steps done, total steps).
-    public var progress: ((_ block: Int, _ done: Int, _ total: Int) -> Void)?
+    /// Called after each sampler step with (noise block, steps done, total steps). An error it throws
+    /// stops sampling there and is rethrown by the call that was sampling (cancellation).
+    public var progress: ((_ block: Int, _ done: Int, _ total: Int) throws -> Void)?
     public let shape: BlockShape
     private let network: ConditionalNetwork
 
@@ -96,7 +97,7 @@ public final class Generator {
                                    baseline: model.base == .blend ? nil : model.base.function(symmetric: model.range == .symmetric,
                                                                                           conditionStride: model.conditionStride),
                                    start: start)
-        let report: SamplerProgress? = progress.map { p in { done, total in p(Int(noiseBlock), done, total) } }
+        let report: SamplerProgress? = progress.map { p in { done, total in try p(Int(noiseBlock), done, total) } }
         let x = try sampleBlock(network: network, schedule: model.schedule, parameterization: model.parameterization,
                                 shape: shape, task: task, cond: cond, options: options, progress: report)
         let n = shape.frames
@@ -152,37 +153,22 @@ public final class Generator {
     public func blocks(for count: Int) -> Int { count <= 0 ? 0 : (count + shape.frames - 1) / shape.frames }
 
     /// `count` frames from nothing: the first block unconditional, later blocks predicted from the frames
-    /// made so far once there are enough (as `extend`), unconditional until then.
+    /// made so far once there are enough (as `extend`), unconditional until then. `Rollout` makes the
+    /// same frames one block at a time (mcvdsrc); `Model.checkGeneration` says whether the model was
+    /// trained for this.
     public func generate(count: Int) throws -> [[Float]] {
         try autoregress([], count: count, backward: false)
     }
 
     private func autoregress(_ given: [[Float]], count: Int, backward: Bool, noiseBlock: UInt32 = 0) throws -> [[Float]] {
         guard count >= 0 else { throw MCVDKitError("frame count must be >= 0 (got \(count))") }
-        let (k, n) = (shape.past, shape.frames)
-        let offsets = model.conditionOffsets
-        var video = given, produced = 0, block = 0
-        while produced < count {
-            let out: [[Float]]
-            if backward {
-                // The new block starts n frames before video[0].
-                out = try sample(task: .predictPast, conditions: [BlockCondition(future: offsets.future.map { video[$0 - n] })],
-                                 noiseBlock: noiseBlock &+ UInt32(block))[0]
-                video.insert(contentsOf: out, at: 0)
-            } else {
-                if k > 0 && video.count >= model.span(k) {
-                    let t = video.count
-                    out = try sample(task: .predict, conditions: [BlockCondition(past: offsets.past.map { video[t + $0] })],
-                                     noiseBlock: noiseBlock &+ UInt32(block))[0]
-                } else {
-                    out = try sample(task: .generate, conditions: [BlockCondition()], noiseBlock: noiseBlock &+ UInt32(block))[0]
-                }
-                video.append(contentsOf: out)
-            }
-            produced += n
-            block += 1
+        let rollout = Rollout(generator: self, given: given, backward: backward, firstNoiseBlock: noiseBlock)
+        var made: [[Float]] = []
+        while made.count < count {
+            let block = try rollout.next()
+            if backward { made.insert(contentsOf: block, at: 0) } else { made.append(contentsOf: block) }
         }
-        return backward ? Array(video[(produced - count) ..< produced])
-                        : Array(video[(video.count - produced) ..< (video.count - produced + count)])
+        // The frames nearest the given ones (all of them for generation).
+        return backward ? Array(made.suffix(count)) : Array(made.prefix(count))
     }
 }

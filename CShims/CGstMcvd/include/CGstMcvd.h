@@ -100,3 +100,6 @@ gboolean gst_mcvd_register_static(void);
 // Macro wrappers Swift cannot import.
 gpointer gst_mcvd_impl(GstObject *element);
 GstDebugCategory *gst_mcvd_debug_category(void);
+
+// The mcvdsrc element of the same plugin.
+#include "CGstMcvdSrc.h"
