@@ -22,6 +22,8 @@
 #define GST_MCVD_DEFAULT_THREADS 0   /* auto */
 #define GST_MCVD_MAX_THREADS 64
 #define GST_MCVD_DEFAULT_FALLBACK 1  /* blend */
+#define GST_MCVD_DEFAULT_PROCESSING_SIZE 64  /* rows the model runs at; 0 = native (README "method=diffusion") */
+#define GST_MCVD_MAX_PROCESSING_SIZE 4320
 
 // Video formats the element accepts; output format = input format.
 #define GST_MCVD_FORMATS \
@@ -47,6 +49,7 @@ typedef enum {
   GST_MCVD_PROP_THREADS,
   GST_MCVD_PROP_FALLBACK,
   GST_MCVD_PROP_FRAMES_FALLBACK,
+  GST_MCVD_PROP_PROCESSING_SIZE,
   GST_MCVD_N_PROPS
 } GstMcvdProp;
 
