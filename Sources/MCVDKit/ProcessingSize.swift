@@ -100,8 +100,8 @@ extension Model {
     /// The residual base b of `task` for the N samples of `cond`, (N, n, C, H, W): the model's
     /// diffusion.base at the shape's size, the values sampling adds the residual to (Generator.sample).
     public func baseValues(task: Task, shape: BlockShape, cond: Conditioning) throws -> [Float] {
-        base == .blend ? task.baseline(shape: shape, cond: cond)
-            : try base.values(task: task, shape: shape, cond: cond, symmetric: range == .symmetric, conditionStride: conditionStride)
+        if base == .blend { return task.baseline(shape: shape, cond: cond) }
+        return try base.values(task: task, shape: shape, cond: cond, symmetric: range == .symmetric, conditionStride: conditionStride)
     }
 
     /// The working size for frames of height x width at `processingSize` rows (0 = native): native
@@ -142,7 +142,8 @@ public final class FrameGenerator: BlockSampler {
         guard height > 0, width > 0 else { throw MCVDKitError("frame size \(width)x\(height): must be positive") }
         guard processingSize >= 0 else { throw MCVDKitError("processing size must be >= 0 (got \(processingSize))") }
         self.model = model; self.height = height; self.width = width; self.processingSize = processingSize
-        (workingHeight, workingWidth, scaled) = model.workingSize(height: height, width: width, processingSize: processingSize)
+        let work = model.workingSize(height: height, width: width, processingSize: processingSize)
+        workingHeight = work.height; workingWidth = work.width; scaled = work.scaled
         generator = try Generator(model: model, height: workingHeight, width: workingWidth, settings: settings)
     }
 

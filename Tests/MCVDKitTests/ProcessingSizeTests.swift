@@ -115,8 +115,8 @@ func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1)
             let cond = try task.conditioning(shape: shape, samples: conds.count,
                                              past: task.usesPast ? conds.flatMap { $0.past.flatMap { $0 } } : nil,
                                              future: task.usesFuture ? conds.flatMap { $0.future.flatMap { $0 } } : nil)
-            return model.base == .blend ? task.baseline(shape: shape, cond: cond)
-                : try model.base.values(task: task, shape: shape, cond: cond, symmetric: true, conditionStride: model.conditionStride)
+            if model.base == .blend { return task.baseline(shape: shape, cond: cond) }
+            return try model.base.values(task: task, shape: shape, cond: cond, symmetric: true, conditionStride: model.conditionStride)
         }
         let bs = try base(small, ph, pw), bf = try base(conditions, h, w)
         let (fs, ffs, n) = (c * ph * pw, c * h * w, model.frames)
