@@ -94,13 +94,17 @@ func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1)
     @Test func workingSize() throws {
         let model = try tinyModel("ps-size", tinyConfig())       // size multiple 2
         #expect(model.sizeMultiple == 2)
-        #expect(model.workingSize(height: 37, width: 45, processingSize: 16) == (16, 20, true))   // 45 * 16 / 37 = 19.5
-        #expect(model.workingSize(height: 720, width: 1280, processingSize: 64) == (64, 114, true))
-        #expect(model.workingSize(height: 37, width: 45, processingSize: 0) == (38, 46, false))
-        #expect(model.workingSize(height: 37, width: 45, processingSize: 37) == (38, 46, false))  // no taller: native
-        #expect(model.workingSize(height: 37, width: 45, processingSize: 64) == (38, 46, false))
-        #expect(model.workingSize(height: 9, width: 300, processingSize: 3) == (4, 134, true))    // 3 rounds to 4
-        #expect(model.workingSize(height: 300, width: 3, processingSize: 16) == (16, 2, true))    // at least one multiple
+        func size(height: Int, width: Int, processingSize: Int) -> [Int] {
+            let s = model.workingSize(height: height, width: width, processingSize: processingSize)
+            return [s.height, s.width, s.scaled ? 1 : 0]
+        }
+        #expect(size(height: 37, width: 45, processingSize: 16) == [16, 20, 1])   // 45 * 16 / 37 = 19.5
+        #expect(size(height: 720, width: 1280, processingSize: 64) == [64, 114, 1])
+        #expect(size(height: 37, width: 45, processingSize: 0) == [38, 46, 0])
+        #expect(size(height: 37, width: 45, processingSize: 37) == [38, 46, 0])  // no taller: native
+        #expect(size(height: 37, width: 45, processingSize: 64) == [38, 46, 0])
+        #expect(size(height: 9, width: 300, processingSize: 3) == [4, 134, 1])    // 3 rounds to 4
+        #expect(size(height: 300, width: 3, processingSize: 16) == [16, 2, 1])    // at least one multiple
     }
 
     /// The scaled path by hand, with the library's pieces called one by one.
