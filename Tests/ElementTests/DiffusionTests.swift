@@ -365,31 +365,31 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
     }
 
     /// processing-size below the frame height: each model-made frame equals MCVDKit's FrameGenerator at
-    /// that processing size (42x30 frames, model at 24x16), for a 3- and a 1-channel model, written
+    /// that processing size (48x30 frames: packed planes in GStreamer's layout, as FrameBuffer; model at 24x16), for a 3- and a 1-channel model, written
     /// over a copy of the earlier original; processing-size is readable back.
     @Test func processingSizeMatchesTheLibrary() throws {
         let gray = try writeModel(channels: 1, past: 1, future: 1, name: "gray-ps")
         defer { try? FileManager.default.removeItem(atPath: gray) }
         for path in [tinyConcat, gray] {
             let h = Harness(Self.diffusion(["seed": "9", "threads": "1", "processing-size": "16"], model: path),
-                            caps: "video/x-raw,format=I420,width=42,height=30,framerate=10/1")
+                            caps: "video/x-raw,format=I420,width=48,height=30,framerate=10/1")
             #expect(h.intProperty("processing-size") == 16)
             let outs = Self.run(h, count: 5)
             #expect(outs.count == 10)
             guard outs.count == 10 else { continue }
             let model = try Model(path: path)
-            let generator = try FrameGenerator(model: model, height: 30, width: 42, processingSize: 16,
+            let generator = try FrameGenerator(model: model, height: 30, width: 48, processingSize: 16,
                                                settings: SamplingSettings(sampler: .ddim, steps: 2, seed: 9))
             #expect(generator.scaled && generator.workingHeight == 16 && generator.workingWidth == 24)
             let bytes = (0..<5).map { noiseBytes(Int(h.info.size), seed: UInt64(100 + $0)) }
             let planar = try bytes.map {
-                try FrameBuffer(format: .i420, width: 42, height: 30, bytes: $0).view.planar(channels: model.channels, range: model.range)
+                try FrameBuffer(format: .i420, width: 48, height: 30, bytes: $0).view.planar(channels: model.channels, range: model.range)
             }
             let made = try generator.interpolate(planar, batch: 1).filter(\.generated).map(\.pixels)
             let gaps = Array((model.past - 1)..<(5 - model.future))
             #expect(made.count == gaps.count)
             for (g, frame) in zip(gaps, made) {
-                let expected = try FrameBuffer(format: .i420, width: 42, height: 30, bytes: bytes[g])
+                let expected = try FrameBuffer(format: .i420, width: 48, height: 30, bytes: bytes[g])
                 try expected.view.write(frame, channels: model.channels, range: model.range, keepColour: true)
                 #expect(outs[2 * g + 1].samples == samplesOf(expected.bytes, h.info), "\(model.channels) channel(s), gap \(g)")
             }
