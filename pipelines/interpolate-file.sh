@@ -3,8 +3,12 @@
 # the input's audio tracks kept in sync (copied as they are when mp4 takes the codec: AAC, MP3, AC-3,
 # E-AC-3, ALAC, MP2, Opus; else encoded to AAC).
 # Usage: pipelines/interpolate-file.sh IN OUT [RATE]    RATE: the output frame rate, as 60, 29.97, 60/1 or
-#        24000/1001 (default: input rate x 2). Env: METHOD=blend|repeat (default blend), LOSSLESS=1 for
-#        lossless H.264 (qp 0: decoded frames equal mcvd's output, so originals are checkable bit-exact).
+#        24000/1001 (default: input rate x 2). Env: METHOD=blend|repeat|motion|diffusion (default blend;
+#        diffusion when MODEL is set), LOSSLESS=1 for lossless H.264 (qp 0: decoded frames equal mcvd's
+#        output, so originals are checkable bit-exact).
+#        Diffusion (README "method=diffusion"): MODEL=model.safetensors, STEPS (default: the model's),
+#        PROCESSING_SIZE (rows the model runs at; default the element's, 0 = the frame's own size), SEED.
+# Example: MODEL=model.safetensors STEPS=1 pipelines/interpolate-file.sh in.mp4 out-2x.mp4
 # What appears: OUT, with the same duration as IN and (for 2x) twice its frames. OUT is written to a
 # temporary file next to it and renamed at the end, so a failure leaves no OUT and never touches an
 # existing one; OUT may not be IN (also through a symlink or hard link). Odd widths/heights get one black
@@ -19,6 +23,19 @@ if [ "$in" -ef "$out" ] || [ "$(realpath -m -- "$in")" = "$(realpath -m -- "$out
 fi
 [ -d "$(dirname -- "$out")" ] || mcvd_die "$(dirname -- "$out"): no such folder"
 [ -n "$rate" ] && rate=$(mcvd_rate "$rate")
+method=${METHOD:-blend}; [ -n "${MODEL:-}" ] && method=${METHOD:-diffusion}
+props=(method="$method")
+if [ -n "${MODEL:-}" ]; then
+  [ "$method" = diffusion ] || mcvd_die "MODEL is for METHOD=diffusion (METHOD is $method)"
+  [ -f "$MODEL" ] || mcvd_die "MODEL=$MODEL: no such file"
+  props+=(model="$(realpath -- "$MODEL")")
+fi
+for v in STEPS PROCESSING_SIZE SEED; do
+  val=${!v:-}; [ -z "$val" ] && continue
+  [[ $val =~ ^[0-9]+$ ]] || mcvd_die "$v=$val: a whole number is needed"
+  [ "$method" = diffusion ] || mcvd_die "$v is for METHOD=diffusion (METHOD is $method)"
+  prop=$(echo "$v" | tr 'A-Z_' 'a-z-'); props+=("$prop=$val")
+done
 ffprobe -v error "$in" >/dev/null 2>&1 || mcvd_die "$in: not a media file ffprobe can read"
 [ -n "$(mcvd_probe "$in" v codec_type)" ] || mcvd_die "$in: no video stream (audio only?)"
 mcvd_plugin_env
@@ -31,7 +48,7 @@ enc="x264enc speed-preset=faster"; [ "${LOSSLESS:-0}" = 1 ] && enc="x264enc spee
 w=$(mcvd_probe "$in" v width); h=$(mcvd_probe "$in" v height)
 pad=""; [[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ ]] && [ $((w % 2 + h % 2)) -gt 0 ] && pad="! videobox right=-$((w % 2)) bottom=-$((h % 2)) "
 # shellcheck disable=SC2086
-if ! log=$(gst-launch-1.0 -q filesrc location="$in" ! decodebin ! videoconvert ! mcvd method="${METHOD:-blend}" $caps \
+if ! log=$(gst-launch-1.0 -q filesrc location="$in" ! decodebin ! videoconvert ! mcvd "${props[@]}" $caps \
       ! videoconvert $pad! videoconvert ! $enc ! mp4mux ! filesink location="$vtmp" 2>&1); then
   if echo "$log" | grep -qE "not-linked|missing a plug-in"; then
     mcvd_die "$in: GStreamer has no decoder for its video codec ($(mcvd_probe "$in" v codec_name)/$(mcvd_probe "$in" v codec_tag_string)); ffmpeg can convert it first: ffmpeg -i IN -c:v ffv1 -c:a copy OUT.mkv"

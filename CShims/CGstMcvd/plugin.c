@@ -191,6 +191,15 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                        "before the segment start, every output timestamp is delayed by that many frames instead",
                        0, GST_MCVD_MAX_EXTRA_FRAMES, GST_MCVD_DEFAULT_PREPEND_FRAMES, rw | GST_PARAM_MUTABLE_READY));
 
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_PROCESSING_SIZE,
+      g_param_spec_int("processing-size", "Processing size",
+                       "method=diffusion: rows the model runs at; taller frames are area-averaged to about this "
+                       "height (aspect kept), and the model's correction over its base is upsampled (bilinear) "
+                       "over the base computed at full resolution; frames no taller run at their own size; 0 = "
+                       "always the frame's own size (at most 640x480 pixels)",
+                       0, GST_MCVD_MAX_PROCESSING_SIZE, GST_MCVD_DEFAULT_PROCESSING_SIZE,
+                       rw | GST_PARAM_MUTABLE_READY));
+
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(element_class, "MCVD frame synthesiser", "Filter/Effect/Converter/Video",

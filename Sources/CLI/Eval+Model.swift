@@ -1,6 +1,9 @@
 // The model side of `mcvd eval`: loads the model (MCVDKit's Model) and estimates the eval's target frames
-// with MCVDKit's Generator, batches of targets as samples. Interpolation conditions on the kept frames
-// (every other one) around each dropped frame; prediction on the frames just before the target.
+// with MCVDKit's FrameGenerator (`--processing-size`: the model at about that many rows, its correction
+// upsampled over the full-size base; 0 = the frames' own size), batches of targets as samples.
+// Interpolation conditions on the kept frames (every other one) around each dropped frame; prediction on
+// the frames just before the target. A 1-channel model on --rgb frames works on their luma and keeps the
+// colour of the frame before the target (MCVDKit's keepColour, as the element writes over the earlier original).
 import Diffusion
 import Foundation
 import MCVDKit
@@ -15,15 +18,23 @@ struct ModelRunner {
     var conditionStride: Int { model.conditionStride }
     let settings: SamplingSettings
     let batch: Int
+    let processingSize: Int
+    /// Channels of the eval's frames (1 gray, 3 RGB).
+    let frameChannels: Int
+    /// Seconds spent in the model (all videos), and targets made.
+    final class Clock { var seconds = 0.0; var frames = 0 }
+    let clock = Clock()
 
     init(path: String, options o: Mcvd.Eval) throws {
         model = try Model(pathOrDefault: path)
         settings = SamplingSettings(sampler: o.sampling.sampler, steps: o.sampling.steps, eta: o.sampling.eta,
                                     warmStart: o.sampling.warmStart, start: o.sampling.start, seed: o.common.seed ?? 0)
         batch = o.batch
+        processingSize = o.processingSize
+        frameChannels = o.colour.count
         let (k, n, f, channels) = (model.past, model.frames, model.future, model.channels)
-        guard channels == o.colour.count else {
-            throw CLIError("the model has \(channels) channel(s); pass --\(channels == 1 ? "gray" : "rgb")")
+        guard channels == frameChannels || channels == 1 else {
+            throw CLIError("the model has \(channels) channels (RGB); pass --rgb")
         }
         switch o.task {
         case .interpolate where k == 0 || f == 0 || n != 1:
@@ -39,21 +50,28 @@ struct ModelRunner {
         }
         let steps = settings.steps ?? model.defaultSteps
         print("# model: \(model.summary), "
-              + "\(settings.sampler.rawValue) \(steps) step(s) eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \((settings.start ?? model.defaultStart(steps: steps)).rawValue) seed \(settings.seed)")
+              + "\(settings.sampler.rawValue) \(steps) step(s) eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \((settings.start ?? model.defaultStart(steps: steps)).rawValue) seed \(settings.seed), "
+              + "processing size \(processingSize == 0 ? "native" : "\(processingSize) rows")"
+              + (channels == 1 && frameChannels == 3 ? ", luma of the RGB frames (colour of the frame before)" : ""))
     }
 
     /// The model's estimate of every target frame (HWC bytes). Interpolation: past = the k kept frames
     /// t-2k+1, ..., t-3, t-1, future = t+1, t+3, ..., t+2f-1; prediction: past = t-1-(k-1)s, ..., t-1-s, t-1
     /// (s = the model's condition stride; consecutive for 1), first frame of n.
     func run(video v: DecodedVideo, targets: [Int], task: EvalTask, seedBlock: UInt32) throws -> [[UInt8]] {
-        let generator: Generator
-        do { generator = try Generator(model: model, height: v.height, width: v.width, settings: settings) } catch {
+        let generator: FrameGenerator
+        do {
+            generator = try FrameGenerator(model: model, height: v.height, width: v.width, processingSize: processingSize, settings: settings)
+        } catch {
             throw CLIError("\(v.path): \(error)")
         }
-        let format: PixelFormat = model.channels == 1 ? .gray8 : .rgb
+        if generator.scaled { print("#   model at \(generator.workingWidth)x\(generator.workingHeight)") }
+        let format: PixelFormat = frameChannels == 1 ? .gray8 : .rgb
         let planes = try v.frames.map {
             try FrameBuffer(format: format, width: v.width, height: v.height, bytes: $0).view.planar(channels: model.channels, range: model.range)
         }
+        let began = Date()
+        defer { clock.seconds += Date().timeIntervalSince(began); clock.frames += targets.count }
         var out: [[UInt8]] = []
         for (chunk, start) in stride(from: 0, to: targets.count, by: batch).enumerated() {
             let ts = Array(targets[start ..< min(start + batch, targets.count)])
@@ -64,9 +82,10 @@ struct ModelRunner {
             }
             let made = try generator.sample(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
                                             noiseBlock: seedBlock &* 65_536 &+ UInt32(chunk))
-            for block in made {
-                let buffer = try FrameBuffer(format: format, width: v.width, height: v.height)
-                try buffer.view.write(block[0], channels: model.channels, range: model.range)
+            for (t, block) in zip(ts, made) {
+                // Written over the frame before the target (what a 1-channel model keeps of an RGB frame).
+                let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: v.frames[t - 1])
+                try buffer.view.write(block[0], channels: model.channels, range: model.range, keepColour: true)
                 out.append(buffer.bytes)
             }
         }

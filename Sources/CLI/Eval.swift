@@ -86,6 +86,10 @@ extension Mcvd {
         @Option(help: "Model: target frames per network batch.")
         var batch: Int = 8
 
+        @Option(help: ArgumentHelp("Model: rows it runs at (taller frames area-averaged to it, its correction over its base upsampled over the full-size base); 0 = the frames' own size.",
+                                   valueName: "rows"))
+        var processingSize: Int = 0
+
         @Option(help: "Write a PNG strip: rows ground truth / methods in the order printed; columns target frames (centre squares).")
         var strip: String?
 
@@ -105,9 +109,10 @@ extension Mcvd {
             guard batch >= 1, stripFrames >= 1, (1...8).contains(stripScale) else {
                 throw ValidationError("--batch and --strip-frames must be >= 1, --strip-scale in 1...8")
             }
-            if model == nil && (sampling.steps != nil || sampling.warmStart != nil || common.seed != nil) {
-                throw ValidationError("--steps, --warm-start and --seed apply to --model")
+            if model == nil && (sampling.steps != nil || sampling.warmStart != nil || common.seed != nil || processingSize != 0) {
+                throw ValidationError("--steps, --warm-start, --seed and --processing-size apply to --model")
             }
+            guard processingSize >= 0 else { throw ValidationError("--processing-size must be >= 0 (0 = native)") }
         }
 
         func run() throws {
@@ -227,6 +232,11 @@ extension Mcvd {
                 table.append("| \(method) | \(fmt(psnr, 2)) | \(fmt(ssim, 3)) | \(fmt(psnrF, 2)) | \(fmt(ssimF, 3)) | \(all.count) | \(frames) |")
             }
             if !skipped.isEmpty { print("# skipped: \(skipped.joined(separator: ", "))") }
+            if let runner, runner.clock.frames > 0 {
+                let c = runner.clock
+                print("model_time targets=\(c.frames) seconds=\(fmt(c.seconds, 2)) ms_per_target=\(fmt(1000 * c.seconds / Double(c.frames), 1)) "
+                      + "targets_per_s=\(fmt(Double(c.frames) / c.seconds, 2)) (frame mapping, resampling, base and sampler; \(Engine.threads) thread(s))")
+            }
             print("")
             print(table.joined(separator: "\n"))
 

@@ -2,7 +2,7 @@
 // on PNG frames (a folder or a list) or a video (decoded through GStreamer), writes every frame of the
 // result in time order (DIR/0000.png ...) and DIR/strip.png (the frames side by side; a grey bar under
 // given frames, an orange one under generated frames). Loading, frame mapping and sampling are MCVDKit's
-// (Model, FrameBuffer, Generator); this file parses the arguments, reads the inputs and writes the files.
+// (Model, FrameBuffer, FrameGenerator: --processing-size); this file parses the arguments, reads the inputs and writes the files.
 import ArgumentParser
 import Diffusion
 import Foundation
@@ -46,6 +46,10 @@ extension Mcvd {
         @Option(help: "Frame height to work at (default: the model's image size); width follows the aspect.")
         var size: Int?
 
+        @Option(help: ArgumentHelp("Rows the model runs at: taller frames are area-averaged to it and its correction over its base is upsampled over the full-size base (the element's processing-size); 0 = the frames' own size.",
+                                   valueName: "rows"))
+        var processingSize: Int = 0
+
         @Option(help: "Strip magnification (nearest neighbour).")
         var stripScale: Int = 2
 
@@ -55,6 +59,7 @@ extension Mcvd {
             if let frames, frames < 1 { throw ValidationError("--frames must be >= 1") }
             if let count, count < 1 { throw ValidationError("--count must be >= 1") }
             if let size, size < 8 { throw ValidationError("--size must be >= 8") }
+            guard processingSize >= 0 else { throw ValidationError("--processing-size must be >= 0 (0 = the frames' own size)") }
             guard start >= 0, (1...8).contains(stripScale) else {
                 throw ValidationError("--start must be >= 0, --strip-scale in 1...8")
             }
@@ -91,11 +96,12 @@ extension Mcvd {
             }
             let settings = SamplingSettings(sampler: sampling.sampler, steps: sampling.steps, eta: sampling.eta,
                                             warmStart: sampling.warmStart, start: sampling.start, seed: common.seed ?? 0)
-            let generator = try Generator(model: model, height: height, width: width, settings: settings)
+            let generator = try FrameGenerator(model: model, height: height, width: width, processingSize: processingSize, settings: settings)
             let progress = ProgressLine()
-            if progress.tty { generator.progress = { block, done, total in progress.show("block \(block + 1) step \(done)/\(total)") } }
+            if progress.tty { generator.generator.progress = { block, done, total in progress.show("block \(block + 1) step \(done)/\(total)") } }
             print("model: \(model.summary)")
-            print("task \(task.rawValue): \(given.count) given frame(s) at \(width)x\(height), \(settings.sampler.rawValue) \(generator.steps) step(s)")
+            print("task \(task.rawValue): \(given.count) given frame(s) at \(width)x\(height), \(settings.sampler.rawValue) \(generator.steps) step(s)"
+                  + (generator.scaled ? ", model at \(generator.workingWidth)x\(generator.workingHeight) (processing size \(processingSize))" : ""))
 
             // 2. Sample; the result as (frame, generated?) in time order.
             var sequence: [SequenceFrame] = []

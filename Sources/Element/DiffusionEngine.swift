@@ -1,11 +1,14 @@
 // method=diffusion's model side: loading and checking the model (MCVDKit's Model) against the settings
-// and the stream, and a frame's way to the model and back. Frame-size rule (README "The element"): the
-// model runs on the whole frame at its own size, edge-padded on the right and bottom to the model's size
-// multiple and cropped back; frames above `DiffusionEngine.maxPixels` are refused before data flows (the
-// processing-size path with an upsampled correction is a later step). Originals never go through here:
+// and the stream, and a frame's way to the model and back. Frame-size rule (README "The element"):
+// MCVDKit's FrameGenerator with the `processing-size` property: frames taller than it go to the model
+// area-averaged to about that many rows, and the model's correction over its base comes back upsampled
+// over the base computed at full size; others (and processing-size=0) run at their own size, padded to
+// the model's size multiple. A working size above `DiffusionEngine.maxPixels` is refused before data
+// flows. Originals never go through here:
 // only inserted frames are written, into a copy of the earlier neighbouring original (a 1-channel
 // model keeps that frame's colour and alpha; MCVDKit's `keepColour`).
 import CGStreamer
+import CGstMcvd
 import Diffusion
 import MCVDKit
 import Tensor
@@ -48,15 +51,13 @@ struct LoadedModel {
 
 /// The model at one frame size and format, and the stream's conditioning geometry.
 final class DiffusionEngine {
-    /// Larger frames are refused (the model runs at the frame's own size; memory and time grow with it).
+    /// Larger working sizes are refused (memory and time of a forward grow with the pixels).
     static let maxPixels = 640 * 480
 
     let model: Model
-    let generator: Generator
+    let generator: FrameGenerator
     let format: PixelFormat
     let width: Int, height: Int
-    /// The size the model runs at: width and height rounded up to the model's size multiple.
-    let paddedWidth: Int, paddedHeight: Int
     let colour: ColourSpace
     /// Threads inside one forward, for this element only (`Engine.threadsInTask` around each call, so two
     /// elements in one process keep their own counts).
@@ -82,23 +83,24 @@ final class DiffusionEngine {
             throw DiffusionError("method=diffusion cannot map \(name) frames")  // not in GST_MCVD_FORMATS
         }
         let w = Int(info.width), h = Int(info.height)
-        guard w * h <= Self.maxPixels else {
-            throw DiffusionError("method=diffusion runs the model on the whole frame, at most \(Self.maxPixels) pixels "
-                                 + "for now; this stream is \(w)x\(h). Scale down before mcvd (videoscale ! "
-                                 + "video/x-raw,width=320,height=240 ! mcvd ...) or use method=blend")
+        let p = settings.processingSize
+        let work = model.workingSize(height: h, width: w, processingSize: p)
+        guard work.width * work.height <= Self.maxPixels else {
+            throw DiffusionError("method=diffusion runs the model at \(work.width)x\(work.height) for this \(w)x\(h) stream "
+                                 + "(processing-size=\(p)\(p == 0 ? ": native size" : "")); at most \(Self.maxPixels) pixels. "
+                                 + "Set a smaller processing-size (the default, \(GST_MCVD_DEFAULT_PROCESSING_SIZE) rows, runs the "
+                                 + "model small and upsamples its correction), scale down before mcvd (videoscale ! "
+                                 + "video/x-raw,width=320,height=240 ! mcvd ...), or use method=blend")
         }
-        let m = model.sizeMultiple
         self.model = model
         self.format = format
         width = w; height = h
-        paddedWidth = (w + m - 1) / m * m
-        paddedHeight = (h + m - 1) / m * m
         colour = Self.colourSpace(info)
         let n = model.frames, s = model.conditionStride
         inputStride = s % (n + 1) == 0 ? s / (n + 1) : 1
         threads = settings.engineThreads  // this element's own (Generator.init does the engine's set-up)
         do {
-            generator = try Generator(model: model, height: paddedHeight, width: paddedWidth, settings: settings.sampling)
+            generator = try FrameGenerator(model: model, height: h, width: w, processingSize: p, settings: settings.sampling)
         } catch {
             throw DiffusionError("Model \(loaded.path) with \(settings): \(error)")
         }
@@ -139,48 +141,21 @@ final class DiffusionEngine {
         return try FrameView(format: format, width: width, height: height, planes: planes, colour: colour)
     }
 
-    /// An original as the model's input: planar at the padded size (edges repeated).
-    func planar(_ buffer: BufferPtr, info: inout GstVideoInfo) throws -> [Float] {
+    /// An original as the model's input (the frame generator's working size) and at full size.
+    func planar(_ buffer: BufferPtr, info: inout GstVideoInfo) throws -> FrameGenerator.Prepared {
         guard var frame = MappedFrame(&info, buffer, write: false) else {
             throw DiffusionError("Input buffer too small for the negotiated caps")
         }
         defer { frame.unmap() }
-        let p = try view(&frame).planar(channels: model.channels, range: model.range)
-        return pad(p)
-    }
-
-    /// (C, H, W) -> (C, H', W') repeating the last column and row.
-    func pad(_ p: [Float]) -> [Float] {
-        let (w, h, pw, ph) = (width, height, paddedWidth, paddedHeight)
-        if w == pw && h == ph { return p }
-        var out = [Float](repeating: 0, count: model.channels * pw * ph)
-        for c in 0..<model.channels {
-            for y in 0..<ph {
-                let sy = min(y, h - 1)
-                for x in 0..<pw { out[(c * ph + y) * pw + x] = p[(c * h + sy) * w + min(x, w - 1)] }
-            }
-        }
-        return out
-    }
-
-    /// (C, H', W') -> (C, H, W).
-    func crop(_ p: [Float]) -> [Float] {
-        let (w, h, pw, ph) = (width, height, paddedWidth, paddedHeight)
-        if w == pw && h == ph { return p }
-        var out = [Float](repeating: 0, count: model.channels * w * h)
-        for c in 0..<model.channels {
-            for y in 0..<h { for x in 0..<w { out[(c * h + y) * w + x] = p[(c * ph + y) * pw + x] } }
-        }
-        return out
+        return try generator.prepare(try view(&frame).planar(channels: model.channels, range: model.range))
     }
 
     /// The model's n frames for one gap (k past originals oldest first, f future nearest first).
-    func generate(past: [[Float]], future: [[Float]]) throws -> [[Float]] {
+    func generate(past: [FrameGenerator.Prepared], future: [FrameGenerator.Prepared]) throws -> [[Float]] {
         let block = noiseBlock
         noiseBlock &+= 1
         return try Engine.$threadsInTask.withValue(threads) {
-            try generator.sample(task: .interpolate, conditions: [BlockCondition(past: past, future: future)],
-                                 noiseBlock: block)[0]
+            try generator.sample(task: .interpolate, prepared: [(past: past, future: future)], noiseBlock: block)[0]
         }
     }
 
@@ -197,7 +172,7 @@ final class DiffusionEngine {
             guard var dst = MappedFrame(&info, out, write: true) else { throw DiffusionError("Cannot map an output frame") }
             defer { dst.unmap() }
             _ = gst_video_frame_copy(&dst.frame, &src.frame)
-            try view(&dst).write(crop(planar), channels: model.channels, range: model.range, keepColour: true)
+            try view(&dst).write(planar, channels: model.channels, range: model.range, keepColour: true)
         } catch {
             bufferUnref(out)
             throw error

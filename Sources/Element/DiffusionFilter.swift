@@ -6,11 +6,12 @@
 // runs synchronously on the streaming thread.
 import CGStreamer
 import CGstMcvd
+import MCVDKit
 
 /// An original in the window: the frame (a ref of its own) and its model input.
 struct DiffusionOriginal {
     var frame: HeldFrame
-    var planar: [Float]
+    var planar: FrameGenerator.Prepared
 }
 
 /// Lives in StreamState; only touched on the streaming thread or while the pads are inactive.
@@ -72,7 +73,8 @@ extension McvdFilter {
         do {
             let engine = try DiffusionEngine(try loadDiffusionModel(), info: info, settings: s.diffusion)
             if stream.mode == .interpolate, let w = engine.strideWarning { postWarning(element, w) }
-            gstLog(.info, element, "diffusion: \(engine.model.summary) at \(engine.paddedWidth)x\(engine.paddedHeight), "
+            gstLog(.info, element, "diffusion: \(engine.model.summary) at \(engine.generator.workingWidth)x\(engine.generator.workingHeight)"
+                   + "\(engine.generator.scaled ? " (processing size, frames \(engine.width)x\(engine.height))" : ""), "
                    + "\(engine.generator.steps) \(s.diffusion.sampler) steps, look-ahead \(engine.lookAhead) frame(s)")
             return (true, engine)
         } catch {
@@ -108,7 +110,7 @@ extension McvdFilter {
     /// A new original: into the window, then every gap whose look-ahead has arrived goes out.
     func diffusionPush(_ frame: HeldFrame) -> GstFlowReturn {
         guard let engine = stream.diffusion.engine else { return GST_FLOW_OK }
-        let planar: [Float]
+        let planar: FrameGenerator.Prepared
         do { planar = try engine.planar(frame.buffer, info: &stream.info) } catch {
             postStreamError(element, GST_STREAM_ERROR_FORMAT, "\(error)")
             return GST_FLOW_ERROR

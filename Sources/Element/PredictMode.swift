@@ -175,14 +175,14 @@ extension McvdFilter {
     }
 
     /// The model input of an original (method=diffusion; else empty).
-    func predictPlanar(_ buffer: BufferPtr) throws -> [Float] {
-        guard let engine = stream.diffusion.engine else { return [] }
+    func predictPlanar(_ buffer: BufferPtr) throws -> FrameGenerator.Prepared {
+        guard let engine = stream.diffusion.engine else { return FrameGenerator.Prepared(full: [], working: []) }
         return try engine.planar(buffer, info: &stream.info)
     }
 
     /// Pushes an original as slot `nextSlot` (the same memory, bit-exact).
-    func pushOriginal(_ frame: HeldFrame, planar: [Float]) -> GstFlowReturn {
-        if stream.diffusion.engine != nil { remember(planar) }
+    func pushOriginal(_ frame: HeldFrame, planar: FrameGenerator.Prepared) -> GstFlowReturn {
+        if stream.diffusion.engine != nil { remember(planar.full) }
         return pushPredicted(bufferMakeWritable(bufferRef(frame.buffer)), reference: nil)
     }
 
@@ -224,7 +224,7 @@ extension McvdFilter {
         }
         let grid = stream.grid!
         var slot = slotIndex(grid, frame.pts)
-        let planar: [Float]
+        let planar: FrameGenerator.Prepared
         do { planar = try predictPlanar(frame.buffer) } catch {
             postStreamError(element, GST_STREAM_ERROR_FORMAT, "\(error)")
             bufferUnref(frame.buffer)
@@ -320,7 +320,7 @@ extension McvdFilter {
         let engine = stream.diffusion.engine
         var made: [[Float]]?
         if let engine, held.count >= engine.prependSpan {
-            do { made = try engine.extend(held.map(\.planar), count: count, backward: true) } catch {
+            do { made = try engine.extend(held.map(\.planar.full), count: count, backward: true) } catch {
                 postStreamError(element, GST_STREAM_ERROR_FAILED, "prepend-frames: \(error)")
                 return GST_FLOW_ERROR
             }
@@ -341,7 +341,7 @@ extension McvdFilter {
                 out = bufferMakeWritable(bufferRef(first.buffer))
                 if engine != nil {
                     stats.withLock { $0.framesFallback += 1 }
-                    remember(held[0].planar)
+                    remember(held[0].planar.full)
                 }
             }
             let t = grid.start(stream.nextSlot)

@@ -103,14 +103,25 @@ public final class Generator {
         let n = shape.frames
         return conditions.indices.map { i in (0..<n).map { j in Array(x[(i * n + j) * fs ..< (i * n + j + 1) * fs]) } }
     }
+}
 
+/// Samples blocks of the model's n frames for a task: the Generator (frames at the size the model runs
+/// at) and the FrameGenerator (frames of any size). Interpolation, extension and generation are built on it.
+public protocol BlockSampler: AnyObject {
+    var model: Model { get }
+    func sample(task: Task, conditions: [BlockCondition], noiseBlock: UInt32) throws -> [[[Float]]]
+}
+
+extension Generator: BlockSampler {}
+
+extension BlockSampler {
     /// Fills the model's n frames into every gap of `frames` that has k frames before and f after it,
     /// conditioning on those neighbours (the given frames are taken as consecutive kept frames: the
     /// inserted frames sit where training put them when the model's condition stride is n + 1). Gaps
     /// are sampled `batch` at a time (nil: all at once), batch i with noise block `noiseBlock + i`.
     /// Returns the whole sequence in time order.
     public func interpolate(_ frames: [[Float]], batch: Int? = nil, noiseBlock: UInt32 = 0) throws -> [SequenceFrame] {
-        let (k, f) = (shape.past, shape.future)
+        let (k, f) = (model.past, model.future)
         try model.check(task: .interpolate)
         guard frames.count >= k + f else {
             throw MCVDKitError("interpolation needs at least \(k + f) frames (\(k) before and \(f) after a gap), got \(frames.count)")
@@ -141,16 +152,16 @@ public final class Generator {
     /// Returns the new frames in time order.
     public func extend(_ frames: [[Float]], count: Int, backward: Bool = false, noiseBlock: UInt32 = 0) throws -> [[Float]] {
         try model.check(task: backward ? .predictPast : .predict)
-        let need = backward ? model.span(shape.future) : model.span(shape.past)
+        let need = backward ? model.span(model.future) : model.span(model.past)
         guard frames.count >= need else {
             throw MCVDKitError("\(backward ? "past prediction" : "prediction") needs at least \(need) frames "
-                               + "(\(backward ? shape.future : shape.past) at stride \(model.conditionStride)), got \(frames.count)")
+                               + "(\(backward ? model.future : model.past) at stride \(model.conditionStride)), got \(frames.count)")
         }
         return try autoregress(frames, count: count, backward: backward, noiseBlock: noiseBlock)
     }
 
     /// Model calls (noise blocks) `extend` or `generate` makes for `count` frames: ceil(count / n).
-    public func blocks(for count: Int) -> Int { count <= 0 ? 0 : (count + shape.frames - 1) / shape.frames }
+    public func blocks(for count: Int) -> Int { count <= 0 ? 0 : (count + model.frames - 1) / model.frames }
 
     /// `count` frames from nothing: the first block unconditional, later blocks predicted from the frames
     /// made so far once there are enough (as `extend`), unconditional until then. `Rollout` makes the
@@ -160,7 +171,7 @@ public final class Generator {
         try autoregress([], count: count, backward: false)
     }
 
-    private func autoregress(_ given: [[Float]], count: Int, backward: Bool, noiseBlock: UInt32 = 0) throws -> [[Float]] {
+    func autoregress(_ given: [[Float]], count: Int, backward: Bool, noiseBlock: UInt32 = 0) throws -> [[Float]] {
         guard count >= 0 else { throw MCVDKitError("frame count must be >= 0 (got \(count))") }
         let rollout = Rollout(generator: self, given: given, backward: backward, firstNoiseBlock: noiseBlock)
         var made: [[Float]] = []

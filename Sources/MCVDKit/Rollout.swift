@@ -4,7 +4,7 @@
 import Diffusion
 
 public final class Rollout {
-    public let generator: Generator
+    public let generator: any BlockSampler
     public let backward: Bool
     /// Blocks made so far; block i used noise block `firstNoiseBlock + i`.
     public private(set) var blocks = 0
@@ -15,7 +15,7 @@ public final class Rollout {
     private var window: [[Float]]
 
     /// `given`: the frames to continue (none for generation); `extend` checks there are enough.
-    public init(generator: Generator, given: [[Float]] = [], backward: Bool = false, firstNoiseBlock: UInt32 = 0) {
+    public init(generator: any BlockSampler, given: [[Float]] = [], backward: Bool = false, firstNoiseBlock: UInt32 = 0) {
         self.firstNoiseBlock = firstNoiseBlock
         self.generator = generator
         self.backward = backward
@@ -27,7 +27,7 @@ public final class Rollout {
     /// the block just before, conditioned on the f frames after it. When sampling throws (also a
     /// cancellation from `Generator.progress`), nothing changes: the next call makes the same block.
     public func next() throws -> [[Float]] {
-        let g = generator, n = g.shape.frames, k = g.shape.past
+        let g = generator, n = g.model.frames, k = g.model.past
         let offsets = g.model.conditionOffsets
         let noise = firstNoiseBlock &+ UInt32(truncatingIfNeeded: blocks)
         let out: [[Float]]
@@ -36,7 +36,7 @@ public final class Rollout {
             out = try g.sample(task: .predictPast, conditions: [BlockCondition(future: offsets.future.map { window[$0 - n] })],
                                noiseBlock: noise)[0]
             window.insert(contentsOf: out, at: 0)
-            let span = g.model.span(g.shape.future)
+            let span = g.model.span(g.model.future)
             if window.count > span { window.removeLast(window.count - span) }
         } else {
             if k > 0 && window.count >= g.model.span(k) {

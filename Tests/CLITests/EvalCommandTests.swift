@@ -85,8 +85,16 @@ private func fields(_ output: String, _ prefix: String) -> [[String: String]] {
         #expect(viaDefault.status == 0 && model(viaDefault.output) == model(r.output), "\(viaDefault.output)")
         let noDefault = try CLI.run(["eval", video, "--size", "16", "--model", "default"], env: ["MCVD_MODEL": "\(CLI.dir)/absent.safetensors"])
         #expect(noDefault.status != 0 && noDefault.output.contains("MCVD_MODEL=\(CLI.dir)/absent.safetensors names no file"), "\(noDefault.output)")
+        // A gray model on RGB frames works on their luma and keeps the colour (as the element does).
         let rgb = try CLI.run(["eval", video, "--size", "16", "--rgb", "--model", ckpt])
-        #expect(rgb.status != 0 && rgb.output.contains("--gray"), "\(rgb.output)")
+        #expect(rgb.status == 0 && rgb.output.contains("luma of the RGB frames"), "\(rgb.output)")
+        #expect(fields(rgb.output, "video=ball.mkv ").map { $0["method"] ?? "" } == ["repeat", "blend", "motion", "model"], "\(rgb.output)")
+        // --processing-size: the model at 8 rows for 16-row frames; a model option.
+        let small = try CLI.run(["eval", video, "--size", "16", "--model", ckpt, "--steps", "2", "--seed", "3", "--processing-size", "8"])
+        #expect(small.status == 0 && small.output.contains("model at") && small.output.contains("processing size 8 rows"), "\(small.output)")
+        #expect(!model(small.output).isEmpty && model(small.output) != model(r.output))
+        let noModel = try CLI.run(["eval", video, "--size", "16", "--processing-size", "8"])
+        #expect(noModel.status != 0 && noModel.output.contains("--processing-size"), "\(noModel.output)")
     }
 
     @Test func predictionSpacesThePastByTheModelsConditionStride() throws {

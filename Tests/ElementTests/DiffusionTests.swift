@@ -340,8 +340,55 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
 
     @Test func impossibleSettings() {
         #expect(Self.refused(Self.diffusion(["steps": "5000"]))?.contains("exceeds the model's 1000") == true)
+        // Native size (processing-size=0) above 640x480 is refused; the message names the way out.
         let big = "video/x-raw,format=I420,width=800,height=600,framerate=10/1"
-        #expect(Self.refused(Self.diffusion(), caps: big)?.contains("videoscale") == true)
+        let e = Self.refused(Self.diffusion(["processing-size": "0"]), caps: big)
+        #expect(e?.contains("800x600") == true && e?.contains("processing-size") == true && e?.contains("videoscale") == true)
+        #expect(Self.refused(Self.diffusion(["processing-size": "600"]), caps: big)?.contains("processing-size=600") == true)
+    }
+
+    /// The default processing-size takes frames of any size: 800x600 runs the model at 64 rows.
+    @Test func largeFramesRunAtTheProcessingSize() {
+        let h = Harness(Self.diffusion(), caps: "video/x-raw,format=I420,width=800,height=600,framerate=10/1")
+        let outs = Self.run(h, count: 5)
+        #expect(h.error() == nil)
+        #expect(outs.count == 10)
+        guard outs.count == 10 else { return }
+        for i in 0..<5 { #expect(outs[2 * i].samples == h.samples(seed: UInt64(100 + i)), "original \(i)") }
+        #expect(h.counter("frames-fallback") == 2)
+        #expect(outs[3].samples != expectedBlend(h.samples(seed: 101), h.samples(seed: 102), weight: 128))
+    }
+
+    /// processing-size below the frame height: each model-made frame equals MCVDKit's FrameGenerator at
+    /// that processing size (48x30 frames: packed planes in GStreamer's layout, as FrameBuffer; model at 24x16 or 26x16), for a 3- and a 1-channel model, written
+    /// over a copy of the earlier original; processing-size is readable back.
+    @Test func processingSizeMatchesTheLibrary() throws {
+        let gray = try writeModel(channels: 1, past: 1, future: 1, name: "gray-ps")
+        defer { try? FileManager.default.removeItem(atPath: gray) }
+        for path in [tinyConcat, gray] {
+            let h = Harness(Self.diffusion(["seed": "9", "threads": "1", "processing-size": "16"], model: path),
+                            caps: "video/x-raw,format=I420,width=48,height=30,framerate=10/1")
+            #expect(h.intProperty("processing-size") == 16)
+            let outs = Self.run(h, count: 5)
+            #expect(outs.count == 10)
+            guard outs.count == 10 else { continue }
+            let model = try Model(path: path)
+            let generator = try FrameGenerator(model: model, height: 30, width: 48, processingSize: 16,
+                                               settings: SamplingSettings(sampler: .ddim, steps: 2, seed: 9))
+            #expect(generator.scaled && generator.workingHeight == 16 && generator.workingWidth == (model.sizeMultiple == 4 ? 24 : 26))  // 25.6 to the multiple
+            let bytes = (0..<5).map { noiseBytes(Int(h.info.size), seed: UInt64(100 + $0)) }
+            let planar = try bytes.map {
+                try FrameBuffer(format: .i420, width: 48, height: 30, bytes: $0).view.planar(channels: model.channels, range: model.range)
+            }
+            let made = try generator.interpolate(planar, batch: 1).filter(\.generated).map(\.pixels)
+            let gaps = Array((model.past - 1)..<(5 - model.future))
+            #expect(made.count == gaps.count)
+            for (g, frame) in zip(gaps, made) {
+                let expected = try FrameBuffer(format: .i420, width: 48, height: 30, bytes: bytes[g])
+                try expected.view.write(frame, channels: model.channels, range: model.range, keepColour: true)
+                #expect(outs[2 * g + 1].samples == samplesOf(expected.bytes, h.info), "\(model.channels) channel(s), gap \(g)")
+            }
+        }
     }
 
     /// In a pipeline a bad model fails the state change (READY -> PAUSED) with the error: no data, no hang.
@@ -353,5 +400,16 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         } catch {
             #expect("\(error)".contains("/nonexistent.safetensors"))
         }
+    }
+}
+
+extension Harness {
+    /// An int property of the element (processing-size, threads, ...).
+    func intProperty(_ name: String) -> Int {
+        var v = GValue()
+        g_value_init(&v, GType(6 << 2))  // G_TYPE_INT
+        defer { g_value_unset(&v) }
+        g_object_get_property(UnsafeMutableRawPointer(h.pointee.element).assumingMemoryBound(to: GObject.self), name, &v)
+        return Int(g_value_get_int(&v))
     }
 }

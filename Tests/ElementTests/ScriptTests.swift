@@ -158,6 +158,24 @@ import Testing
         #expect(v["width"] == "322" && v["height"] == "242" && v["nb_frames"] == "20", "\(v)")
     }
 
+    /// MODEL= runs method=diffusion (the tiny-concat fixture, random weights) at a processing size below
+    /// the clip's 48 rows: twice the frames; bad MODEL / STEPS values and a diffusion setting for another
+    /// method are errors before anything runs.
+    @Test func diffusionWithAModel() throws {
+        try makeClip("d.mp4")
+        let r = try script("interpolate-file.sh", ["d.mp4", "d-2x.mp4"], env: ["MODEL": tinyConcat, "STEPS": "1", "PROCESSING_SIZE": "32"])
+        #expect(r.status == 0, "\(r.out)")
+        let v = try probe(path("d-2x.mp4"), "v")
+        #expect(v["nb_frames"] == "60" && v["width"] == "64" && v["height"] == "48", "\(v)")
+        let missing = try script("interpolate-file.sh", ["d.mp4", "x.mp4"], env: ["MODEL": "/nonexistent.safetensors"])
+        #expect(missing.status == 1 && missing.out.contains("no such file"), "\(missing.out)")
+        let steps = try script("interpolate-file.sh", ["d.mp4", "x.mp4"], env: ["MODEL": tinyConcat, "STEPS": "two"])
+        #expect(steps.status == 1 && steps.out.contains("whole number"), "\(steps.out)")
+        let other = try script("interpolate-file.sh", ["d.mp4", "x.mp4"], env: ["METHOD": "blend", "STEPS": "2"])
+        #expect(other.status == 1 && other.out.contains("METHOD=diffusion"), "\(other.out)")
+        #expect(!FileManager.default.fileExists(atPath: path("x.mp4")))
+    }
+
     /// A faststart mp4 cut in half declares 3 s but holds about 1.5: reported (status 3), batch says SHORT.
     @Test func truncatedInputIsReported() throws {
         try makeClip("full.mp4", frames: 90, extra: "faststart=true")

@@ -27,6 +27,8 @@
 #define GST_MCVD_DEFAULT_EXTEND_FRAMES 0
 #define GST_MCVD_DEFAULT_PREPEND_FRAMES 0
 #define GST_MCVD_MAX_EXTRA_FRAMES 100000
+#define GST_MCVD_DEFAULT_PROCESSING_SIZE 64  /* rows the model runs at; 0 = native (README "method=diffusion") */
+#define GST_MCVD_MAX_PROCESSING_SIZE 4320
 
 // Video formats the element accepts; output format = input format.
 #define GST_MCVD_FORMATS \
@@ -54,6 +56,7 @@ typedef enum {
   GST_MCVD_PROP_FRAMES_FALLBACK,
   GST_MCVD_PROP_EXTEND_FRAMES,
   GST_MCVD_PROP_PREPEND_FRAMES,
+  GST_MCVD_PROP_PROCESSING_SIZE,
   GST_MCVD_N_PROPS
 } GstMcvdProp;
 
