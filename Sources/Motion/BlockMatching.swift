@@ -92,36 +92,47 @@ func matchLevel(a: Image, b: Image, grid: BlockGrid, field: VectorField, scratch
             + tuning.lengthPenalty * l1(vf) + tuning.smoothPenalty * l1(vf - pred)
     }
 
-    // Pass 1: candidates from the coarser level (or a full search), then integer descent -> scratch.
+    // Pass 1: candidates from the coarser level (or a full search), then integer descent -> scratch
+    // (and each block's SAD at its pick -> scratch.cost). A vector already costed for this block is not
+    // costed again (same cost, and only a strictly lower one replaces the best): neighbours in smooth
+    // regions share vectors, and each descent step revisits the previous centre.
+    let sads = out.cost
     forEachRow(ny, threads) { by in
+      withUnsafeTemporaryAllocation(of: SIMD2<Int32>.self, capacity: 32) { tried in
         for bx in 0..<nx {
             let win = grid.window(bx, by, a.w, a.h)
             var best = SIMD2<Int32>(0, 0)
             var pred = SIMD2<Float>(0, 0)
-            var bestCost: Float
+            var bestCost = Float.infinity, bestSAD: Float = 0
+            var n = 0
+            func consider(_ v: SIMD2<Int32>) {
+                for i in 0..<n where tried[i] == v { return }
+                if n < 32 { tried[n] = v; n += 1 }
+                let vf = SIMD2<Float>(Float(v.x), Float(v.y))
+                let s = sadInteger(a, b, win, Int(v.x), Int(v.y))
+                let k = s + tuning.lengthPenalty * l1(vf) + tuning.smoothPenalty * l1(vf - pred)
+                if k < bestCost { bestCost = k; best = v; bestSAD = s }
+            }
             if let parent {
                 let px = min(bx / 2, parent.nx - 1), py = min(by / 2, parent.ny - 1)
                 pred = parent.get(px, py) * 2
-                bestCost = .infinity
-                func consider(_ c: SIMD2<Float>) {
-                    let v = SIMD2<Int32>(Int32(c.x.rounded()), Int32(c.y.rounded()))
-                    let k = cost(win, v, pred)
-                    if k < bestCost { bestCost = k; best = v }
-                }
-                consider(pred)
+                func rounded(_ c: SIMD2<Float>) -> SIMD2<Int32> { SIMD2<Int32>(Int32(c.x.rounded()), Int32(c.y.rounded())) }
+                consider(rounded(pred))
                 for qy in max(py - 1, 0)...min(py + 1, parent.ny - 1) {
                     for qx in max(px - 1, 0)...min(px + 1, parent.nx - 1) where qx != px || qy != py {
-                        consider(parent.get(qx, qy) * 2)
+                        consider(rounded(parent.get(qx, qy) * 2))
                     }
                 }
                 consider(.zero)
             } else {
-                bestCost = .infinity
                 let r = Int32(tuning.coarseRadius)
                 for dy in -r...r {
                     for dx in -r...r {
-                        let k = cost(win, SIMD2(dx, dy), pred)
-                        if k < bestCost { bestCost = k; best = SIMD2(dx, dy) }
+                        let v = SIMD2(dx, dy)
+                        let vf = SIMD2<Float>(Float(dx), Float(dy))
+                        let s = sadInteger(a, b, win, Int(dx), Int(dy))
+                        let k = s + tuning.lengthPenalty * l1(vf) + tuning.smoothPenalty * l1(vf - pred)
+                        if k < bestCost { bestCost = k; best = v; bestSAD = s }
                     }
                 }
             }
@@ -129,27 +140,34 @@ func matchLevel(a: Image, b: Image, grid: BlockGrid, field: VectorField, scratch
                 let centre = best
                 for d in 0..<4 {
                     let v = centre &+ SIMD2<Int32>(d == 0 ? 1 : d == 1 ? -1 : 0, d == 2 ? 1 : d == 3 ? -1 : 0)
-                    let k = cost(win, v, pred)
-                    if k < bestCost { bestCost = k; best = v }
+                    // The full search costed every vector within the radius.
+                    if parent == nil && abs(v.x) <= Int32(tuning.coarseRadius) && abs(v.y) <= Int32(tuning.coarseRadius) { continue }
+                    consider(v)
                 }
                 if best == centre { break }
             }
             out.set(bx, by, SIMD2(Float(best.x), Float(best.y)))
+            sads.p[by * nx + bx] = bestSAD
         }
+      }
     }
     // Pass 2: each block tries its neighbours' vectors (scratch -> field), then a vector median (field ->
-    // scratch -> field).
+    // scratch -> field). The own vector's cost is pass 1's SAD plus its length term (the smoothness term
+    // is 0 against itself); a neighbour with the own vector, or one already tried, cannot win.
     let f = field
     forEachRow(ny, threads) { by in
         for bx in 0..<nx {
             let win = grid.window(bx, by, a.w, a.h)
             let own = out.get(bx, by)
             var best = own
-            var bestCost = cost(win, SIMD2(Int32(own.x), Int32(own.y)), own)
+            var bestCost = sads.p[by * nx + bx] + tuning.lengthPenalty * l1(own) + tuning.smoothPenalty * l1(own - own)
+            var tried = (own, own, own, own)
             for d in 0..<4 {
                 let qx = bx + (d == 0 ? -1 : d == 1 ? 1 : 0), qy = by + (d == 2 ? -1 : d == 3 ? 1 : 0)
                 guard qx >= 0 && qy >= 0 && qx < nx && qy < ny else { continue }
                 let c = out.get(qx, qy)
+                if c == tried.0 || c == tried.1 || c == tried.2 || c == tried.3 { continue }
+                switch d { case 0: tried.1 = c; case 1: tried.2 = c; default: tried.3 = c }
                 let k = cost(win, SIMD2(Int32(c.x), Int32(c.y)), own)
                 if k < bestCost { bestCost = k; best = c }
             }
@@ -169,23 +187,40 @@ func matchLevel(a: Image, b: Image, grid: BlockGrid, field: VectorField, scratch
 
 /// Lucas-Kanade refinement of v (a -> b) over the window: `iterations` Gauss-Newton steps with A's
 /// gradients, each step limited to 1 px, the total to 1.5 px from the start (a flat window stays put).
+/// Rows are processed 8 samples at a time (SIMD8 partial sums), the rest of a row one by one.
 func refineSubpixel(_ a: Image, _ b: Image, _ win: (Int, Int, Int, Int), _ v0: SIMD2<Float>, iterations: Int) -> SIMD2<Float> {
     let (x0, x1, y0, y1) = win
     let ww = x1 - x0, n = ww * (y1 - y0)
     let aw = a.w, ah = a.h, pa = a.p
+    let vecEnd = x0 + ww / 8 * 8
+    typealias V = SIMD8<Float>
+    @inline(__always) func ld(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) func st(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
     return withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * n) { buf -> SIMD2<Float> in
         let gxs = buf.baseAddress!, gys = gxs + n, avs = gys + n
         var hxx: Float = 0, hxy: Float = 0, hyy: Float = 0
+        var vxx = V(), vxy = V(), vyy = V()
+        // Vector loads need x - 1 and x + 8 inside the row.
+        let vecStart = x0 >= 1 && vecEnd + 1 <= aw ? vecEnd : x0
         for y in y0..<y1 {
             let row = pa + y * aw, up = pa + max(y - 1, 0) * aw, down = pa + min(y + 1, ah - 1) * aw
-            for x in x0..<x1 {
+            let base = (y - y0) * ww - x0
+            var x = x0
+            while x < vecStart {
+                let gx = 0.5 * (ld(row + x + 1) - ld(row + x - 1)), gy = 0.5 * (ld(down + x) - ld(up + x))
+                st(gx, gxs + base + x); st(gy, gys + base + x); st(ld(row + x), avs + base + x)
+                vxx += gx * gx; vxy += gx * gy; vyy += gy * gy
+                x += 8
+            }
+            while x < x1 {
                 let gx = 0.5 * (row[min(x + 1, aw - 1)] - row[max(x - 1, 0)])
                 let gy = 0.5 * (down[x] - up[x])
-                let i = (y - y0) * ww + x - x0
-                gxs[i] = gx; gys[i] = gy; avs[i] = row[x]
+                gxs[base + x] = gx; gys[base + x] = gy; avs[base + x] = row[x]
                 hxx += gx * gx; hxy += gx * gy; hyy += gy * gy
+                x += 1
             }
         }
+        hxx += vxx.sum(); hxy += vxy.sum(); hyy += vyy.sum()
         let reg = Float(n) * 0.5  // a gradient of ~0.7 level/px is noise
         hxx += reg; hyy += reg
         let det = hxx * hyy - hxy * hxy
@@ -198,14 +233,23 @@ func refineSubpixel(_ a: Image, _ b: Image, _ win: (Int, Int, Int, Int), _ v0: S
             let fx = v.x - Float(ix), fy = v.y - Float(iy)
             if x0 + ix >= 0 && x1 + ix + 1 <= bw && y0 + iy >= 0 && y1 + iy + 1 <= bh {
                 let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
+                var vex = V(), vey = V()
                 for y in y0..<y1 {
                     let r0 = pb + (y + iy) * bw + ix, r1 = r0 + bw
                     let base = (y - y0) * ww - x0
-                    for x in x0..<x1 {
+                    var x = x0
+                    while x < vecEnd {
+                        let e = w00 * ld(r0 + x) + w01 * ld(r0 + x + 1) + w10 * ld(r1 + x) + w11 * ld(r1 + x + 1) - ld(avs + base + x)
+                        vex += ld(gxs + base + x) * e; vey += ld(gys + base + x) * e
+                        x += 8
+                    }
+                    while x < x1 {
                         let e = w00 * r0[x] + w01 * r0[x + 1] + w10 * r1[x] + w11 * r1[x + 1] - avs[base + x]
                         ex += gxs[base + x] * e; ey += gys[base + x] * e
+                        x += 1
                     }
                 }
+                ex += vex.sum(); ey += vey.sum()
             } else {
                 for y in y0..<y1 {
                     let base = (y - y0) * ww - x0
@@ -243,6 +287,10 @@ func vectorMedian(_ f: VectorField, into out: VectorField, threads: Int) {
                 for qx in max(0, bx - 1)...min(nx - 1, bx + 1) { cand[n] = f.get(qx, qy); n += 1 }
             }
             var best = f.get(bx, by), bestSum = Float.infinity
+            // All equal (smooth regions): that vector, as the search below would give.
+            var same = true
+            for i in 1..<n where cand[i] != cand[0] { same = false; break }
+            if same { out.set(bx, by, cand[0]); continue }
             for i in 0..<n {
                 var s: Float = 0
                 for j in 0..<n { s += l1(cand[i] - cand[j]) }

@@ -52,11 +52,14 @@ final class Image {
 /// Motion vectors of a block grid: `nx` x `ny` blocks, vector (x, y) in pixels of the level they live on.
 final class VectorField {
     let vx = FloatBuffer(), vy = FloatBuffer()
+    /// A per-block scalar its producer may keep beside the vectors (the match cost of the vector).
+    let cost = FloatBuffer()
     private(set) var nx = 0, ny = 0
 
     func resize(_ nx: Int, _ ny: Int) {
         vx.ensure(nx * ny)
         vy.ensure(nx * ny)
+        cost.ensure(nx * ny)
         self.nx = nx
         self.ny = ny
     }

@@ -191,19 +191,28 @@ public final class MotionInterpolator {
         let threads = nx * ny >= 4000 ? settings.threads : 1
         let step = Float(g.step), half = Float(g.step) / 2 - 0.5
 
-        func cost(_ win: (Int, Int, Int, Int), _ v: SIMD2<Float>) -> Float {
-            bilateralCost(a, b, win, v, t) + tuning.lengthPenalty * 0.5 * (abs(v.x) + abs(v.y))
-                - (v == .zero ? tuning.zeroBias : 0)
+        /// The bilateral match cost of v and that cost with the length term and the zero bias.
+        func costs(_ win: (Int, Int, Int, Int), _ v: SIMD2<Float>) -> (match: Float, total: Float) {
+            let m = bilateralCost(a, b, win, v, t)
+            return (m, m + tuning.lengthPenalty * 0.5 * (abs(v.x) + abs(v.y)) - (v == .zero ? tuning.zeroBias : 0))
         }
-        // Pass 1: candidates from both directions.
+        // Pass 1: candidates from both directions -> pick (its total cost -> pick.cost, its match cost
+        // -> field.cost until pass 2 writes field). A candidate equal to
+        // one already costed for the block is skipped (only a strictly lower cost replaces the best).
         forEachRow(ny, threads) { by in
             for bx in 0..<nx {
                 let win = g.window(bx, by, a.w, a.h)
                 let cx = Float(bx) * step + half, cy = Float(by) * step + half
-                var best = SIMD2<Float>(0, 0), bestCost = cost(win, best)
+                let zero = costs(win, .zero)
+                var best = SIMD2<Float>(0, 0), bestCost = zero.total, bestMatch = zero.match
+                var tried = (best, best, best, best)
+                var n = 0
                 func consider(_ v: SIMD2<Float>) {
-                    let k = cost(win, v)
-                    if k < bestCost { bestCost = k; best = v }
+                    if v == tried.0 || (n > 0 && v == tried.1) || (n > 1 && v == tried.2) || (n > 2 && v == tried.3) { return }
+                    switch n { case 0: tried.1 = v; case 1: tried.2 = v; case 2: tried.3 = v; default: break }
+                    n += 1
+                    let k = costs(win, v)
+                    if k.total < bestCost { bestCost = k.total; best = v; bestMatch = k.match }
                 }
                 let vf = f.get(bx, by), vb = -bk.get(bx, by)
                 // Vectors of blocks occluded in the other frame are guesses: not candidates.
@@ -213,21 +222,29 @@ public final class MotionInterpolator {
                 consider(f.sample((cx - t * vf.x - half) / step, (cy - t * vf.y - half) / step))
                 consider(-bk.sample((cx + (1 - t) * vb.x - half) / step, (cy + (1 - t) * vb.y - half) / step))
                 pick.set(bx, by, best)
+                pick.cost.p[by * nx + bx] = bestCost
+                field.cost.p[by * nx + bx] = bestMatch
             }
         }
-        // Pass 2: neighbours' picks, then the vector median.
+        // Pass 2: neighbours' picks (one equal to the own pick or to one already tried cannot win) ->
+        // field (the bilateral cost of its vector -> field.cost), then the vector median.
         forEachRow(ny, threads) { by in
             for bx in 0..<nx {
                 let win = g.window(bx, by, a.w, a.h)
-                var best = pick.get(bx, by), bestCost = cost(win, best)
+                let own = pick.get(bx, by)
+                var best = own, bestCost = pick.cost.p[by * nx + bx], bestMatch = field.cost.p[by * nx + bx]
+                var tried = (own, own, own)
                 for d in 0..<4 {
                     let qx = bx + (d == 0 ? -1 : d == 1 ? 1 : 0), qy = by + (d == 2 ? -1 : d == 3 ? 1 : 0)
                     guard qx >= 0 && qy >= 0 && qx < nx && qy < ny else { continue }
                     let v = pick.get(qx, qy)
-                    let k = cost(win, v)
-                    if k < bestCost { bestCost = k; best = v }
+                    if v == own || v == tried.0 || v == tried.1 || v == tried.2 { continue }
+                    switch d { case 0: tried.0 = v; case 1: tried.1 = v; default: tried.2 = v }
+                    let k = costs(win, v)
+                    if k.total < bestCost { bestCost = k.total; best = v; bestMatch = k.match }
                 }
                 field.set(bx, by, best)
+                field.cost.p[by * nx + bx] = bestMatch
             }
         }
         if tuning.median {
@@ -240,10 +257,11 @@ public final class MotionInterpolator {
         forEachRow(ny, threads) { by in
             for bx in 0..<nx {
                 let v = pick.get(bx, by)
-                field.set(bx, by, v)
                 let win = g.window(bx, by, a.w, a.h)
                 let i = by * nx + bx
-                e.p[i] = bilateralCost(a, b, win, v, t)
+                // The median usually keeps the block's own vector, whose match cost pass 2 kept.
+                e.p[i] = v == field.get(bx, by) ? field.cost.p[i] : bilateralCost(a, b, win, v, t)
+                field.set(bx, by, v)
                 let cx = Float(bx) * step + half, cy = Float(by) * step + half
                 // A sees the pixel unless A's vector where it comes from is reliable (points to where B's
                 // vector points back) and disagrees with v; the same for B.
