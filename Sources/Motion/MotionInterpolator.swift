@@ -74,12 +74,13 @@ public final class MotionInterpolator {
         // The two directions in parallel (two barriers per pair: pyramids, then matching): on a shared
         // machine every barrier waits for a thread to be scheduled, so there are few of them.
         let parallel = settings.threads >= 2
-        let build = { (d: Int) in
+        // Local functions, not closures in variables: their captures stay on the stack (no allocation).
+        func build(_ d: Int) {
             let pyr = d == 0 ? self.pyrA : self.pyrB
             self.loadLuma(d == 0 ? a : b, into: pyr[0], threads: 1)
             for l in 1..<(self.coarsest + 1) { self.downsample(pyr[l - 1], into: pyr[l]) }
         }
-        let match = { (d: Int) in
+        func match(_ d: Int) {
             let (p, q) = d == 0 ? (self.pyrA, self.pyrB) : (self.pyrB, self.pyrA)
             let fields = d == 0 ? self.fwd : self.bwd
             for l in stride(from: self.coarsest, through: self.motionLevel, by: -1) {
@@ -315,7 +316,7 @@ public final class MotionInterpolator {
         // at different times, so slices must not depend on the plane's width).
         let slice = 3 * tField.nx + 3 * maxWidth
         rowScratch.ensure(parts * slice)
-        let run = { (k: Int) in
+        func run(_ k: Int) {
             for i in output.indices {
                 if output[i].bytesPerSample == 2 {
                     self.renderPlane(UInt16.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts, slice: slice)
