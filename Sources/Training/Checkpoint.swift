@@ -70,7 +70,7 @@ extension Trainer {
     /// the EMA weights, e.g. in F16, options and step, no optimiser state) resumes too, lightly: its
     /// weights become the raw and the EMA weights, the Adam moments start at zero (bias correction from
     /// update 0, as a new run), the step and every draw named by it continue. Not the uninterrupted
-    /// run's bits, but no training hour lost for a file a tenth of the checkpoint's size.
+    /// run's bits, but no training hour lost for a file an eighth of the checkpoint's size.
     public convenience init(checkpoint path: String) throws {
         let file = try SafeTensors(path: path)
         guard let json = file.metadata["train.options"], let stepText = file.metadata["step"], let step = Int(stepText) else {
