@@ -143,11 +143,16 @@ final class DiffusionEngine {
 
     /// An original as the model's input (the frame generator's working size) and at full size.
     func planar(_ buffer: BufferPtr, info: inout GstVideoInfo) throws -> FrameGenerator.Prepared {
+        try generator.prepare(try fullPlanar(buffer, info: &info))
+    }
+
+    /// An original as planar floats at its own size (what FrameGenerator's frame-level calls take).
+    func fullPlanar(_ buffer: BufferPtr, info: inout GstVideoInfo) throws -> [Float] {
         guard var frame = MappedFrame(&info, buffer, write: false) else {
             throw DiffusionError("Input buffer too small for the negotiated caps")
         }
         defer { frame.unmap() }
-        return try generator.prepare(try view(&frame).planar(channels: model.channels, range: model.range))
+        return try view(&frame).planar(channels: model.channels, range: model.range)
     }
 
     /// The model's n frames for one gap (k past originals oldest first, f future nearest first).

@@ -23,7 +23,7 @@ struct PredictState {
     /// model's past span; reset at a discontinuity).
     var history: [[Float]] = []
     /// prepend-frames: the first originals, held until the model has its future block.
-    var holding: [DiffusionOriginal] = []
+    var holding: [(frame: HeldFrame, planar: [Float])] = []
     // Per run (READY -> PAUSED), kept across flushes:
     /// The prepended frames went out (once per run).
     var prependDone = false
@@ -175,14 +175,14 @@ extension McvdFilter {
     }
 
     /// The model input of an original (method=diffusion; else empty).
-    func predictPlanar(_ buffer: BufferPtr) throws -> FrameGenerator.Prepared {
-        guard let engine = stream.diffusion.engine else { return FrameGenerator.Prepared(full: [], working: []) }
-        return try engine.planar(buffer, info: &stream.info)
+    func predictPlanar(_ buffer: BufferPtr) throws -> [Float] {
+        guard let engine = stream.diffusion.engine else { return [] }
+        return try engine.fullPlanar(buffer, info: &stream.info)
     }
 
     /// Pushes an original as slot `nextSlot` (the same memory, bit-exact).
-    func pushOriginal(_ frame: HeldFrame, planar: FrameGenerator.Prepared) -> GstFlowReturn {
-        if stream.diffusion.engine != nil { remember(planar.full) }
+    func pushOriginal(_ frame: HeldFrame, planar: [Float]) -> GstFlowReturn {
+        if stream.diffusion.engine != nil { remember(planar) }
         return pushPredicted(bufferMakeWritable(bufferRef(frame.buffer)), reference: nil)
     }
 
@@ -224,7 +224,7 @@ extension McvdFilter {
         }
         let grid = stream.grid!
         var slot = slotIndex(grid, frame.pts)
-        let planar: FrameGenerator.Prepared
+        let planar: [Float]
         do { planar = try predictPlanar(frame.buffer) } catch {
             postStreamError(element, GST_STREAM_ERROR_FORMAT, "\(error)")
             bufferUnref(frame.buffer)
@@ -233,7 +233,7 @@ extension McvdFilter {
         if prependPending {
             if slot == UInt(prepend + stream.predict.holding.count) {
                 // Next of the first originals: held until the model has its future block.
-                stream.predict.holding.append(DiffusionOriginal(frame: HeldFrame(buffer: bufferRef(frame.buffer), pts: frame.pts,
+                stream.predict.holding.append((frame: HeldFrame(buffer: bufferRef(frame.buffer), pts: frame.pts,
                                                                                  duration: frame.duration), planar: planar))
                 setHeld(frame)
                 let need = stream.diffusion.engine?.prependSpan ?? 1
@@ -320,7 +320,7 @@ extension McvdFilter {
         let engine = stream.diffusion.engine
         var made: [[Float]]?
         if let engine, held.count >= engine.prependSpan {
-            do { made = try engine.extend(held.map(\.planar.full), count: count, backward: true) } catch {
+            do { made = try engine.extend(held.map(\.planar), count: count, backward: true) } catch {
                 postStreamError(element, GST_STREAM_ERROR_FAILED, "prepend-frames: \(error)")
                 return GST_FLOW_ERROR
             }
@@ -341,7 +341,7 @@ extension McvdFilter {
                 out = bufferMakeWritable(bufferRef(first.buffer))
                 if engine != nil {
                     stats.withLock { $0.framesFallback += 1 }
-                    remember(held[0].planar.full)
+                    remember(held[0].planar)
                 }
             }
             let t = grid.start(stream.nextSlot)

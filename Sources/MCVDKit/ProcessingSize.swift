@@ -136,7 +136,6 @@ public final class FrameGenerator: BlockSampler {
     public struct Prepared {
         public let full: [Float]
         public let working: [Float]
-        public init(full: [Float], working: [Float]) { self.full = full; self.working = working }
     }
 
     public init(model: Model, height: Int, width: Int, processingSize: Int = 0, settings: SamplingSettings = SamplingSettings()) throws {
