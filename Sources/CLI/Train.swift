@@ -99,6 +99,8 @@ extension Mcvd {
         var base: ResidualBase?
         @Option(help: "Fraction of samples trained exactly as the noise-free one-step sampler runs the network: input 0 at the top level, target the clean frame (v models; default 0; docs/training.md).")
         var oneStepFraction: Double?
+        @Flag(inversion: .prefixedNo, help: "The network sees its residual base as n more conditioning frames (data.num_frames_base; residual models). With --resume of a model that does not, widens it: the new input weights start at zero, so training continues from the same function (docs/training.md).")
+        var seeBase: Bool?
 
         /// The options that define the model and its training, which a resumed run takes from the checkpoint.
         var settingFlags: [(String, Bool)] {
@@ -111,7 +113,8 @@ extension Mcvd {
              ("--warmup", warmup != nil), ("--ema", ema != nil), ("--p-mask-past", pMaskPast != nil),
              ("--p-mask-future", pMaskFuture != nil), ("--synchronised", synchronised != nil),
              ("--parameterization", parameterization != nil), ("--residual", residual != nil), ("--base", base != nil),
-             ("--one-step-fraction", oneStepFraction != nil), ("--seed", common.seed != nil)]
+             ("--one-step-fraction", oneStepFraction != nil), ("--seed", common.seed != nil),
+             ("--no-see-base", seeBase == false)]
         }
 
         func validate() throws {
@@ -169,6 +172,7 @@ extension Mcvd {
                 if let base { s.base = base }
                 if let oneStepFraction { s.oneStepFraction = oneStepFraction }
                 if let seed = common.seed { s.seed = seed }
+                if let seeBase { s.baseFrames = seeBase ? s.current : 0 }
                 try s.check()
             } catch let e as SettingsError {
                 throw ValidationError(e.description)
@@ -188,14 +192,20 @@ extension Mcvd {
                 }
                 var s = try TrainSettings(json: json)
                 if let steps { s.steps = steps }
-                trainer = try Trainer(checkpoint: resume)
+                let widen = seeBase == true && (s.baseFrames ?? 0) == 0
+                if widen {
+                    s.baseFrames = s.current
+                    do { try s.check() } catch let e as SettingsError { throw CLIError("--see-base: \(e.description)") }
+                }
+                trainer = try Trainer(checkpoint: resume, seeBase: widen)
                 guard trainer.options == s.trainingOptions, trainer.model.config == s.unetConfig else {
                     throw CLIError("\(resume): the stored settings do not match its training state")
                 }
                 settings = s
                 let light = file.metadata["train.adam_updates"] == nil
                 print("resuming \(resume) at step \(trainer.step) of \(s.steps)"
-                      + (light ? " (from exported weights: optimiser moments start afresh)" : ""))
+                      + (widen ? " (widened to see its base: new input weights zero, optimiser moments start afresh)"
+                               : light ? " (from exported weights: optimiser moments start afresh)" : ""))
             } else {
                 settings = try resolvedSettings()
                 let model = try UNet(config: settings.unetConfig)

@@ -48,6 +48,9 @@ struct TrainSettings: Codable, Equatable {
     /// The base a residual model refines (diffusion.base); nil = blend. Optional so that settings saved
     /// before it existed still decode.
     var base: ResidualBase?
+    /// Frames of the residual base the network sees as conditioning (data.num_frames_base): nil or 0 none,
+    /// else n (`current`). Optional so that settings saved before it existed still decode.
+    var baseFrames: Int?
     var cosine = false
     var numSteps = 1000
     var betaMin = 1e-4, betaMax = 0.02
@@ -67,7 +70,7 @@ struct TrainSettings: Codable, Equatable {
     var unetConfig: UNetConfig {
         UNetConfig(ngf: ngf, chMult: chMult, numResBlocks: numResBlocks, attnResolutions: attnResolutions,
                    nHeadChannels: nHeadChannels, spade: spade, spadeDim: spadeDim, imageSize: size, channels: channels,
-                   numFrames: current, numFramesCond: past, numFramesFuture: future)
+                   numFrames: current, numFramesCond: past, numFramesFuture: future, numFramesBase: baseFrames ?? 0)
     }
 
     var trainingOptions: TrainingOptions {
@@ -100,6 +103,8 @@ struct TrainSettings: Codable, Equatable {
         try need(stills == nil || syntheticCount > 0, "stills are used only for synthetic clips: give --synthetic N (data.synthetic)")
         try need(residual || (base ?? .blend) == .blend,
                  "base \((base ?? .blend).rawValue) needs residual mode (a base is what a residual model refines): drop --no-residual")
+        try need([0, current].contains(baseFrames ?? 0), "data.num_frames_base must be 0 or num_frames (\(current))")
+        try need((baseFrames ?? 0) == 0 || residual, "a network that sees its base needs residual mode: drop --no-residual")
         try need(oneStepFraction.map { (0...1).contains($0) } ?? true, "one-step fraction must lie in [0, 1]")
         try need((oneStepFraction ?? 0) == 0 || parameterization == .v,
                  "one-step samples need the v parameterisation (an eps model cannot express x0 from x = 0)")
@@ -182,6 +187,7 @@ struct TrainSettings: Codable, Equatable {
             case "num_frames": current = try int(v, key)
             case "num_frames_cond": past = try int(v, key)
             case "num_frames_future": future = try int(v, key)
+            case "num_frames_base": baseFrames = try int(v, key)
             case "prob_mask_cond": pMaskPast = try double(v, key)
             case "prob_mask_future": pMaskFuture = try double(v, key)
             case "prob_mask_sync": synchronised = try bool(v, key)
@@ -244,7 +250,7 @@ struct TrainSettings: Codable, Equatable {
             + "\(syntheticCount > 0 ? " synthetic=\(syntheticCount)" : "") batch=\(batch) steps=\(steps) lr=\(lr) warmup=\(warmup) "
             + "ema=\(emaRate.map { "\($0)" } ?? "off") p_mask=\(pMaskPast)/\(pMaskFuture)\(synchronised ? " sync" : "") "
             + "\(parameterization.rawValue)\(residual ? " residual base=\((base ?? .blend).rawValue)" : "") dropout=\(dropout) seed=\(seed)"
-            + "\((oneStepFraction ?? 0) > 0 ? " one-step=\(oneStepFraction!)" : "")"
+            + "\((oneStepFraction ?? 0) > 0 ? " one-step=\(oneStepFraction!)" : "")" + ((baseFrames ?? 0) > 0 ? " sees-base" : "")
     }
 
     static let metadataKey = "mcvd.train.settings"

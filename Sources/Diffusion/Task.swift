@@ -107,11 +107,14 @@ public struct BlockOptions: Sendable {
     public var noise: NoiseSource
     /// The base b of residual mode and of a warm start; nil = `Task.baseline` (blend / last / first / zeros).
     public var baseline: BaselineFunction?
+    /// The network sees the base b as n more conditioning frames (`Conditioning.base`; residual mode only).
+    public var seesBase: Bool
 
     public init(sampler: SamplerKind = .ddim, steps: Int = 100, spacing: TimestepSpacing = .skip, eta: Double = 0,
                 clip: Bool = true, residual: Bool = false, warmStart: Double? = nil, noise: NoiseSource = NoiseSource(),
-                baseline: BaselineFunction? = nil, start: StartPoint = .noise) {
+                baseline: BaselineFunction? = nil, start: StartPoint = .noise, seesBase: Bool = false) {
         self.sampler = sampler
+        self.seesBase = seesBase
         self.start = start
         self.steps = steps
         self.spacing = spacing
@@ -144,8 +147,9 @@ public func sampleBlock(network: @escaping ConditionalNetwork, schedule: NoiseSc
                         parameterization: Parameterization, shape: BlockShape, task: Task, cond: Conditioning,
                         options: BlockOptions, progress: SamplerProgress? = nil) throws -> [Float] {
     let n = cond.samples
-    let model = Denoiser(schedule: schedule, parameterization: parameterization, shape: shape,
-                         network: network, cond: cond)
+    guard !options.seesBase || options.residual else {
+        throw TaskError.badShape("a network that sees its base needs residual mode")
+    }
     // 1. Baseline.
     func base() throws -> [Float] {
         guard let f = options.baseline else { return task.baseline(shape: shape, cond: cond) }
@@ -156,6 +160,10 @@ public func sampleBlock(network: @escaping ConditionalNetwork, schedule: NoiseSc
         return b
     }
     let b = options.residual ? try base() : nil
+    var seen = cond
+    if options.seesBase, let b { seen.base = b }
+    let model = Denoiser(schedule: schedule, parameterization: parameterization, shape: shape,
+                         network: network, cond: seen)
     // 2. Start.
     var knobs = SamplerKnobs(eta: options.eta, clip: options.clip, clipOffset: b, noise: options.noise)
     var x: [Float]

@@ -96,7 +96,7 @@ public final class Generator {
                                    warmStart: settings.warmStart, noise: NoiseSource(seed: settings.seed, block: noiseBlock),
                                    baseline: model.base == .blend ? nil : model.base.function(symmetric: model.range == .symmetric,
                                                                                           conditionStride: model.conditionStride),
-                                   start: start)
+                                   start: start, seesBase: model.seesBase)
         let report: SamplerProgress? = progress.map { p in { done, total in try p(Int(noiseBlock), done, total) } }
         let x = try sampleBlock(network: network, schedule: model.schedule, parameterization: model.parameterization,
                                 shape: shape, task: task, cond: cond, options: options, progress: report)

@@ -64,6 +64,8 @@ public final class Model: @unchecked Sendable {
     public var residual: Bool { config.diffusion.residual }
     /// The base a residual model refines (diffusion.base; checked by the reader).
     public var base: ResidualBase { ResidualBase(rawValue: config.diffusion.base)! }
+    /// The network sees the residual base as n more conditioning frames (data.num_frames_base).
+    public var seesBase: Bool { config.unet.numFramesBase > 0 }
     /// The frame size the model was trained at (square).
     public var imageSize: Int { config.unet.imageSize }
     /// Frame heights and widths must be multiples of this (2^(levels - 1)).
@@ -78,7 +80,7 @@ public final class Model: @unchecked Sendable {
 
     public var summary: String {
         "\(config.unet.summary)\(conditionStride > 1 ? " stride \(conditionStride)" : "") \(parameterization.rawValue)"
-            + (residual ? " residual" : "") + (residual && base != .blend ? " base=\(base.rawValue)" : "")
+            + (residual ? " residual" : "") + (residual && base != .blend ? " base=\(base.rawValue)" : "") + (seesBase ? " (seen)" : "")
     }
 
     /// Frames a block conditioned on `count` frames at the condition stride s spans: (count - 1) s + 1.

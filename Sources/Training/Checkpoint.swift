@@ -21,17 +21,19 @@ extension Trainer {
     /// The "mcvd.config" JSON of this model and training run (reference field names).
     public var configJSON: String {
         let c = model.config, o = options
+        var dataSection: [String: Any] = ["image_size": c.imageSize, "channels": c.channels, "num_frames": c.numFrames,
+                                   "num_frames_cond": c.numFramesCond, "num_frames_future": c.numFramesFuture,
+                                   "prob_mask_cond": o.masking.past, "prob_mask_future": o.masking.future,
+                                   "prob_mask_sync": o.masking.synchronised, "rescaled": true,
+                                   "condition_stride": o.conditionStride ?? 1]
+        if c.numFramesBase > 0 { dataSection["num_frames_base"] = c.numFramesBase }
         let root: [String: Any] = [
             "model": ["arch": c.arch, "spade": c.spade, "ngf": c.ngf, "ch_mult": c.chMult,
                       "num_res_blocks": c.numResBlocks, "attn_resolutions": c.attnResolutions,
                       "n_head_channels": c.nHeadChannels, "spade_dim": c.spadeDim, "dropout": o.dropout,
                       "nonlinearity": "swish", "time_conditional": c.timeConditional, "cond_emb": c.condEmb,
                       "version": c.version, "ema": o.emaRate != nil, "ema_rate": o.emaRate ?? 0],
-            "data": ["image_size": c.imageSize, "channels": c.channels, "num_frames": c.numFrames,
-                     "num_frames_cond": c.numFramesCond, "num_frames_future": c.numFramesFuture,
-                     "prob_mask_cond": o.masking.past, "prob_mask_future": o.masking.future,
-                     "prob_mask_sync": o.masking.synchronised, "rescaled": true,
-                     "condition_stride": o.conditionStride ?? 1],
+            "data": dataSection,
             "diffusion": ["schedule": o.cosineSchedule ? "cosine" : "linear", "num_steps": o.steps,
                           "beta_min": o.betaMin, "beta_max": o.betaMax,
                           "parameterization": o.parameterization.rawValue, "residual": o.residual, "base": (o.base ?? .blend).rawValue],
@@ -71,22 +73,44 @@ extension Trainer {
     /// weights become the raw and the EMA weights, the Adam moments start at zero (bias correction from
     /// update 0, as a new run), the step and every draw named by it continue. Not the uninterrupted
     /// run's bits, but no training hour lost for a file an eighth of the checkpoint's size.
-    public convenience init(checkpoint path: String) throws {
+    ///
+    /// `seeBase` turns a residual model that does not see its base into one that does (data.num_frames_base
+    /// = n): the first convolution gains n * C input channels with zero weights, so the widened network
+    /// computes exactly what the file's did until training moves them; resumed lightly (fresh moments).
+    public convenience init(checkpoint path: String, seeBase: Bool = false) throws {
         let file = try SafeTensors(path: path)
         guard let json = file.metadata["train.options"], let stepText = file.metadata["step"], let step = Int(stepText) else {
             throw CheckpointError(message: "\(path) is not a training checkpoint (no train.options / step metadata)")
         }
-        let light = file.metadata["train.adam_updates"] == nil
-        let updates = Int(file.metadata["train.adam_updates"] ?? "0")
+        var config = try UNetConfig(json: file.metadata["mcvd.config"] ?? "")
+        let widen = seeBase && config.numFramesBase == 0
+        if widen { config.numFramesBase = config.numFrames }
+        let light = widen || file.metadata["train.adam_updates"] == nil
+        let updates = light ? 0 : Int(file.metadata["train.adam_updates"] ?? "0")
         guard let updates, updates >= 0, step >= 0 else {
             throw CheckpointError(message: "\(path): bad step / train.adam_updates metadata")
         }
         let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8))
-        let model = try UNet(config: try UNetConfig(json: file.metadata["mcvd.config"] ?? ""))
+        guard !widen || options.residual else {
+            throw CheckpointError(message: "\(path): only a residual model can see its base")
+        }
+        let model = try UNet(config: config)
         self.init(model: model, options: options)
+        let added = config.numFramesBase * config.channels
         func read(_ name: String, into base: UnsafeMutablePointer<Float>) throws {
             for spec in model.parameterLayout {
                 let key = name.isEmpty ? "unet." + spec.name : Self.stateName(name, spec.name)
+                if widen, let old = file.shape(key), old.count == 4, spec.shape.count == 4, old[0] == spec.shape[0],
+                   old[1] + added == spec.shape[1], old[2...] == spec.shape[2...] {
+                    // A convolution that reads the conditioning (the input conv; SPATIN's shared convs),
+                    // (out, in, kh, kw): the file's input channels, then zeros for the base's.
+                    let values = try file.floats(key), inner = old[1] * old[2] * old[3], wide = spec.shape[1] * old[2] * old[3]
+                    for o in 0..<old[0] {
+                        (base + spec.offset + o * wide).update(from: Array(values[o * inner ..< (o + 1) * inner]), count: inner)
+                        (base + spec.offset + o * wide + inner).update(repeating: 0, count: wide - inner)
+                    }
+                    continue
+                }
                 guard file.shape(key) == spec.shape else { throw CheckpointError(message: "\(path): \(key) missing or misshapen") }
                 let values = try file.floats(key)
                 (base + spec.offset).update(from: values, count: values.count)

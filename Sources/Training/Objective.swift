@@ -44,7 +44,7 @@ public struct TrainingExample: Sendable {
 public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, schedule: NoiseSchedule,
                         parameterization: Parameterization, residual: Bool, base: ResidualBase = .blend,
                         conditionStride: Int = 1, masking: MaskingOptions, oneStepFraction: Double = 0,
-                        seed: UInt64, step: Int) -> TrainingExample {
+                        seesBase: Bool = false, seed: UInt64, step: Int) -> TrainingExample {
     let fs = shape.frameSize, k = shape.past, nf = shape.frames, f = shape.future, perClip = (k + nf + f) * fs
     precondition(clips.count == n * perClip, "clips: \(clips.count) values for \(n) clips of \(k + nf + f) frames")
     let s = UInt32(truncatingIfNeeded: step)
@@ -68,12 +68,15 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
         let fb = base + (k + nf) * fs
         future += futureMasked ? [Float](repeating: 0, count: f * fs) : Array(clips[fb ..< fb + f * fs])
     }
-    let cond = Conditioning(past: past, future: future, pastGiven: pastGiven, futureGiven: futureGiven)
+    var cond = Conditioning(past: past, future: future, pastGiven: pastGiven, futureGiven: futureGiven)
 
-    // 2. Residual mode: diffuse x0 - b, b the base of the task the masks leave (clips in [-1, 1]).
+    // 2. Residual mode: diffuse x0 - b, b the base of the task the masks leave (clips in [-1, 1]); a
+    //    network that sees its base gets b as n more conditioning frames (`seesBase`, residual only).
+    precondition(!seesBase || residual, "a network that sees its base needs residual mode")
     if residual {
         let b = baselines(cond: cond, shape: shape, base: base, conditionStride: conditionStride)
         for j in x0.indices { x0[j] -= b[j] }
+        if seesBase { cond.base = b }
     }
 
     // 3. Levels and noise, then x_t and the target (Diffusion's addNoise).

@@ -121,7 +121,8 @@ public final class Trainer: @unchecked Sendable {
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
                              base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking,
-                             oneStepFraction: options.oneStepFraction ?? 0, seed: options.seed, step: step)
+                             oneStepFraction: options.oneStepFraction ?? 0, seesBase: model.config.numFramesBase > 0,
+                             seed: options.seed, step: step)
         let cond = ex.cond.stacked(shape: shape)
         var out = [Float](repeating: 0, count: ex.xt.count), dOut = out
         out.withUnsafeMutableBufferPointer { o in
@@ -155,8 +156,9 @@ public final class Trainer: @unchecked Sendable {
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
                              base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking,
-                             oneStepFraction: options.oneStepFraction ?? 0, seed: options.seed, step: drawStep)
-        let out = model.forward(x: ex.xt, t: ex.timeCond, cond: shape.past + shape.future > 0 ? ex.cond.stacked(shape: shape) : nil,
+                             oneStepFraction: options.oneStepFraction ?? 0, seesBase: model.config.numFramesBase > 0,
+                             seed: options.seed, step: drawStep)
+        let out = model.forward(x: ex.xt, t: ex.timeCond, cond: model.config.condFrames > 0 ? ex.cond.stacked(shape: shape) : nil,
                                 n: n, h: height, w: width)
         var grad = [Float](repeating: 0, count: out.count)
         return out.withUnsafeBufferPointer { o in

@@ -32,9 +32,12 @@ public struct UNetConfig: Sendable, Equatable {
     public var numFrames: Int
     public var numFramesCond: Int
     public var numFramesFuture: Int
+    /// Frames of the residual base the network sees after past and future (data.num_frames_base: 0, or
+    /// num_frames for a residual model conditioned on its base; not in the reference).
+    public var numFramesBase: Int
 
-    /// Conditioning frames (past + future), as the reference's num_frames_cond of the network.
-    public var condFrames: Int { numFramesCond + numFramesFuture }
+    /// Conditioning frames (past + future, + the base's), as the reference's num_frames_cond of the network.
+    public var condFrames: Int { numFramesCond + numFramesFuture + numFramesBase }
     public var inputChannels: Int { channels * (spade ? numFrames : numFrames + condFrames) }
     public var outputChannels: Int { channels * numFrames }
     public var condChannels: Int { channels * condFrames }
@@ -42,13 +45,13 @@ public struct UNetConfig: Sendable, Equatable {
     public init(ngf: Int, chMult: [Int], numResBlocks: Int, attnResolutions: [Int], nHeadChannels: Int = -1,
                 timeConditional: Bool = true, condEmb: Bool = false, spade: Bool = false, spadeDim: Int = 128,
                 arch: String = "unetmore", version: String = "DDPM", imageSize: Int, channels: Int,
-                numFrames: Int, numFramesCond: Int, numFramesFuture: Int = 0) {
+                numFrames: Int, numFramesCond: Int, numFramesFuture: Int = 0, numFramesBase: Int = 0) {
         self.ngf = ngf; self.chMult = chMult; self.numResBlocks = numResBlocks
         self.attnResolutions = attnResolutions; self.nHeadChannels = nHeadChannels
         self.timeConditional = timeConditional; self.condEmb = condEmb; self.spade = spade
         self.spadeDim = spadeDim; self.arch = arch; self.version = version; self.imageSize = imageSize
         self.channels = channels; self.numFrames = numFrames; self.numFramesCond = numFramesCond
-        self.numFramesFuture = numFramesFuture
+        self.numFramesFuture = numFramesFuture; self.numFramesBase = numFramesBase
     }
 
     /// The "model" and "data" sections of a model file's "mcvd.config", read by the strict reader
@@ -66,6 +69,9 @@ public struct UNetConfig: Sendable, Equatable {
         }
         guard channels > 0, numFrames > 0, numFramesCond >= 0, numFramesFuture >= 0, spadeDim > 0 else {
             throw UNetError("config: channels/num_frames must be positive, cond counts >= 0")
+        }
+        guard numFramesBase == 0 || numFramesBase == numFrames else {
+            throw UNetError("config: num_frames_base must be 0 or num_frames (\(numFrames)), got \(numFramesBase)")
         }
         guard imageSize > 0, imageSize % (1 << (chMult.count - 1)) == 0 else {
             throw UNetError("config: image_size \(imageSize) must be divisible by 2^\(chMult.count - 1)")
@@ -88,7 +94,7 @@ public struct UNetConfig: Sendable, Equatable {
     public var summary: String {
         "\(spade ? "SPATIN" : "concat") ngf=\(ngf) ch_mult=\(chMult) res_blocks=\(numResBlocks) attn=\(attnResolutions) "
             + "heads_ch=\(nHeadChannels) frames C=\(channels) n=\(numFrames) past=\(numFramesCond) future=\(numFramesFuture) "
-            + "image=\(imageSize)" + (spade ? " spade_dim=\(spadeDim)" : "") + (condEmb ? " cond_emb" : "")
+            + (numFramesBase > 0 ? "base=\(numFramesBase) " : "") + "image=\(imageSize)" + (spade ? " spade_dim=\(spadeDim)" : "") + (condEmb ? " cond_emb" : "")
             + (timeConditional ? "" : " unconditional-time")
     }
 }

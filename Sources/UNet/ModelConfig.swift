@@ -119,6 +119,10 @@ public struct ModelConfig: Sendable, Equatable {
         }
         let numFrames = try d.int("num_frames", min: 1), numFramesCond = try d.int("num_frames_cond", min: 0)
         let numFramesFuture = try d.int("num_frames_future", default: 0, min: 0)
+        let numFramesBase = try d.int("num_frames_base", default: 0, min: 0)
+        guard numFramesBase == 0 || numFramesBase == numFrames else {
+            throw ModelConfigError("data.num_frames_base", "must be 0 or num_frames (\(numFrames)), got \(numFramesBase)")
+        }
         var data = ModelDataConfig()
         data.conditionStride = try d.int("condition_stride", default: 1, min: 1)
         data.rescaled = try d.bool("rescaled", default: true)
@@ -157,12 +161,16 @@ public struct ModelConfig: Sendable, Equatable {
         guard diffusion.residual || diffusion.base == "blend" else {
             throw ModelConfigError("diffusion.base", "\(diffusion.base) needs diffusion.residual true (a base is what a residual model refines)")
         }
+        guard numFramesBase == 0 || diffusion.residual else {
+            throw ModelConfigError("data.num_frames_base", "needs diffusion.residual true (the base is what a residual model refines)")
+        }
         try f.noOthers()
 
         let unet = UNetConfig(ngf: ngf, chMult: chMult, numResBlocks: numResBlocks, attnResolutions: attn, nHeadChannels: heads,
                               timeConditional: timeConditional, condEmb: condEmb, spade: spade, spadeDim: spadeDim,
                               arch: arch, version: version, imageSize: imageSize, channels: channels, numFrames: numFrames,
-                              numFramesCond: numFramesCond, numFramesFuture: numFramesFuture)
+                              numFramesCond: numFramesCond, numFramesFuture: numFramesFuture,
+                              numFramesBase: numFramesBase)
         do { try unet.validate() } catch let e as UNetError {
             throw ModelConfigError("", e.message.hasPrefix("config: ") ? String(e.message.dropFirst(8)) : e.message)
         }

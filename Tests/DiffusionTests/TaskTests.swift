@@ -141,6 +141,37 @@ import Testing
         #expect(zip(inputs[0], b).allSatisfy { abs($0 - scale * $1) <= 1e-7 })
     }
 
+    /// A network that sees its base gets b after the past and future frames of every sample (and nothing
+    /// else changes); without residual mode it is refused.
+    @Test func networkSeesTheBase() throws {
+        let schedule = NoiseSchedule.linear()
+        let past = frames(2, offset: 0).map { $0 / 1000 }, future = frames(2, offset: 5).map { $0 / 1000 }
+        let cond = try Task.interpolate.conditioning(shape: shape, samples: n, past: past, future: future)
+        let b = Task.interpolate.baseline(shape: shape, cond: cond)
+        var seen: [Conditioning] = []
+        let network: ConditionalNetwork = { x, _, c, out in
+            seen.append(c)
+            for j in 0..<x.count { out[j] = Float(j % 5 - 2) / 10 }
+        }
+        func run(_ sees: Bool, residual: Bool = true) throws -> [Float] {
+            let o = BlockOptions(sampler: .ddim, steps: 2, residual: residual, noise: NoiseSource(seed: 3), seesBase: sees)
+            return try sampleBlock(network: network, schedule: schedule, parameterization: .v, shape: shape,
+                                   task: .interpolate, cond: cond, options: o)
+        }
+        let plain = try run(false)
+        #expect(seen.count == 2 && seen.allSatisfy { $0.base.isEmpty && $0 == cond })
+        seen = []
+        let sees = try run(true)
+        #expect(plain == sees && seen.count == 2 && seen.allSatisfy { $0.base == b && $0.past == cond.past })
+        let stacked = seen[0].stacked(shape: shape), per = (shape.past + shape.future) * shape.frameSize
+        #expect(stacked.count == n * (per + shape.sampleSize))
+        for i in 0..<n {
+            #expect(Array(stacked[i * (per + shape.sampleSize) + per ..< (i + 1) * (per + shape.sampleSize)])
+                    == Array(b[i * shape.sampleSize ..< (i + 1) * shape.sampleSize]))
+        }
+        #expect(throws: TaskError.self) { _ = try run(true, residual: false) }
+    }
+
     /// Warm start in residual mode starts from r = 0 (the baseline itself): with a model whose optimal
     /// residual is 0 (s = 0) the block returns b; in plain mode the warm start begins from b too.
     @Test func warmStartFromBaseline() throws {

@@ -64,6 +64,8 @@ import UNet
         ("diffusion", "residual", 0, "true or false"), ("diffusion", "steps", 10, "unknown field"),
         ("diffusion", "base", "optical-flow", "must be one of blend, motion, last, first, zeros"), ("diffusion", "base", 1, "string"),
         ("diffusion", "base", "motion", "needs diffusion.residual true"),
+        ("data", "num_frames_base", "1", "integer"), ("data", "num_frames_base", 2, "0 or num_frames"),
+        ("data", "num_frames_base", 1, "needs diffusion.residual true"),
     ]
 
     @Test(arguments: badFields.indices)

@@ -220,6 +220,48 @@ import UNet
         #expect(throws: CheckpointError.self) { _ = try Trainer(checkpoint: bare) }
     }
 
+    /// Widening a residual model to see its base (`Trainer(checkpoint:seeBase:)`): the file's weights with
+    /// zero weights for the base's input channels, so the widened network gives the same output with any
+    /// base; the example carries b = the residual base; one step moves the new weights (the base is used).
+    @Test func widenedModelSeesItsBase() throws {
+        let model = try UNet(config: Tiny.config())
+        model.randomize(seed: 5)
+        let first = Trainer(model: model, options: Self.options(dropout: 0))
+        for s in 0..<2 { first.trainStep(clips: Self.batch(s), samples: 3, height: 8, width: 8) }
+        let path = FileManager.default.temporaryDirectory.path + "/mcvd-widen-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try first.save(path: path)
+        let wide = try Trainer(checkpoint: path, seeBase: true)
+        #expect(wide.model.config.numFramesBase == 1 && wide.step == 2 && wide.adam.updates == 0)
+        #expect(wide.model.config.inputChannels == first.model.config.inputChannels + 1)
+        let saved = try UNet(file: SafeTensors(path: path), config: first.model.config)
+        let shape = first.shape(height: 8, width: 8)
+        func example(_ sees: Bool) -> TrainingExample {
+            makeExample(clips: Self.batch(7), shape: shape, samples: 3, schedule: first.schedule, parameterization: .v,
+                        residual: true, masking: first.options.masking, seesBase: sees, seed: 42, step: 7)
+        }
+        let narrow = example(false), seeing = example(true)
+        #expect(narrow.cond.base.isEmpty && seeing.cond.base == baselines(cond: narrow.cond, shape: shape))
+        #expect(seeing.xt == narrow.xt && seeing.target == narrow.target)
+        let a = saved.forward(x: narrow.xt, t: narrow.timeCond, cond: narrow.cond.stacked(shape: shape), n: 3, h: 8, w: 8)
+        let b = wide.model.forward(x: seeing.xt, t: seeing.timeCond, cond: seeing.cond.stacked(shape: shape), n: 3, h: 8, w: 8)
+        #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 })
+        // The base's input channels (the last one of the input conv) start at zero and train.
+        let input = wide.model.parameterLayout.first { $0.shape.count == 4 && $0.shape[1] == wide.model.config.inputChannels }!
+        func baseWeights() -> [Float] {
+            let (o, i, k) = (input.shape[0], input.shape[1], input.shape[2] * input.shape[3])
+            return (0..<o).flatMap { r in (0..<k).map { wide.model.parameterStorage[input.offset + (r * i + i - 1) * k + $0] } }
+        }
+        #expect(baseWeights().allSatisfy { $0 == 0 })
+        let loss = wide.trainStep(clips: Self.batch(8), samples: 3, height: 8, width: 8).loss
+        #expect(loss.isFinite && baseWeights().contains { $0 != 0 })
+        #expect(throws: CheckpointError.self) {
+            let plain = Trainer(model: try UNet(config: Tiny.config()), options: TrainingOptions(seed: 1, residual: false))
+            try plain.save(path: path)
+            _ = try Trainer(checkpoint: path, seeBase: true)
+        }
+    }
+
     /// ngf 16, so the 3x3 convolutions take the packed-weight path: after some updates, the training
     /// forward on the model's prepared weights equals the one that packs per call, bit for bit.
     @Test func packedWeightsMatchPackingPerCall() throws {
