@@ -3,10 +3,13 @@
 // upsampled over the full-size base; 0 = the frames' own size), batches of targets as samples.
 // Interpolation conditions on the kept frames (every other one) around each dropped frame; prediction on
 // the frames just before the target. A 1-channel model on --rgb frames works on their luma and keeps the
-// colour of the frame before the target (MCVDKit's keepColour, as the element writes over the earlier original).
+// colour of the frame it is written over (MCVDKit's keepColour), as the element does: for interpolation
+// by a model over the motion base, the motion-compensated RGB frame (the `motion` method's); else the frame
+// before the target (the element's earlier original).
 import Diffusion
 import Foundation
 import MCVDKit
+import Motion
 import VideoData
 
 struct ModelRunner {
@@ -24,6 +27,9 @@ struct ModelRunner {
     /// Seconds spent in the model (all videos), and targets made.
     final class Clock { var seconds = 0.0; var frames = 0 }
     let clock = Clock()
+    /// Interpolation by a 1-channel model over the motion base on RGB frames: colour from motion's frame.
+    var colourFromMotion: Bool { model.channels == 1 && frameChannels == 3 && model.base == .motion }
+    let interpolator = MotionInterpolator()
 
     init(path: String, options o: Mcvd.Eval) throws {
         model = try Model(pathOrDefault: path)
@@ -52,7 +58,8 @@ struct ModelRunner {
         print("# model: \(model.summary), "
               + "\(settings.sampler.rawValue) \(steps) step(s) eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \((settings.start ?? model.defaultStart(steps: steps)).rawValue) seed \(settings.seed), "
               + "processing size \(processingSize == 0 ? "native" : "\(processingSize) rows")"
-              + (channels == 1 && frameChannels == 3 ? ", luma of the RGB frames (colour of the frame before)" : ""))
+              + (channels == 1 && frameChannels == 3
+                 ? ", luma of the RGB frames (colour of the \(model.base == .motion && o.task == .interpolate ? "motion-compensated frame" : "frame before"))" : ""))
     }
 
     /// The model's estimate of every target frame (HWC bytes). Interpolation: past = the k kept frames
@@ -83,8 +90,12 @@ struct ModelRunner {
             let made = try generator.sample(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
                                             noiseBlock: seedBlock &* 65_536 &+ UInt32(chunk))
             for (t, block) in zip(ts, made) {
-                // Written over the frame before the target (what a 1-channel model keeps of an RGB frame).
-                let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: v.frames[t - 1])
+                // Written over the frame whose colour a 1-channel model keeps (the file header).
+                let canvas = task == .interpolate && colourFromMotion
+                    ? try Evaluation.motion(v.frames[t - 1], v.frames[t + 1], width: v.width, height: v.height, channels: 3,
+                                            interpolator: interpolator)
+                    : v.frames[t - 1]
+                let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: canvas)
                 try buffer.view.write(block[0], channels: model.channels, range: model.range, keepColour: true)
                 out.append(buffer.bytes)
             }

@@ -172,7 +172,9 @@ extension McvdFilter {
                 let j = min(max(Int((Double(weight) * Double(n + 1) / 256).rounded()) - 1, 0), n - 1)
                 if rendered[j] == nil {
                     var info = stream.info
-                    rendered[j] = try engine.render(made![j], over: from.buffer, info: &info)
+                    let canvas = colourCanvas(from: from, to: to, t: Float(j + 1) / Float(n + 1), engine: engine)
+                    defer { bufferUnref(canvas) }
+                    rendered[j] = try engine.render(made![j], over: canvas, info: &info)
                 }
                 return bufferMakeWritable(bufferRef(rendered[j]!))
             } catch {
@@ -181,5 +183,22 @@ extension McvdFilter {
             }
         }
         return emitSlots(before: to.pts, from: from, to: to, model: model)
+    }
+
+    /// The frame a 1-channel model's frame is written over (it keeps that frame's colour): for a model
+    /// refining the motion base on a colour stream, method=motion's full-colour frame at t (the model's
+    /// luma then lands on motion-compensated colour, as `mcvd eval` scores it); else
+    /// (and on a scene cut or a motion failure) the earlier original. Returns a new ref.
+    func colourCanvas(from: HeldFrame, to: HeldFrame, t: Float, engine: DiffusionEngine) -> BufferPtr {
+        guard engine.model.channels == 1, engine.model.base == .motion, engine.format.family != .gray else {
+            return bufferRef(from.buffer)
+        }
+        switch stream.motion.synthesize(info: &stream.info, from.buffer, to.buffer, t: t) {
+        case .frame(let out): return out
+        case .sceneCut(let useFirst): return bufferRef(useFirst ? from.buffer : to.buffer)
+        case .failed(let why):
+            gstLog(.warning, element, "motion colour for the model's frame failed (\(why)); keeping the earlier frame's colour")
+            return bufferRef(from.buffer)
+        }
     }
 }

@@ -18,14 +18,15 @@ let tinyConcat = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
     .appendingPathComponent("UNetTests/Fixtures/tiny-concat/model.safetensors").path
 
 /// A model file with pseudo-random weights: `channels`, k past, f future, n = 1, the given condition stride.
-func writeModel(channels: Int = 1, past: Int, future: Int, stride: Int? = nil, name: String) throws -> String {
+func writeModel(channels: Int = 1, past: Int, future: Int, stride: Int? = nil, motionBase: Bool = false, name: String) throws -> String {
     let config = UNetConfig(ngf: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], nHeadChannels: -1,
                             spade: false, spadeDim: 16, imageSize: 16, channels: channels, numFrames: 1,
                             numFramesCond: past, numFramesFuture: future)
     let unet = try UNet(config: config)    // zeroed parameters: give every one a value in [-0.1, 0.1)
     let bytes = noiseBytes(unet.parameterStorageCount, seed: UInt64(past * 10 + future))
     for i in 0..<unet.parameterStorageCount { unet.parameterStorage[i] = (Float(bytes[i]) - 128) / 1280 }
-    let trainer = Trainer(model: unet, options: TrainingOptions(seed: 5, parameterization: .eps, conditionStride: stride, emaRate: nil))
+    let trainer = Trainer(model: unet, options: TrainingOptions(seed: 5, parameterization: .eps, residual: motionBase, conditionStride: stride,
+                                                                emaRate: nil, base: motionBase ? .motion : nil))
     let path = FileManager.default.temporaryDirectory
         .appendingPathComponent("mcvd-element-\(getpid())-\(name).safetensors").path
     try trainer.save(path: path)
@@ -202,6 +203,50 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
             let other = try generator.sample(task: .interpolate, conditions: [BlockCondition(past: [p[g - 1], p[g]], future: [p[g + 1], p[g + 2]])],
                                              noiseBlock: UInt32(g - 2))[0][0]
             #expect(other != made, "the conditioning frames matter")
+        }
+    }
+
+    /// A 1-channel model over the motion base on a colour stream keeps the colour of method=motion's frame:
+    /// I420's inserted U and V planes equal method=motion's exactly (the model writes luma only), and they
+    /// are not the earlier original's (which a model over another base keeps).
+    @Test func grayMotionModelTakesMotionColour() throws {
+        let path = try writeModel(channels: 1, past: 1, future: 1, motionBase: true, name: "gray-motion")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let caps = "video/x-raw,format=I420,width=32,height=32,framerate=10/1"
+        // A smooth pattern (luma and chroma) moving 2 px right per frame: real motion, no scene cut.
+        func moving(_ h: Harness, _ i: Int) -> UnsafeMutablePointer<GstBuffer> {
+            var bytes = [UInt8](repeating: 0, count: Int(h.info.size))
+            func wave(_ x: Int, _ y: Int, _ period: Double) -> UInt8 {
+                UInt8(128 + 60 * sin(Double(x - 2 * i) * 2 * .pi / period) * cos(Double(y) * 2 * .pi / 29))
+            }
+            for y in 0..<32 { for x in 0..<32 { bytes[y * 32 + x] = wave(x, y, 13) } }
+            for y in 0..<16 { for x in 0..<16 {
+                bytes[1024 + y * 16 + x] = wave(2 * x, 2 * y, 17); bytes[1280 + y * 16 + x] = wave(2 * x, 2 * y + 5, 11)
+            } }
+            let b = gst_buffer_new_allocate(nil, h.info.size, nil)!
+            _ = bytes.withUnsafeBytes { gst_buffer_fill(b, 0, $0.baseAddress, h.info.size) }
+            b.pointee.pts = UInt(i) * Self.frame
+            b.pointee.duration = Self.frame
+            return b
+        }
+        func run(_ h: Harness) -> [Out] {
+            for i in 0..<5 { #expect(gst_harness_push(h.h, moving(h, i)) == GST_FLOW_OK) }
+            #expect(h.event(gst_event_new_eos()))
+            return h.pullAll()
+        }
+        let model = Harness(Self.diffusion(["steps": "1"], model: path), caps: caps)
+        let motion = Harness(["method": "motion"], caps: caps)
+        let a = run(model), b = run(motion)
+        #expect(a.count == 10 && b.count == 10 && model.error() == nil)
+        guard a.count == 10, b.count == 10 else { return }
+        for g in 0..<4 {
+            let earlier = moving(model, g)
+            defer { gst_buffer_unref(earlier) }
+            #expect(a[2 * g + 1].inserted && b[2 * g + 1].inserted)
+            #expect(Array(a[2 * g + 1].samples[1...2]) == Array(b[2 * g + 1].samples[1...2]), "gap \(g) chroma")
+            #expect(a[2 * g + 1].samples[0] != b[2 * g + 1].samples[0], "gap \(g): luma is the model's")
+            #expect(Array(a[2 * g + 1].samples[1...2]) != Array(componentSamples(earlier, model.info)[1...2]),
+                    "gap \(g): not the earlier original's chroma")
         }
     }
 
