@@ -86,7 +86,7 @@ extension Mcvd {
         // Training.
         @Option(help: "Clips per step (default 8).") var batch: Int?
         @Option(help: "Total training steps (default 10000; with --resume: the new total).") var steps: Int?
-        @Option(help: "Adam learning rate (default 2e-4).") var lr: Double?
+        @Option(help: "Adam learning rate (default 2e-4; with --resume: the peak rate from the checkpoint's step on, e.g. lower for a last phase).") var lr: Double?
         @Option(help: "Linear learning-rate warm-up steps (default 1000).") var warmup: Int?
         @Option(help: "EMA rate of the saved weights; 0 = no EMA (default 0.999).") var ema: Double?
         @Option(help: "Probability of masking all past frames of a sample (default 0.5).") var pMaskPast: Double?
@@ -109,7 +109,7 @@ extension Mcvd {
              ("--spade-dim", spadeDim != nil), ("--dropout", dropout != nil), ("--channels", channels != nil),
              ("--size", size != nil), ("--crop", crop != nil), ("--past", past != nil), ("--current", current != nil),
              ("--future", future != nil), ("--frame-skip", frameSkip != nil), ("--condition-stride", conditionStride != nil),
-             ("--validation-fraction", validationFraction != nil), ("--synthetic", synthetic != nil), ("--stills", !stills.isEmpty), ("--batch", batch != nil), ("--lr", lr != nil),
+             ("--validation-fraction", validationFraction != nil), ("--synthetic", synthetic != nil), ("--stills", !stills.isEmpty), ("--batch", batch != nil),
              ("--warmup", warmup != nil), ("--ema", ema != nil), ("--p-mask-past", pMaskPast != nil),
              ("--p-mask-future", pMaskFuture != nil), ("--synchronised", synchronised != nil),
              ("--parameterization", parameterization != nil), ("--residual", residual != nil), ("--base", base != nil),
@@ -129,11 +129,12 @@ extension Mcvd {
                 let given = settingFlags.filter(\.1).map(\.0)
                 guard given.isEmpty else {
                     throw ValidationError("--resume takes the model and training settings from the checkpoint; "
-                                          + "drop \(given.joined(separator: ", ")) (only --steps may change)")
+                                          + "drop \(given.joined(separator: ", ")) (only --steps, --lr and --see-base may change)")
                 }
             } else {
                 _ = try resolvedSettings()
             }
+            if let lr, !(lr > 0) { throw ValidationError("--lr must be > 0") }
         }
 
         /// Defaults, then the config file, then the flags; checked.
@@ -197,13 +198,14 @@ extension Mcvd {
                     s.baseFrames = s.current
                     do { try s.check() } catch let e as SettingsError { throw CLIError("--see-base: \(e.description)") }
                 }
-                trainer = try Trainer(checkpoint: resume, seeBase: widen)
+                if let lr { s.lr = lr }
+                trainer = try Trainer(checkpoint: resume, seeBase: widen, learningRate: lr)
                 guard trainer.options == s.trainingOptions, trainer.model.config == s.unetConfig else {
                     throw CLIError("\(resume): the stored settings do not match its training state")
                 }
                 settings = s
                 let light = file.metadata["train.adam_updates"] == nil
-                print("resuming \(resume) at step \(trainer.step) of \(s.steps)"
+                print("resuming \(resume) at step \(trainer.step) of \(s.steps)" + (lr.map { " with learning rate \($0)" } ?? "")
                       + (widen ? " (widened to see its base: new input weights zero, optimiser moments start afresh)"
                                : light ? " (from exported weights: optimiser moments start afresh)" : ""))
             } else {

@@ -77,7 +77,10 @@ extension Trainer {
     /// `seeBase` turns a residual model that does not see its base into one that does (data.num_frames_base
     /// = n): the first convolution gains n * C input channels with zero weights, so the widened network
     /// computes exactly what the file's did until training moves them; resumed lightly (fresh moments).
-    public convenience init(checkpoint path: String, seeBase: Bool = false) throws {
+    ///
+    /// `learningRate` replaces the run's peak learning rate from this step on (e.g. a lower rate for a
+    /// last phase); the checkpoint's other options stay.
+    public convenience init(checkpoint path: String, seeBase: Bool = false, learningRate: Double? = nil) throws {
         let file = try SafeTensors(path: path)
         guard let json = file.metadata["train.options"], let stepText = file.metadata["step"], let step = Int(stepText) else {
             throw CheckpointError(message: "\(path) is not a training checkpoint (no train.options / step metadata)")
@@ -90,7 +93,11 @@ extension Trainer {
         guard let updates, updates >= 0, step >= 0 else {
             throw CheckpointError(message: "\(path): bad step / train.adam_updates metadata")
         }
-        let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8))
+        var options = try JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8))
+        if let learningRate {
+            guard learningRate > 0 else { throw CheckpointError(message: "learning rate must be > 0 (got \(learningRate))") }
+            options.adam.lr = learningRate
+        }
         guard !widen || options.residual else {
             throw CheckpointError(message: "\(path): only a residual model can see its base")
         }

@@ -187,8 +187,8 @@ struct CLIFailure: Error, CustomStringConvertible {
         // A resumed run takes its settings from the checkpoint.
         let ckpt = "\(CLI.dir)/args.safetensors"
         #expect(try CLI.run(["train", video] + CLI.tiny + ["--steps", "1", "--out", ckpt]).status == 0)
-        let r = try CLI.run(["train", video, "--resume", ckpt, "--lr", "0.1"])
-        #expect(r.status != 0 && r.output.contains("drop --lr"), "\(r.output)")
+        let r = try CLI.run(["train", video, "--resume", ckpt, "--ngf", "16"])
+        #expect(r.status != 0 && r.output.contains("drop --ngf"), "\(r.output)")
         // A config file with a typo.
         let config = "\(CLI.dir)/bad-config.json"
         try Data(#"{"model": {"ngf": 8, "ch_mul": [1, 2]}}"#.utf8).write(to: URL(fileURLWithPath: config))
@@ -294,6 +294,23 @@ struct CLIFailure: Error, CustomStringConvertible {
         #expect(try SafeTensors(path: next).metadata["step"] == "5")
         r = try CLI.run(["train", try CLI.video(), "--resume", plain, "--steps", "5", "--out", next])
         #expect(r.status != 0 && r.output.contains("not written by `mcvd train`"), "\(r.output)")
+    }
+
+    /// `train --resume --lr` continues at a new peak rate (stored in the checkpoint's options and settings);
+    /// other setting flags are still refused, and a rate <= 0 is an error.
+    @Test func resumeWithANewLearningRate() throws {
+        let checkpoint = try Self.model(), next = "\(CLI.dir)/resume-lr.safetensors"
+        var r = try CLI.run(["train", try CLI.video(), "--resume", checkpoint, "--steps", "4", "--lr", "5e-5", "--out", next])
+        #expect(r.status == 0 && r.output.contains("with learning rate 5e-05"), "\(r.output)")
+        let file = try SafeTensors(path: next)
+        #expect(file.metadata["step"] == "4")
+        #expect(file.metadata["train.options"]?.contains("\"lr\":5.0000000000000002e-05") == true
+                || file.metadata["train.options"]?.contains("\"lr\":5e-05") == true, "\(file.metadata["train.options"] ?? "")")
+        #expect(file.metadata["mcvd.train.settings"]?.contains("\"lr\":5") == true)
+        r = try CLI.run(["train", try CLI.video(), "--resume", checkpoint, "--steps", "4", "--lr", "0", "--out", next])
+        #expect(r.status != 0 && r.output.contains("--lr must be > 0"), "\(r.output)")
+        r = try CLI.run(["train", try CLI.video(), "--resume", checkpoint, "--steps", "4", "--batch", "2", "--out", next])
+        #expect(r.status != 0 && r.output.contains("drop --batch"), "\(r.output)")
     }
 
     static func pngs(_ dir: String) throws -> [String] {
