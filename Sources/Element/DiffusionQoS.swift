@@ -21,7 +21,15 @@ struct QoSState {
     var latency: UInt = clockTimeNone
     /// One output frame in ns (set on caps).
     var frame: UInt = 0
+    /// A model call's expected time: each call's time averaged with the previous estimate (recent calls
+    /// weigh most), and when the last call ended (monotonic ns; 0 = none yet).
+    var estimate: UInt = 0
+    var lastCall: UInt = 0
 }
+
+/// Without a model call for this long (monotonic ns), QoS lets one run with no time estimate (only a
+/// frame already late falls back): a slow first call (warm-up) or a busy spell does not lock the model out.
+let qosProbeInterval: UInt = 1_000_000_000
 
 extension McvdFilter {
     // MARK: src pad events (any thread)
@@ -77,9 +85,10 @@ extension McvdFilter {
 
     /// Whether a model frame for output time `pts` would be late: the pipeline is live (with its latency
     /// configured) or a sink syncs and sends QoS, and the frame's running time is before the earliest QoS
-    /// allows, or the clock's running time now plus the mean model call passes the time the sink renders
-    /// it (running time + the pipeline latency when live; `clock` false: only the QoS events). Files and
-    /// unsynchronised sinks: never.
+    /// allows, or the clock's running time now plus the expected model call (QoSState.estimate; none for
+    /// a probe after qosProbeInterval without a call) passes the time the sink renders it (running time +
+    /// the pipeline latency when live; `clock` false: only the QoS events). Files and unsynchronised sinks:
+    /// never.
     func modelWouldBeLate(_ pts: UInt, clock: Bool = true) -> Bool {
         let q = qos.withLock { $0 }
         // Live: once the pipeline has configured its latency (the LATENCY event a live sink sends up), the
@@ -94,16 +103,17 @@ extension McvdFilter {
         let now = gst_element_get_current_running_time(element)
         guard now != clockTimeNone else { return false }
         let latency = liveDeadline ? q.latency : 0
-        let estimate = stats.withLock { $0.modelCalls > 0 ? $0.modelTime / $0.modelCalls : 0 }
-        return now + estimate > rt + latency
+        let probe = UInt(monotonicNs()) - q.lastCall >= qosProbeInterval
+        return now + (probe ? 0 : q.estimate) > rt + latency
     }
 
     /// Times one model call for the stats (and the next QoS estimates).
     func timedModelCall<T>(_ body: () throws -> T) rethrows -> T {
         let start = UInt(monotonicNs())
         defer {
-            let t = UInt(monotonicNs()) - start
+            let end = UInt(monotonicNs()), t = end - start
             stats.withLock { $0.modelCalls += 1; $0.modelTime += t }
+            qos.withLock { $0.estimate = $0.lastCall == 0 ? t : ($0.estimate + t) / 2; $0.lastCall = end }
         }
         return try body()
     }
