@@ -25,11 +25,14 @@ struct QoSState {
     /// weigh most), and when the last call ended (monotonic ns; 0 = none yet).
     var estimate: UInt = 0
     var lastCall: UInt = 0
+    /// Without a model call for this long (monotonic ns), one runs with no time estimate (a probe: only a
+    /// frame already late falls back), so that a slow first call (warm-up) or a busy spell does not lock
+    /// the model out. Each probe doubles it (1 s, 2 s, ... 32 s: a model that is too slow stalls the output
+    /// ever more rarely); a call that fits resets it.
+    var probeInterval = QoSState.firstProbe
+    static let firstProbe: UInt = 1_000_000_000
+    static let lastProbe: UInt = 32_000_000_000
 }
-
-/// Without a model call for this long (monotonic ns), QoS lets one run with no time estimate (only a
-/// frame already late falls back): a slow first call (warm-up) or a busy spell does not lock the model out.
-let qosProbeInterval: UInt = 1_000_000_000
 
 extension McvdFilter {
     // MARK: src pad events (any thread)
@@ -86,7 +89,7 @@ extension McvdFilter {
     /// Whether a model frame for output time `pts` would be late: the pipeline is live (with its latency
     /// configured) or a sink syncs and sends QoS, and the frame's running time is before the earliest QoS
     /// allows, or the clock's running time now plus the expected model call (QoSState.estimate; none for
-    /// a probe after qosProbeInterval without a call) passes the time the sink renders it (running time +
+    /// a probe after QoSState.probeInterval without a call) passes the time the sink renders it (running time +
     /// the pipeline latency when live; `clock` false: only the QoS events). Files and unsynchronised sinks:
     /// never.
     func modelWouldBeLate(_ pts: UInt, clock: Bool = true) -> Bool {
@@ -102,9 +105,17 @@ extension McvdFilter {
         guard clock else { return false }
         let now = gst_element_get_current_running_time(element)
         guard now != clockTimeNone else { return false }
-        let latency = liveDeadline ? q.latency : 0
-        let probe = UInt(monotonicNs()) - q.lastCall >= qosProbeInterval
-        return now + (probe ? 0 : q.estimate) > rt + latency
+        let due = rt + (liveDeadline ? q.latency : 0)
+        if now + q.estimate <= due {
+            qos.withLock { $0.probeInterval = QoSState.firstProbe }
+            return false
+        }
+        if now <= due && UInt(monotonicNs()) - q.lastCall >= q.probeInterval {
+            qos.withLock { $0.probeInterval = min(2 * $0.probeInterval, QoSState.lastProbe) }
+            gstLog(.debug, element, "QoS: probing the model's time at \(timeString(pts))")
+            return false
+        }
+        return true
     }
 
     /// Times one model call for the stats (and the next QoS estimates).
