@@ -1,7 +1,8 @@
 // The mcvd element: settings, streaming state and the vfuncs (gst-plugins-rs reading order). It owns
 // timing, buffering and negotiation; a FrameSynthesizer makes the inserted frames. Threading: chain and
 // serialized events run on the streaming thread under the sink pad's stream lock; properties and queries
-// may come from any thread, so settings and state sit behind their own locks.
+// may come from any thread, so settings and state sit behind their own locks. method=diffusion pushes its
+// gaps from a worker thread (DiffusionWorker.swift).
 import CGStreamer
 import CGstMcvd
 import Synchronization
@@ -92,7 +93,9 @@ final class McvdFilter: @unchecked Sendable {
     let settings = Mutex(Settings())
     let stats = Mutex(Stats())
     /// Only touched on the streaming thread (under the sink pad's stream lock) and on state changes while
-    /// the pads are inactive, so it needs no lock of its own; never touch it from a query.
+    /// the pads are inactive, so it needs no lock of its own; never touch it from a query. Exception:
+    /// method=diffusion's worker owns the output side (grid, nextSlot, outOffset, discontPending) while it
+    /// has jobs; the streaming thread touches that only after worker.waitIdle() (DiffusionWorker.swift).
     var stream = StreamState()
     /// Look-ahead in ns (one input frame) for latency queries, which come from any thread.
     let lookAheadNs = Atomic<UInt>(0)
