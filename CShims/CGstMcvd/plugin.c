@@ -200,6 +200,17 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                        0, GST_MCVD_MAX_PROCESSING_SIZE, GST_MCVD_DEFAULT_PROCESSING_SIZE,
                        rw | GST_PARAM_MUTABLE_READY));
 
+  /* QoS and stats (Sources/Element/DiffusionQoS.swift) */
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_STATS,
+      g_param_spec_boxed("stats", "Stats",
+                         "A GstStructure mcvd-stats (also posted as an element message at EOS): frames-in, frames-out, "
+                         "frames-inserted, frames-generated (inserted frames the model made), frames-fallback (made by "
+                         "the fallback: the model could not condition, or QoS), frames-fallback-qos (the model's frame "
+                         "would have been late: live pipeline or a sink that syncs and sends QoS; never for a file "
+                         "pipeline), model-calls, model-time, mean-model-time (ns per call), "
+                         "mean-model-time-per-frame (ns per generated frame), live, synced, qos-proportion",
+                         GST_TYPE_STRUCTURE, ro));
+
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(element_class, "MCVD frame synthesiser", "Filter/Effect/Converter/Video",

@@ -11,6 +11,7 @@ import CGStreamer
 import CGstMcvd
 import Diffusion
 import MCVDKit
+import Glibc
 import Tensor
 
 /// An error whose text goes to the user as is (GST_ELEMENT_ERROR).
@@ -67,6 +68,11 @@ final class DiffusionEngine {
     let inputStride: Int
     /// The noise block of the next model call: the count of gaps the model filled since caps.
     var noiseBlock: UInt32 = 0
+    /// Test hook (README "QoS"): added to every model call, in ns, to stand for a model too slow for the
+    /// stream; set from the element's GObject data "mcvd-test-model-delay" (a decimal string of ns).
+    var testDelay: UInt = 0
+    /// Set by a flush or a stop: a running model call gives up between sampler steps (throws Cancelled).
+    var cancel: CancelFlag?
 
     var past: Int { model.past }
     var future: Int { model.future }
@@ -155,12 +161,36 @@ final class DiffusionEngine {
         return try view(&frame).planar(channels: model.channels, range: model.range)
     }
 
-    /// The model's n frames for one gap (k past originals oldest first, f future nearest first).
-    func generate(past: [FrameGenerator.Prepared], future: [FrameGenerator.Prepared]) throws -> [[Float]] {
-        let block = noiseBlock
-        noiseBlock &+= 1
+    /// The noise block of the next gap the model fills (taken in stream order on the streaming thread, so
+    /// that the worker's calls use the same blocks as a synchronous run).
+    func takeNoiseBlock() -> UInt32 {
+        defer { noiseBlock &+= 1 }
+        return noiseBlock
+    }
+
+    /// The model's n frames for one gap (k past originals oldest first, f future nearest first), with noise
+    /// block `block`. Throws Cancelled when the cancel flag is set.
+    func generate(past: [FrameGenerator.Prepared], future: [FrameGenerator.Prepared], block: UInt32) throws -> [[Float]] {
+        try simulateSlowModel()
         return try Engine.$threadsInTask.withValue(threads) {
             try generator.sample(task: .interpolate, prepared: [(past: past, future: future)], noiseBlock: block)[0]
+        }
+    }
+
+    /// Lets a flush cancel a running call: checked after every sampler step.
+    func attach(cancel flag: CancelFlag) {
+        cancel = flag
+        generator.generator.progress = { _, _, _ in if flag.isSet { throw Cancelled() } }
+    }
+
+    /// The test hook's delay, in 2 ms sleeps that a flush cuts short.
+    func simulateSlowModel() throws {
+        guard testDelay > 0 else { return }
+        let end = UInt(monotonicNs()) + testDelay
+        while UInt(monotonicNs()) < end {
+            if cancel?.isSet == true { throw Cancelled() }
+            var ts = timespec(tv_sec: 0, tv_nsec: Int(min(2_000_000, end - min(end, UInt(monotonicNs())))))
+            nanosleep(&ts, nil)
         }
     }
 
@@ -185,3 +215,4 @@ final class DiffusionEngine {
         return out
     }
 }
+

@@ -2,8 +2,9 @@
 // on, when a gap between two originals can be filled (k past originals at the input stride q before it,
 // f future ones after it: a look-ahead of (f - 1) q + 1 input frames, which the latency query reports),
 // and the fallback where it cannot (stream start and end, around a DISCONT, GAP or caps change). Slots,
-// timestamps, originals and the inserted-frame meta are McvdFilter.emitSlots', as for blend. The model
-// runs synchronously on the streaming thread.
+// timestamps, originals and the inserted-frame meta are McvdFilter.emitSlots', as for blend. Each gap is a
+// job of the worker thread (DiffusionWorker.swift), which runs the model and pushes in order; QoS may give a
+// gap the fallback when the model's frame would be late (DiffusionQoS.swift).
 import CGStreamer
 import CGstMcvd
 import MCVDKit
@@ -72,6 +73,8 @@ extension McvdFilter {
         guard s.method == .diffusion else { return (true, nil) }
         do {
             let engine = try DiffusionEngine(try loadDiffusionModel(), info: info, settings: s.diffusion)
+            engine.attach(cancel: cancel)
+            engine.testDelay = testModelDelay
             if stream.mode == .interpolate, let w = engine.strideWarning { postWarning(element, w) }
             gstLog(.info, element, "diffusion: \(engine.model.summary) at \(engine.generator.workingWidth)x\(engine.generator.workingHeight)"
                    + "\(engine.generator.scaled ? " (processing size, frames \(engine.width)x\(engine.height))" : ""), "
@@ -83,9 +86,19 @@ extension McvdFilter {
         }
     }
 
-    /// Input frames of look-ahead: the model's, else one; mode=predict's (PredictMode.swift).
+    /// Input frames of latency: the model's look-ahead plus one frame for the model's own time (so that a
+    /// live pipeline leaves it room: QoS falls back where it would pass even that), else one;
+    /// mode=predict's (PredictMode.swift).
     var lookAheadFrames: UInt {
-        stream.mode == .predict ? predictLookAhead : UInt(stream.diffusion.engine?.lookAhead ?? 1)
+        stream.mode == .predict ? predictLookAhead : UInt(stream.diffusion.engine.map { $0.lookAhead + 1 } ?? 1)
+    }
+
+    /// The test hook: the element's GObject data "mcvd-test-model-delay" (ns, a decimal string) is added
+    /// to every model call (tests of QoS with a model too slow for the stream; README "QoS and stats").
+    var testModelDelay: UInt {
+        let object = UnsafeMutableRawPointer(element).assumingMemoryBound(to: GObject.self)
+        guard let p = g_object_get_data(object, "mcvd-test-model-delay") else { return 0 }
+        return UInt(String(cString: p.assumingMemoryBound(to: CChar.self))) ?? 0
     }
 
     /// method changed to or from diffusion while streaming: drain like a DISCONT, then start or stop
@@ -133,67 +146,110 @@ extension McvdFilter {
         return GST_FLOW_OK
     }
 
-    /// Before the held frame's tail: the gaps left in the window have no look-ahead; the fallback fills them.
+    /// Before the held frame's tail: the gaps left in the window have no look-ahead; the fallback fills
+    /// them. Returns once the worker has pushed everything queued (the caller goes on with the output).
     func drainDiffusionWindow() -> GstFlowReturn {
         defer { stream.diffusion.forget() }
-        guard let engine = stream.diffusion.engine else { return GST_FLOW_OK }
+        guard let engine = stream.diffusion.engine else { return worker.waitIdle() }
         let last = stream.diffusion.first + stream.diffusion.window.count - 1
-        while stream.diffusion.nextGap < last {
-            let ret = emitGap(stream.diffusion.nextGap, engine: engine)
+        var ret = GST_FLOW_OK
+        while stream.diffusion.nextGap < last && ret == GST_FLOW_OK {
+            ret = emitGap(stream.diffusion.nextGap, engine: engine)
             stream.diffusion.nextGap += 1
-            if ret != GST_FLOW_OK { return ret }
         }
-        return GST_FLOW_OK
+        let idle = worker.waitIdle()
+        return ret == GST_FLOW_OK ? idle : ret
     }
 
-    /// Emits original g's slots and the inserted ones before original g + 1: the model's frames when
-    /// the window holds its conditioning, else the fallback method's (counted in frames-fallback).
+    /// Queues on the worker original g's slots and the inserted ones before original g + 1: the model's
+    /// frames when the window holds its conditioning (and QoS does not find them late), else the fallback
+    /// method's (counted in frames-fallback). The job holds its own refs and inputs; the noise block is
+    /// taken here, in stream order, so a run with the worker gives the bytes of a synchronous one.
     func emitGap(_ g: Int, engine: DiffusionEngine) -> GstFlowReturn {
         let d = stream.diffusion
         let from = d.window[g - d.first].frame, to = d.window[g + 1 - d.first].frame
         let last = d.first + d.window.count - 1
-        guard g - (engine.pastSpan - 1) >= d.first, g + engine.lookAhead <= last else {
-            let fallback = settings.withLock { $0.diffusion.fallback }
-            let before = stats.withLock { $0.framesInserted }
-            let ret = emitSlots(before: to.pts, from: from, to: to, method: fallback)
-            stats.withLock { $0.framesFallback += $0.framesInserted - before }
-            return ret
+        var inputs: GapInputs?
+        if g - (engine.pastSpan - 1) >= d.first, g + engine.lookAhead <= last {
+            let (k, f, q) = (engine.past, engine.future, engine.inputStride)
+            inputs = GapInputs(past: (0..<k).map { j in d.window[g - (k - 1 - j) * q - d.first].planar },
+                               future: (0..<f).map { j in d.window[g + 1 + j * q - d.first].planar },
+                               block: engine.takeNoiseBlock())
         }
-        let (k, f, n, q) = (engine.past, engine.future, engine.generated, engine.inputStride)
-        let past = (0..<k).map { j in d.window[g - (k - 1 - j) * q - d.first].planar }
-        let future = (0..<f).map { j in d.window[g + 1 + j * q - d.first].planar }
+        let a = HeldFrame(buffer: bufferRef(from.buffer), pts: from.pts, duration: from.duration)
+        let b = HeldFrame(buffer: bufferRef(to.buffer), pts: to.pts, duration: to.duration)
+        let info = stream.info
+        return worker.submit { [self] run in
+            defer { bufferUnref(a.buffer); bufferUnref(b.buffer) }
+            guard run else { return GST_FLOW_FLUSHING }
+            return emitGapSlots(from: a, to: b, inputs: inputs, engine: engine, info: info)
+        }
+    }
+
+    /// A gap's job (worker thread): emitSlots with the model, or with the fallback where the model cannot
+    /// condition, where its frame would be late (QoS, decided before the call, for the gap's first
+    /// inserted slot). A flush that cancels the model call ends the job (FLUSHING).
+    func emitGapSlots(from: HeldFrame, to: HeldFrame, inputs: GapInputs?, engine: DiffusionEngine,
+                      info: GstVideoInfo) -> GstFlowReturn {
+        let fallback = settings.withLock { $0.diffusion.fallback }
         var made: [[Float]]?
+        var late = inputs == nil
+        var cancelled = false
         var rendered: [Int: BufferPtr] = [:]
         defer { for b in rendered.values { bufferUnref(b) } }
-        // The model's n frames sit at (j + 1) / (n + 1) of the gap; a slot takes the nearest one.
-        let model = { [self] (weight: Int) -> BufferPtr? in
-            do {
-                if made == nil { made = try engine.generate(past: past, future: future) }
-                let j = min(max(Int((Double(weight) * Double(n + 1) / 256).rounded()) - 1, 0), n - 1)
-                if rendered[j] == nil {
-                    var info = stream.info
-                    let canvas = colourCanvas(from: from, to: to, t: Float(j + 1) / Float(n + 1), engine: engine)
-                    defer { bufferUnref(canvas) }
-                    rendered[j] = try engine.render(made![j], over: canvas, info: &info)
+        let n = engine.generated
+        let model = { [self] (weight: Int, t: UInt) -> BufferPtr? in
+            if made == nil, !late, let inputs {
+                if modelWouldBeLate(t) {
+                    late = true
+                    gstLog(.debug, element, "QoS: the model's frame at \(timeString(t)) would be late: \(fallback)")
+                } else {
+                    do {
+                        made = try timedModelCall { try engine.generate(past: inputs.past, future: inputs.future, block: inputs.block) }
+                    } catch is Cancelled {
+                        cancelled = true  // a flush: nothing more of this gap goes out
+                        return nil
+                    } catch {
+                        postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: \(error)")
+                        return nil
+                    }
                 }
-                return bufferMakeWritable(bufferRef(rendered[j]!))
+            }
+            guard let made else {
+                stats.withLock { $0.framesFallback += 1; if inputs != nil { $0.framesFallbackQoS += 1 } }
+                if fallback == .blend { return blend(from.buffer, to.buffer, weight: weight) }
+                return bufferMakeWritable(bufferRef(from.buffer))
+            }
+            // The model's n frames sit at (j + 1) / (n + 1) of the gap; a slot takes the nearest one.
+            let j = min(max(Int((Double(weight) * Double(n + 1) / 256).rounded()) - 1, 0), n - 1)
+            do {
+                if rendered[j] == nil {
+                    var info = info
+                    let canvas = colourCanvas(from: from, to: to, t: Float(j + 1) / Float(n + 1), engine: engine, info: &info)
+                    defer { bufferUnref(canvas) }
+                    rendered[j] = try engine.render(made[j], over: canvas, info: &info)
+                }
             } catch {
                 postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: \(error)")
                 return nil
             }
+            stats.withLock { $0.framesGenerated += 1 }
+            return bufferMakeWritable(bufferRef(rendered[j]!))
         }
-        return emitSlots(before: to.pts, from: from, to: to, model: model)
+        let ret = emitSlots(before: to.pts, from: from, to: to, model: model)
+        return cancelled ? GST_FLOW_FLUSHING : ret
     }
 
     /// The frame a 1-channel model's frame is written over (it keeps that frame's colour): for a model
     /// refining the motion base on a colour stream, method=motion's full-colour frame at t (the model's
     /// luma then lands on motion-compensated colour, as `mcvd eval` scores it); else
     /// (and on a scene cut or a motion failure) the earlier original. Returns a new ref.
-    func colourCanvas(from: HeldFrame, to: HeldFrame, t: Float, engine: DiffusionEngine) -> BufferPtr {
+    /// Runs on the worker (the only user of `stream.motion` in method=diffusion), with the gap's caps `info`.
+    func colourCanvas(from: HeldFrame, to: HeldFrame, t: Float, engine: DiffusionEngine, info: inout GstVideoInfo) -> BufferPtr {
         guard engine.model.channels == 1, engine.model.base == .motion, engine.format.family != .gray else {
             return bufferRef(from.buffer)
         }
-        switch stream.motion.synthesize(info: &stream.info, from.buffer, to.buffer, t: t) {
+        switch stream.motion.synthesize(info: &info, from.buffer, to.buffer, t: t) {
         case .frame(let out): return out
         case .sceneCut(let useFirst): return bufferRef(useFirst ? from.buffer : to.buffer)
         case .failed(let why):
@@ -201,4 +257,11 @@ extension McvdFilter {
             return bufferRef(from.buffer)
         }
     }
+}
+
+/// A gap's model inputs: k past and f future originals as the model takes them, and its noise block.
+struct GapInputs {
+    var past: [FrameGenerator.Prepared]
+    var future: [FrameGenerator.Prepared]
+    var block: UInt32
 }

@@ -31,6 +31,7 @@ extension McvdFilter {
             return false
         }
         if !stream.negotiated && !takeMode() { return false }
+        _ = worker.waitIdle()  // the frames of the old caps go out first
         let sameInput = stream.negotiated && gst_video_info_is_equal(&info, &stream.info) != 0
         if sameInput && !force { return true }
 
@@ -92,6 +93,7 @@ extension McvdFilter {
         stream.negotiated = true
         if restart { stream.release() }
         lookAheadNs.store(stream.timeline.nominal * lookAheadFrames, ordering: .relaxed)
+        noteCapsForQoS(outputFrame: outRate.frameDuration)
         return gst_pad_push_event(srcpad, gst_event_new_caps(outCaps)) != 0
     }
 
@@ -219,9 +221,9 @@ extension McvdFilter {
     /// Pushes every output slot that starts before `end` (minus the tolerance): `from` itself for the slot
     /// at its PTS, synthesised frames between `from` and `to` (or repeats of `from` when `to` is nil).
     /// `method` overrides the property (diffusion's fallback); `model` makes the frame at a blend weight
-    /// (method=diffusion; nil = error posted).
+    /// (method=diffusion: given the weight and the slot's PTS; nil = error posted).
     func emitSlots(before end: UInt, from: HeldFrame, to: HeldFrame?, method: Method? = nil,
-                   model: ((Int) -> BufferPtr?)? = nil) -> GstFlowReturn {
+                   model: ((_ weight: Int, _ pts: UInt) -> BufferPtr?)? = nil) -> GstFlowReturn {
         guard let grid = stream.grid else { return GST_FLOW_OK }
         let method = method ?? settings.withLock { $0.method }
         while grid.slot(stream.nextSlot, isBefore: end) {
@@ -231,7 +233,7 @@ extension McvdFilter {
             if t <= from.pts || t - from.pts <= grid.tolerance {
                 out = bufferMakeWritable(bufferRef(from.buffer))
             } else if let to, let model {
-                guard let b = model(blendWeight(t: t, p0: from.pts, p1: to.pts)) else { return GST_FLOW_ERROR }
+                guard let b = model(blendWeight(t: t, p0: from.pts, p1: to.pts), t) else { return GST_FLOW_ERROR }
                 out = b
                 inserted = true
             } else if let to, method == .motion {
@@ -311,7 +313,17 @@ extension McvdFilter {
     /// Sink pad events. Serialized ones run on the streaming thread.
     func sinkEvent(_ pad: UnsafeMutablePointer<GstPad>, _ parent: UnsafeMutablePointer<GstObject>?,
                    _ event: EventPtr) -> Bool {
-        switch event.pointee.type {
+        let type = event.pointee.type
+        if type == GST_EVENT_FLUSH_START {
+            // Any thread: stop the worker's jobs and wake a streaming thread waiting on it, then flush downstream.
+            worker.setFlushing(true)
+            return gst_pad_event_default(pad, parent, event) != 0
+        }
+        // Serialized events follow the frames queued before them (method=diffusion's worker).
+        if type.rawValue & GST_EVENT_TYPE_SERIALIZED.rawValue != 0 && type != GST_EVENT_FLUSH_STOP {
+            _ = worker.waitIdle()
+        }
+        switch type {
         case GST_EVENT_CAPS:
             var caps: CapsPtr?
             gst_event_parse_caps(event, &caps)
@@ -344,13 +356,17 @@ extension McvdFilter {
         case GST_EVENT_EOS where stream.mode == .predict:
             _ = predictEOS()
             reportTimestampSummary()
+            postStats()
             return gst_pad_event_default(pad, parent, event) != 0
         case GST_EVENT_GAP, GST_EVENT_EOS:
             // Nothing is synthesised across a gap; EOS drains the held frame (tail rule).
             _ = drainHeld(restartGrid: false)
-            if event.pointee.type == GST_EVENT_EOS { reportTimestampSummary() }
+            if event.pointee.type == GST_EVENT_EOS { reportTimestampSummary(); postStats() }
             return gst_pad_event_default(pad, parent, event) != 0
         case GST_EVENT_FLUSH_STOP:
+            _ = worker.waitIdle()  // the flushed jobs are gone; a running one has returned
+            worker.setFlushing(false)
+            resetQoSTimes()
             stream.release()
             stream.outOffset = 0
             gst_segment_init(&stream.segment, GST_FORMAT_TIME)
@@ -380,6 +396,7 @@ extension McvdFilter {
             var minLatency: GstClockTime = 0, maxLatency: GstClockTime = 0
             gst_query_parse_latency(query, &live, &minLatency, &maxLatency)
             let extra = lookAheadNs.load(ordering: .relaxed)
+            qos.withLock { $0.live = live != 0 }
             gstLog(.debug, element, "latency: upstream min \(minLatency) + look-ahead \(extra)")
             gst_query_set_latency(query, live, minLatency + extra,
                                   maxLatency == clockTimeNone ? maxLatency : maxLatency + extra)

@@ -1,7 +1,8 @@
 // The mcvd element: settings, streaming state and the vfuncs (gst-plugins-rs reading order). It owns
 // timing, buffering and negotiation; a FrameSynthesizer makes the inserted frames. Threading: chain and
 // serialized events run on the streaming thread under the sink pad's stream lock; properties and queries
-// may come from any thread, so settings and state sit behind their own locks.
+// may come from any thread, so settings and state sit behind their own locks. method=diffusion pushes its
+// gaps from a worker thread (DiffusionWorker.swift).
 import CGStreamer
 import CGstMcvd
 import Synchronization
@@ -29,6 +30,12 @@ struct Stats {
     var framesDropped: UInt = 0
     var framesRetimed: UInt = 0
     var framesFallback: UInt = 0
+    /// method=diffusion (DiffusionQoS.swift): inserted frames the model made, fallback frames QoS chose
+    /// (also in framesFallback), model calls and their total time in ns.
+    var framesGenerated: UInt = 0
+    var framesFallbackQoS: UInt = 0
+    var modelCalls: UInt = 0
+    var modelTime: UInt = 0
     /// The first retimed / dropped frame of a run posts a warning; later ones are only counted.
     var warnedRetimed = false
     var warnedDropped = false
@@ -86,19 +93,29 @@ final class McvdFilter: @unchecked Sendable {
     let settings = Mutex(Settings())
     let stats = Mutex(Stats())
     /// Only touched on the streaming thread (under the sink pad's stream lock) and on state changes while
-    /// the pads are inactive, so it needs no lock of its own; never touch it from a query.
+    /// the pads are inactive, so it needs no lock of its own; never touch it from a query. Exception:
+    /// method=diffusion's worker owns the output side (grid, nextSlot, outOffset, discontPending) while it
+    /// has jobs; the streaming thread touches that only after worker.waitIdle() (DiffusionWorker.swift).
     var stream = StreamState()
     /// Look-ahead in ns (one input frame) for latency queries, which come from any thread.
     let lookAheadNs = Atomic<UInt>(0)
+    /// method=diffusion: what QoS events, LATENCY events and the latency query told (any thread).
+    let qos = Mutex(QoSState())
+    /// method=diffusion, mode=interpolate: the thread that runs the model and pushes (DiffusionWorker.swift).
+    let cancel: CancelFlag
+    let worker: DiffusionWorker
     static let insertedCaps: CapsPtr = gst_caps_new_empty_simple("timestamp/x-mcvd-inserted")
 
     init(_ mcvd: UnsafeMutablePointer<GstMcvd>) {
         element = UnsafeMutableRawPointer(mcvd).assumingMemoryBound(to: GstElement.self)
         sinkpad = mcvd.pointee.sinkpad
         srcpad = mcvd.pointee.srcpad
+        cancel = CancelFlag()
+        worker = DiffusionWorker(cancel: cancel)
     }
 
     deinit {
+        worker.stop()
         stream.release()
         if let c = stream.inCaps { capsUnref(c) }
     }
@@ -144,6 +161,7 @@ final class McvdFilter: @unchecked Sendable {
         case GST_MCVD_PROP_FRAMES_DROPPED: g_value_set_uint64(value, st.framesDropped)
         case GST_MCVD_PROP_FRAMES_RETIMED: g_value_set_uint64(value, st.framesRetimed)
         case GST_MCVD_PROP_SNAP_WINDOW: g_value_set_int64(value, s.snapWindow.map { Int($0) } ?? -1)
+        case GST_MCVD_PROP_STATS: g_value_take_boxed(value, statsStructure())
         default: if !getDiffusionProperty(id, value, s, st) && !getPredictProperty(id, value, s) { gstLog(.warning, element, "unknown property id \(id)") }
         }
     }
@@ -151,8 +169,13 @@ final class McvdFilter: @unchecked Sendable {
     // MARK: state changes (application thread)
 
     func stateBefore(_ transition: GstStateChange) -> Bool {
+        if transition == GST_STATE_CHANGE_PAUSED_TO_READY {
+            worker.setFlushing(true)  // a streaming thread waiting on the worker returns; the pads can stop
+        }
         if transition == GST_STATE_CHANGE_READY_TO_PAUSED {
             stats.withLock { $0 = Stats() }
+            qos.withLock { $0 = QoSState() }
+            worker.setFlushing(false)
             stream.release()
             stream.negotiated = false
             gst_segment_init(&stream.segment, GST_FORMAT_TIME)
@@ -165,6 +188,7 @@ final class McvdFilter: @unchecked Sendable {
     func stateAfter(_ transition: GstStateChange) {
         // Pads are deactivated by now (streaming stopped): drop held frames.
         if transition == GST_STATE_CHANGE_PAUSED_TO_READY {
+            worker.stop()
             stream.release()
             stream.diffusion.engine = nil  // its buffers; the loaded model stays cached for the next run
             stream.negotiated = false

@@ -23,7 +23,7 @@ public func gstMcvdSwiftInstall(_ table: UnsafeMutablePointer<GstMcvdCallbacks>)
     table.pointee.state_after = { impl, transition in filter(impl).stateAfter(transition) }
     table.pointee.chain = { _, parent, buffer in filter(parent: parent).chain(buffer!) }
     table.pointee.sink_event = { pad, parent, event in filter(parent: parent).sinkEvent(pad!, parent, event!) ? 1 : 0 }
-    table.pointee.src_event = { pad, parent, event in gst_pad_event_default(pad, parent, event) }
+    table.pointee.src_event = { pad, parent, event in filter(parent: parent).srcEvent(pad!, parent, event!) ? 1 : 0 }
     table.pointee.sink_query = { pad, parent, query in filter(parent: parent).sinkQuery(pad!, parent, query!) ? 1 : 0 }
     table.pointee.src_query = { pad, parent, query in filter(parent: parent).srcQuery(pad!, parent, query!) ? 1 : 0 }
 }

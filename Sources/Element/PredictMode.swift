@@ -44,6 +44,7 @@ extension DiffusionEngine {
     func extend(_ frames: [[Float]], count: Int, backward: Bool) throws -> [[Float]] {
         let block = noiseBlock
         noiseBlock &+= UInt32(generator.blocks(for: count))
+        try simulateSlowModel()
         return try Engine.$threadsInTask.withValue(threads) {
             try generator.extend(frames, count: count, backward: backward, noiseBlock: block)
         }
@@ -279,10 +280,18 @@ extension McvdFilter {
         let count = Int(end - stream.nextSlot)
         let engine = stream.diffusion.engine
         var made: [[Float]]?
+        var late = false
         if let engine, stream.predict.history.count >= engine.predictSpan {
-            do { made = try engine.extend(stream.predict.history, count: count, backward: false) } catch {
-                postStreamError(element, GST_STREAM_ERROR_FAILED, "mode=predict: \(error)")
-                return GST_FLOW_ERROR
+            // QoS: a sink that reported this slot late gets the repeat (no clock estimate: these frames
+            // stand in for ones that did not come, and are due when they are made).
+            late = modelWouldBeLate(grid.start(stream.nextSlot), clock: false)
+            if !late {
+                do { made = try timedModelCall { try engine.extend(stream.predict.history, count: count, backward: false) } }
+                catch is Cancelled { return GST_FLOW_FLUSHING }
+                catch {
+                    postStreamError(element, GST_STREAM_ERROR_FAILED, "mode=predict: \(error)")
+                    return GST_FLOW_ERROR
+                }
             }
         }
         for i in 0..<count {
@@ -293,10 +302,11 @@ extension McvdFilter {
                     return GST_FLOW_ERROR
                 }
                 remember(made[i])
+                stats.withLock { $0.framesGenerated += 1 }
             } else {
                 out = bufferMakeWritable(bufferRef(last.buffer))
                 if engine != nil {
-                    stats.withLock { $0.framesFallback += 1 }
+                    stats.withLock { $0.framesFallback += 1; if late { $0.framesFallbackQoS += 1 } }
                     if let l = stream.predict.history.last { remember(l) }
                 }
             }
@@ -320,7 +330,9 @@ extension McvdFilter {
         let engine = stream.diffusion.engine
         var made: [[Float]]?
         if let engine, held.count >= engine.prependSpan {
-            do { made = try engine.extend(held.map(\.planar), count: count, backward: true) } catch {
+            do { made = try timedModelCall { try engine.extend(held.map(\.planar), count: count, backward: true) } }
+            catch is Cancelled { return GST_FLOW_FLUSHING }
+            catch {
                 postStreamError(element, GST_STREAM_ERROR_FAILED, "prepend-frames: \(error)")
                 return GST_FLOW_ERROR
             }
@@ -337,6 +349,7 @@ extension McvdFilter {
                     return GST_FLOW_ERROR
                 }
                 remember(made[i])
+                stats.withLock { $0.framesGenerated += 1 }
             } else {
                 out = bufferMakeWritable(bufferRef(first.buffer))
                 if engine != nil {

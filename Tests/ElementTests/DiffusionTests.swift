@@ -91,13 +91,14 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         #expect(h.counter("frames-fallback") == 2)
     }
 
-    /// The latency query adds the look-ahead: f = 2 input frames for the fixture; (f - 1) q + 1 = 3 for a
-    /// model trained at condition stride 4 with n = 1 (q = 2 input frames between conditioning frames).
+    /// The latency query adds the look-ahead and one input frame for the model's own time: f = 2 input
+    /// frames + 1 for the fixture; (f - 1) q + 1 = 3, + 1, for a model trained at condition stride 4 with
+    /// n = 1 (q = 2 input frames between conditioning frames).
     @Test func latencyIsTheLookAhead() throws {
         let h = Harness(Self.diffusion(), caps: Self.caps)
         gst_harness_set_upstream_latency(h.h, 5_000_000)
         h.push(seed: 0, pts: 0)
-        #expect(gst_harness_query_latency(h.h) == 5_000_000 + 2 * Self.frame)
+        #expect(gst_harness_query_latency(h.h) == 5_000_000 + 3 * Self.frame)
 
         let strided = try writeModel(past: 2, future: 2, stride: 4, name: "stride4")
         defer { try? FileManager.default.removeItem(atPath: strided) }
@@ -105,7 +106,7 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         gst_harness_set_upstream_latency(s.h, 0)
         // 10 frames: gaps g need g - 2 >= 0 and g + 3 <= 9, so gaps 2...6 from the model, 0, 1, 7, 8 fall back.
         let outs = Self.run(s, count: 10)
-        #expect(gst_harness_query_latency(s.h) == 3 * Self.frame)
+        #expect(gst_harness_query_latency(s.h) == 4 * Self.frame)
         #expect(outs.count == 20)
         #expect(s.counter("frames-fallback") == 4)
         #expect(s.warnings().allSatisfy { !$0.contains("condition stride") })
@@ -331,7 +332,7 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
             if i == 3 { gst_util_set_object_arg(obj, "method", "diffusion") }
             if i == 9 { gst_util_set_object_arg(obj, "method", "blend") }
             #expect(h.push(seed: UInt64(100 + i), pts: UInt(i) * Self.frame) == GST_FLOW_OK)
-            if i == 5 { #expect(gst_harness_query_latency(h.h) == 2 * Self.frame) }
+            if i == 5 { #expect(gst_harness_query_latency(h.h) == 3 * Self.frame) }
         }
         #expect(gst_harness_query_latency(h.h) == Self.frame)
         #expect(h.event(gst_event_new_eos()))

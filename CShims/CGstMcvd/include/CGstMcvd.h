@@ -57,6 +57,8 @@ typedef enum {
   GST_MCVD_PROP_EXTEND_FRAMES,
   GST_MCVD_PROP_PREPEND_FRAMES,
   GST_MCVD_PROP_PROCESSING_SIZE,
+  /* QoS and stats (Sources/Element/DiffusionQoS.swift) */
+  GST_MCVD_PROP_STATS,
   GST_MCVD_N_PROPS
 } GstMcvdProp;
 
