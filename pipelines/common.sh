@@ -15,8 +15,7 @@ mcvd_find_swift() {
 }
 
 # Builds the plugin (release) when it is missing or older than its sources, then puts its folder first
-# in GST_PLUGIN_PATH (a GST_PLUGIN_PATH the user already has stays after it). The build's six
-# "prohibited flag(s): -pthread" warnings (pkg-config's -pthread for GStreamer, harmless) are filtered.
+# in GST_PLUGIN_PATH (a GST_PLUGIN_PATH the user already has stays after it).
 mcvd_plugin_env() {
   local dir=${MCVD_PLUGIN_DIR:-}
   if [ -z "$dir" ]; then
@@ -25,7 +24,7 @@ mcvd_plugin_env() {
     local lib="$dir/libgstmcvd.so"
     if [ ! -f "$lib" ] || [ -n "$(find "$mcvd_root/Sources/Element" "$mcvd_root/CShims" "$mcvd_root/Package.swift" -newer "$lib" -print -quit)" ]; then
       echo "building the mcvd plugin (release) ..." >&2
-      (cd "$mcvd_root" && swift build -c release --product gstmcvd 2>&1) | { grep -v "prohibited flag(s): -pthread" || true; } | tail -3 >&2
+      (cd "$mcvd_root" && swift build -c release --product gstmcvd 2>&1) | tail -3 >&2
       [ -f "$lib" ] || mcvd_die "the plugin build failed (run: swift build -c release --product gstmcvd)"
     fi
   fi
