@@ -231,6 +231,21 @@ import Testing
         }
     }
 
+    /// Variable-rate input (caps framerate=0/1, as GStreamer reads many mkv/webm files): without RATE there
+    /// is no "input rate x 2", so the script asks for RATE; with it, the output has that rate and duration.
+    @Test func variableRateInputTakesRate() throws {
+        try launch("videotestsrc num-buffers=30 pattern=ball ! video/x-raw,format=I420,width=64,height=48,framerate=30/1 ! capssetter join=true caps=video/x-raw,framerate=(fraction)0/1 ! vp8enc ! webmmux ! filesink location=\(path("vfr.webm"))")
+        let caps = try run(["gst-launch-1.0", "-v", "filesrc", "location=\(path("vfr.webm"))", "!", "decodebin", "!", "fakesink"])
+        #expect(caps.out.contains("framerate=(fraction)0/1"), "the made file is not variable-rate: \(caps.out)")
+        let r = try script("interpolate-file.sh", ["vfr.webm", "vfr.mp4"])
+        #expect(r.status == 1 && r.out.contains("variable frame rate: give the output RATE") && r.out.split(separator: "\n").count == 1, "\(r.out)")
+        #expect(!FileManager.default.fileExists(atPath: path("vfr.mp4")))
+        let r60 = try script("interpolate-file.sh", ["vfr.webm", "vfr.mp4", "60"])
+        #expect(r60.status == 0, "\(r60.out)")
+        let v = try probe(path("vfr.mp4"), "v")
+        #expect(v["r_frame_rate"] == "60/1" && v["nb_frames"] == "60" && v["duration"] == "1.000000", "\(v)")
+    }
+
     @Test func audioOnlyInputSaysNoVideoStream() throws {
         try launch("audiotestsrc num-buffers=10 ! avenc_aac ! mp4mux ! filesink location=\(path("audio.mp4"))")
         let r = try script("interpolate-file.sh", ["audio.mp4", "x.mp4"])
