@@ -83,6 +83,8 @@ let package = Package(
                 cSettings: [.define("PACKAGE", to: "\"gst-mcvd\""), .define("GST_MCVD_ORIGIN", to: originDefine),
                             .unsafeFlags(["-Wall"] + gstIncludeFlags)],
                 linkerSettings: gstLinkerSettings),
+        // Test-only: counts malloc-family calls (per thread and in total) for the allocation tests.
+        .target(name: "CMallocCounter", path: "CShims/CMallocCounter"),
 
         // The engine is optimised in debug builds too: its loops are 20-200x slower at -Onone, which
         // would make parity and memory tests (real forwards) take many minutes.
@@ -153,7 +155,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
-        .testTarget(name: "MotionTests", dependencies: ["Motion"]),
+        .testTarget(name: "MotionTests", dependencies: ["Motion", "CMallocCounter"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion", "MCVDKit", "MotionBase", "Motion"]),
         // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
         .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],
