@@ -2,7 +2,44 @@
 // gst-mcvd: a GStreamer element (C shim + Swift) running Masked Conditional Video Diffusion on the CPU.
 // Targets in dependency order: C system modules, the C shim, the engine, the model, diffusion, the
 // element, the CLI; then the tests.
+import Foundation
 import PackageDescription
+
+// GStreamer's header and library folders, passed as flags to the targets that import it. The systemLibrary
+// targets carry no `pkgConfig`: SwiftPM would then also read glib's -pthread (gmodule-no-export-2.0's
+// Cflags, reached through gstreamer-1.0's Requires.private) and warn "prohibited flag(s): -pthread" for
+// every target. pkg-config's -I and -L flags only; without pkg-config, Debian's folders with the
+// multiarch one (x86_64-linux-gnu, aarch64-linux-gnu, ...) found on disk.
+let gstModules = ["gstreamer-video-1.0", "gstreamer-app-1.0", "gstreamer-check-1.0"]
+func pkgConfigFlags(_ option: String) -> [String]? {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["pkg-config", option] + gstModules
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return nil }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0, let text = String(data: data, encoding: .utf8) else { return nil }
+    return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+}
+let gstIncludeFlags: [String] = pkgConfigFlags("--cflags-only-I") ?? {
+    let libs = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib")) ?? []
+    let glibConfig = libs.sorted().map { "/usr/lib/\($0)/glib-2.0/include" }
+        .filter { FileManager.default.fileExists(atPath: $0 + "/glibconfig.h") }
+    return (["/usr/include/gstreamer-1.0", "/usr/include/glib-2.0"] + glibConfig).map { "-I" + $0 }
+}()
+let gstLibraryFlags: [String] = pkgConfigFlags("--libs-only-L") ?? []
+/// For Swift targets that import a GStreamer module, directly or through another module.
+let gstSwiftSettings: [SwiftSetting] = [.unsafeFlags(gstIncludeFlags.flatMap { ["-Xcc", $0] })]
+let gstLinkerSettings: [LinkerSetting] = gstLibraryFlags.isEmpty ? [] : [.unsafeFlags(gstLibraryFlags)]
+
+// The plugin's origin URL (gst-inspect-1.0's "Origin URL"): the checkout it is built from, as a file://
+// URL, or MCVD_ORIGIN_URL at build time (packagers: the project's public address).
+let originURL = Context.environment["MCVD_ORIGIN_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    ?? URL(fileURLWithPath: Context.packageDirectory, isDirectory: true).absoluteString
+let originDefine = "\"" + originURL.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
 
 /// Compiler flags for x86-64 hosts only (-target-cpu names an x86 CPU).
 func x86Only(_ flags: [String]) -> [SwiftSetting] {
@@ -33,16 +70,21 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .systemLibrary(name: "CGStreamer", path: "CShims/CGStreamer", pkgConfig: "gstreamer-video-1.0",
+        // GStreamer's folders come from gstIncludeFlags / gstSwiftSettings on the targets that import these.
+        .systemLibrary(name: "CGStreamer", path: "CShims/CGStreamer",
                        providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev"])]),
-        .systemLibrary(name: "CGStreamerApp", path: "CShims/CGStreamerApp", pkgConfig: "gstreamer-app-1.0",
+        .systemLibrary(name: "CGStreamerApp", path: "CShims/CGStreamerApp",
                        providers: [.apt(["libgstreamer-plugins-base1.0-dev"])]),
-        .systemLibrary(name: "CGstCheck", path: "CShims/CGstCheck", pkgConfig: "gstreamer-check-1.0",
+        .systemLibrary(name: "CGstCheck", path: "CShims/CGstCheck",
                        providers: [.apt(["libgstreamer1.0-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "CShims/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CGstMcvd", dependencies: ["CGStreamer"], path: "CShims/CGstMcvd",
-                cSettings: [.define("PACKAGE", to: "\"gst-mcvd\""), .unsafeFlags(["-Wall"])]),
+                cSettings: [.define("PACKAGE", to: "\"gst-mcvd\""), .define("GST_MCVD_ORIGIN", to: originDefine),
+                            .unsafeFlags(["-Wall"] + gstIncludeFlags)],
+                linkerSettings: gstLinkerSettings),
+        // Test-only: counts malloc-family calls (per thread and in total) for the allocation tests.
+        .target(name: "CMallocCounter", path: "CShims/CMallocCounter"),
 
         // The engine is optimised in debug builds too: its loops are 20-200x slower at -Onone, which
         // would make parity and memory tests (real forwards) take many minutes.
@@ -81,14 +123,14 @@ let package = Package(
         // Optimised in debug builds like the engine: the trainer's per-parameter loops run every step.
         .target(name: "Training", dependencies: ["UNet", "Tensor", "Diffusion", "MotionBase"], swiftSettings: engineSettings()),
         .target(name: "VideoData", dependencies: ["CGStreamer", "CGStreamerApp", "Diffusion", "Motion"],
-                swiftSettings: [.swiftLanguageMode(.v5)]),
+                swiftSettings: [.swiftLanguageMode(.v5)] + gstSwiftSettings, linkerSettings: gstLinkerSettings),
         // Element runs models through MCVDKit (method=diffusion); MCVDKit and the engine keep their own
         // build settings (MCVDKit's input checks are throws, not preconditions, so -Ounchecked here
         // removes none of them).
         .target(name: "Element", dependencies: ["CGStreamer", "CGstMcvd", "Motion", "MCVDKit", "Diffusion", "Tensor"],
                 swiftSettings: [.swiftLanguageMode(.v5),
-                                .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))],
-                linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])]),
+                                .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] + gstSwiftSettings,
+                linkerSettings: [.linkedLibrary("m"), .unsafeFlags(["-Xlinker", "-z", "-Xlinker", "defs"])] + gstLinkerSettings),
         // Run a model on frames (load, frame <-> tensor for every element format, conditioning, sampling):
         // what the CLI, the element and examples/ call. No GStreamer, no command-line parsing.
         .target(name: "MCVDKit", dependencies: ["UNet", "Diffusion", "Tensor", "MotionBase"]),
@@ -96,7 +138,7 @@ let package = Package(
             "Tensor", "UNet", "Diffusion", "Training", "VideoData", "Element", "CGStreamer",
             "MCVDKit", "MotionBase",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], swiftSettings: gstSwiftSettings),
 
         // examples/: small programs on MCVDKit (swift run example-interpolate|example-extend|example-generate).
         .executableTarget(name: "example-interpolate", dependencies: ["MCVDKit"], path: "examples/interpolate"),
@@ -109,20 +151,21 @@ let package = Package(
 
         .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck",
                                                         "MCVDKit", "Diffusion", "UNet", "Training", "Tensor"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
+                    swiftSettings: [.swiftLanguageMode(.v5)] + gstSwiftSettings),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
-        .testTarget(name: "MotionTests", dependencies: ["Motion"]),
+        .testTarget(name: "MotionTests", dependencies: ["Motion", "CMallocCounter"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "UNet", "Tensor", "Diffusion", "MCVDKit", "MotionBase", "Motion"]),
         // Runs the built `mcvd` executable (a dependency, so `swift test` builds it) on videos it makes.
         .testTarget(name: "CLITests", dependencies: ["CLI", "VideoData", "UNet"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
+                    swiftSettings: [.swiftLanguageMode(.v5)] + gstSwiftSettings),
         // Reads the parity fixtures of UNetTests (tiny-concat) by path; runs the built `mcvd` and examples
         // (dependencies, so `swift test` builds them).
         .testTarget(name: "MCVDKitTests", dependencies: ["MCVDKit", "MotionBase", "UNet", "Diffusion", "Tensor", "VideoData", "CLI",
-                                                         "example-interpolate", "example-extend", "example-generate"]),
+                                                         "example-interpolate", "example-extend", "example-generate"],
+                    swiftSettings: gstSwiftSettings),
         .testTarget(name: "VideoDataTests", dependencies: ["VideoData", "Diffusion"], resources: [.copy("Fixtures")],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
+                    swiftSettings: [.swiftLanguageMode(.v5)] + gstSwiftSettings),
     ]
 )

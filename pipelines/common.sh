@@ -14,18 +14,21 @@ mcvd_find_swift() {
   export PATH="$root/usr/bin:$PATH"
 }
 
-# Builds the plugin (release) when it is missing or older than its sources, then puts its folder first
-# in GST_PLUGIN_PATH (a GST_PLUGIN_PATH the user already has stays after it). The build's six
-# "prohibited flag(s): -pthread" warnings (pkg-config's -pthread for GStreamer, harmless) are filtered.
+# Builds the plugin (release) when it is missing or older than its sources (Package.swift, CShims/ and
+# every module of Sources/ but the mcvd command's own: CLI, Training, VideoData), then puts its folder
+# first in GST_PLUGIN_PATH (a GST_PLUGIN_PATH the user already has stays after it).
 mcvd_plugin_env() {
   local dir=${MCVD_PLUGIN_DIR:-}
   if [ -z "$dir" ]; then
     mcvd_find_swift
     dir=$(cd "$mcvd_root" && swift build -c release --show-bin-path 2>/dev/null) || mcvd_die "swift build --show-bin-path failed in $mcvd_root"
     local lib="$dir/libgstmcvd.so"
-    if [ ! -f "$lib" ] || [ -n "$(find "$mcvd_root/Sources/Element" "$mcvd_root/CShims" "$mcvd_root/Package.swift" -newer "$lib" -print -quit)" ]; then
+    local s=$mcvd_root/Sources newer
+    newer=$([ -f "$lib" ] && find "$s" "$mcvd_root/CShims" "$mcvd_root/Package.swift" \( -path "$s/CLI" -o -path "$s/Training" \
+      -o -path "$s/VideoData" \) -prune -o -newer "$lib" -print -quit) || true
+    if [ ! -f "$lib" ] || [ -n "$newer" ]; then
       echo "building the mcvd plugin (release) ..." >&2
-      (cd "$mcvd_root" && swift build -c release --product gstmcvd 2>&1) | { grep -v "prohibited flag(s): -pthread" || true; } | tail -3 >&2
+      (cd "$mcvd_root" && swift build -c release --product gstmcvd 2>&1) | tail -3 >&2
       [ -f "$lib" ] || mcvd_die "the plugin build failed (run: swift build -c release --product gstmcvd)"
     fi
   fi

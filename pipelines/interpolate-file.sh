@@ -3,7 +3,7 @@
 # the input's audio tracks kept in sync (copied as they are when mp4 takes the codec: AAC, MP3, AC-3,
 # E-AC-3, ALAC, MP2, Opus; else encoded to AAC).
 # Usage: pipelines/interpolate-file.sh IN OUT [RATE]    RATE: the output frame rate, as 60, 29.97, 60/1 or
-#        24000/1001 (default: input rate x 2). Env: METHOD=blend|repeat|motion|diffusion (default blend;
+#        24000/1001 (default: input rate x 2; needed for a variable-rate input). Env: METHOD=blend|repeat|motion|diffusion (default blend;
 #        diffusion when MODEL is set), LOSSLESS=1 for lossless H.264 (qp 0: decoded frames equal mcvd's
 #        output, so originals are checkable bit-exact).
 #        Diffusion (README "method=diffusion"): MODEL=model.safetensors, STEPS (default: the model's),
@@ -50,6 +50,9 @@ pad=""; [[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ ]] && [ $((w % 2 + h % 2)) -gt 0 ] &
 # shellcheck disable=SC2086
 if ! log=$(gst-launch-1.0 -q filesrc location="$in" ! decodebin ! videoconvert ! mcvd "${props[@]}" $caps \
       ! videoconvert $pad! videoconvert ! $enc ! mp4mux ! filesink location="$vtmp" 2>&1); then
+  if [ -z "$rate" ] && echo "$log" | grep -q "Variable-rate input (framerate=0/1)"; then
+    mcvd_die "$in has a variable frame rate: give the output RATE, e.g. $0 $in $out 60"
+  fi
   if echo "$log" | grep -qE "not-linked|missing a plug-in"; then
     mcvd_die "$in: GStreamer has no decoder for its video codec ($(mcvd_probe "$in" v codec_name)/$(mcvd_probe "$in" v codec_tag_string)); ffmpeg can convert it first: ffmpeg -i IN -c:v ffv1 -c:a copy OUT.mkv"
   fi

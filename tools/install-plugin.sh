@@ -28,8 +28,7 @@ mcvd=${MCVD:-}
 if [ -z "$plugin" ]; then
   mcvd_find_swift
   echo "building the plugin and mcvd (release) ..." >&2
-  (cd "$mcvd_root" && swift build -c release --product gstmcvd 2>&1 && swift build -c release --product mcvd 2>&1) \
-    | { grep -v "prohibited flag(s): -pthread" || true; } | tail -3 >&2
+  (cd "$mcvd_root" && swift build -c release --product gstmcvd 2>&1 && swift build -c release --product mcvd 2>&1) | tail -3 >&2
   bin=$(cd "$mcvd_root" && swift build -c release --show-bin-path)
   plugin=$bin/libgstmcvd.so
   mcvd=${mcvd:-$bin/mcvd}

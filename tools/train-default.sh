@@ -27,7 +27,7 @@ threads=${MCVD_THREADS:-1}
 chunk=${CHUNK:-1000}
 export PATH=/opt/swift/usr/bin:$PATH
 cd "$root"
-swift build -c release --product mcvd 2>&1 | { grep -v "prohibited flag(s): -pthread" || true; } | tail -1
+swift build -c release --product mcvd 2>&1 | tail -1
 mcvd=$(swift build -c release --show-bin-path)/mcvd
 mkdir -p "$(dirname "$state")" "$root/models"
 

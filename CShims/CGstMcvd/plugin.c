@@ -238,6 +238,12 @@ static void gst_mcvd_init(GstMcvd *self) {
 
 gpointer gst_mcvd_impl(GstObject *element) { return ((GstMcvd *)element)->impl; }
 
+// The origin URL (gst-inspect-1.0's "Origin URL"): Package.swift defines it (the checkout as a file:// URL,
+// or MCVD_ORIGIN_URL at build time).
+#ifndef GST_MCVD_ORIGIN
+#error "GST_MCVD_ORIGIN is defined by Package.swift"
+#endif
+
 GstDebugCategory *gst_mcvd_debug_category(void) { return gst_mcvd_debug; }
 
 gboolean gst_mcvd_plugin_init(GstPlugin *plugin) {
@@ -249,8 +255,8 @@ gboolean gst_mcvd_plugin_init(GstPlugin *plugin) {
 gboolean gst_mcvd_register_static(void) {
   return gst_plugin_register_static(GST_VERSION_MAJOR, GST_VERSION_MINOR, "mcvd",
                                     "Masked Conditional Video Diffusion frame synthesis", gst_mcvd_plugin_init,
-                                    "0.1.0", "MIT/X11", "gst-mcvd", "gst-mcvd", "gst-mcvd");
+                                    "0.1.0", "MIT/X11", "gst-mcvd", "gst-mcvd", GST_MCVD_ORIGIN);
 }
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, mcvd, "Masked Conditional Video Diffusion frame synthesis",
-                  gst_mcvd_plugin_init, "0.1.0", "MIT/X11", "gst-mcvd", "gst-mcvd")
+                  gst_mcvd_plugin_init, "0.1.0", "MIT/X11", "gst-mcvd", GST_MCVD_ORIGIN)

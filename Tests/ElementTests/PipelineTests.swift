@@ -97,6 +97,24 @@ extension PipelineTests {
         #expect(out.contains("frames-inserted"))
     }
 
+    /// gst-inspect-1.0's "Origin URL" is a URL (scheme://...); built from a checkout it is that checkout as
+    /// file:///..., a folder holding Package.swift. (Built with MCVD_ORIGIN_URL set, only the form is checked.)
+    @Test func originIsAURLOfAnExistingPlace() throws {
+        let (status, out) = try run("gst-inspect-1.0", ["mcvd"], env: try gstEnv())
+        #expect(status == 0, "\(out)")
+        let line = out.split(separator: "\n").first { $0.contains("Origin URL") }
+        let origin = try #require(line.map { $0.replacingOccurrences(of: "Origin URL", with: "").trimmingCharacters(in: .whitespaces) },
+                                  "no Origin URL in:\n\(out)")
+        #expect(origin.range(of: #"^[A-Za-z][A-Za-z0-9+.-]*://[^\s]+$"#, options: .regularExpression) != nil, "not a URL: '\(origin)'")
+        let url = try #require(URL(string: origin), "not a URL: '\(origin)'")
+        if ProcessInfo.processInfo.environment["MCVD_ORIGIN_URL"] == nil {
+            #expect(url.isFileURL, "\(origin)")
+            var isDir: ObjCBool = false
+            #expect(FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) && isDir.boolValue, "\(origin) names no folder")
+            #expect(FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path), "\(origin) is no checkout")
+        }
+    }
+
     /// videotestsrc -> mcvd -> 60 fps H.264 mp4: ffprobe counts twice the frames over the same duration;
     /// a raw run checks that the original frames come through bit-exact.
     @Test func launchDoublesFrameRateIntoMp4() throws {

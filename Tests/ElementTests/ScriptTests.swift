@@ -75,11 +75,12 @@ import Testing
 
     // MARK: item 1: never lose or overwrite an input
 
-    @Test func sameFileIsRefusedAlsoThroughSymlinks() throws {
+    @Test func sameFileIsRefusedAlsoThroughLinks() throws {
         try makeClip("a.mp4")
         let before = bytes("a.mp4")
         try FileManager.default.createSymbolicLink(atPath: path("link.mp4"), withDestinationPath: "a.mp4")
-        for (i, o) in [("a.mp4", "a.mp4"), ("a.mp4", "link.mp4"), ("link.mp4", "./a.mp4")] {
+        try FileManager.default.linkItem(atPath: path("a.mp4"), toPath: path("hard.mp4"))
+        for (i, o) in [("a.mp4", "a.mp4"), ("a.mp4", "link.mp4"), ("link.mp4", "./a.mp4"), ("a.mp4", "hard.mp4")] {
             let r = try script("interpolate-file.sh", [i, o])
             #expect(r.status == 1 && r.out.contains("is the input file itself"), "\(i) -> \(o): \(r.out)")
         }
@@ -99,7 +100,7 @@ import Testing
     }
 
     /// Batch into its own input folder, with clip.mov and clip.mp4: both inputs untouched, two outputs
-    /// with distinct names, each with twice the frames.
+    /// with distinct names, each with twice the frames and the input's audio (AAC copied, Vorbis as AAC).
     @Test func batchIntoTheInputFolderWithSameStems() throws {
         try makeClip("clip.mp4", audio: "avenc_aac")
         try makeClip("clip.mkv", audio: "vorbisenc")
@@ -112,7 +113,19 @@ import Testing
         for out in ["clip.mov.mp4", "clip.mp4.mp4"] {
             let v = try probe(path(out), "v")
             #expect(v["nb_frames"] == "60", "\(out)")
+            let a = try probe(path(out), "a")
+            #expect(a["codec_name"] == "aac" && abs((Double(a["duration"] ?? "") ?? 0) - 1.0) < 0.05, "\(out): \(a)")
         }
+    }
+
+    /// demo.sh on a clip with audio (its IN OUT form): twice the frames, the audio copied.
+    @Test func demoKeepsAudio() throws {
+        try makeClip("talk.mp4", audio: "avenc_aac")
+        let r = try script("demo.sh", [path("talk.mp4"), path("talk-2x.mp4")])
+        #expect(r.status == 0 && r.out.contains("wrote"), "\(r.out)")
+        let v = try probe(path("talk-2x.mp4"), "v"), a = try probe(path("talk-2x.mp4"), "a")
+        #expect(v["nb_frames"] == "60", "\(v)")
+        #expect(a["codec_name"] == "aac" && abs((Double(a["duration"] ?? "") ?? 0) - 1.0) < 0.05, "\(a)")
     }
 
     // MARK: item 2: audio kept
@@ -218,6 +231,21 @@ import Testing
         }
     }
 
+    /// Variable-rate input (caps framerate=0/1, as GStreamer reads many mkv/webm files): without RATE there
+    /// is no "input rate x 2", so the script asks for RATE; with it, the output has that rate and duration.
+    @Test func variableRateInputTakesRate() throws {
+        try launch("videotestsrc num-buffers=30 pattern=ball ! video/x-raw,format=I420,width=64,height=48,framerate=30/1 ! capssetter join=true caps=video/x-raw,framerate=(fraction)0/1 ! vp8enc ! webmmux ! filesink location=\(path("vfr.webm"))")
+        let caps = try run(["gst-launch-1.0", "-v", "filesrc", "location=\(path("vfr.webm"))", "!", "decodebin", "!", "fakesink"])
+        #expect(caps.out.contains("framerate=(fraction)0/1"), "the made file is not variable-rate: \(caps.out)")
+        let r = try script("interpolate-file.sh", ["vfr.webm", "vfr.mp4"])
+        #expect(r.status == 1 && r.out.contains("variable frame rate: give the output RATE") && r.out.split(separator: "\n").count == 1, "\(r.out)")
+        #expect(!FileManager.default.fileExists(atPath: path("vfr.mp4")))
+        let r60 = try script("interpolate-file.sh", ["vfr.webm", "vfr.mp4", "60"])
+        #expect(r60.status == 0, "\(r60.out)")
+        let v = try probe(path("vfr.mp4"), "v")
+        #expect(v["r_frame_rate"] == "60/1" && v["nb_frames"] == "60" && v["duration"] == "1.000000", "\(v)")
+    }
+
     @Test func audioOnlyInputSaysNoVideoStream() throws {
         try launch("audiotestsrc num-buffers=10 ! avenc_aac ! mp4mux ! filesink location=\(path("audio.mp4"))")
         let r = try script("interpolate-file.sh", ["audio.mp4", "x.mp4"])
@@ -263,6 +291,54 @@ import Testing
         let common = scripts.appendingPathComponent("common.sh").path
         let r = try run(["bash", "-c", "source \(common); mcvd_plugin_env; echo \"$GST_PLUGIN_PATH\""])
         #expect(r.out == "\(try pluginDir()):/nonexistent/a:/nonexistent/b\n", "\(r.out)")
+    }
+
+    /// The build step of mcvd_plugin_env, in a copy of common.sh inside a made checkout (Package.swift,
+    /// CShims/, Sources/Motion, Sources/CLI) with a `swift` on PATH that logs builds: it builds when the
+    /// plugin is missing or older than a source it is made from (Sources/Motion), not when only the CLI's
+    /// sources changed, and never because of a GST_PLUGIN_PATH list; the folder goes first in it.
+    @Test func pluginIsRebuiltOnlyWhenOlderThanItsSources() throws {
+        let fm = FileManager.default
+        let root = dir.appendingPathComponent("checkout").path, bin = "\(root)/.build/release", fakeBin = path("fakebin")
+        for d in ["pipelines", "CShims/CGstMcvd", "Sources/Motion", "Sources/CLI", ".build/release"] {
+            try fm.createDirectory(atPath: "\(root)/\(d)", withIntermediateDirectories: true)
+        }
+        try fm.createDirectory(atPath: fakeBin, withIntermediateDirectories: true)
+        try fm.copyItem(atPath: scripts.appendingPathComponent("common.sh").path, toPath: "\(root)/pipelines/common.sh")
+        for f in ["Package.swift", "CShims/CGstMcvd/plugin.c", "Sources/Motion/M.swift", "Sources/CLI/C.swift"] {
+            try "// \(f)\n".write(toFile: "\(root)/\(f)", atomically: true, encoding: .utf8)
+        }
+        let swift = """
+            #!/bin/bash
+            [ "$*" = "build -c release --show-bin-path" ] && { echo "\(bin)"; exit 0; }
+            echo "$*" >> "\(path("builds.log"))"; touch "\(bin)/libgstmcvd.so"
+            """
+        try swift.write(toFile: "\(fakeBin)/swift", atomically: true, encoding: .utf8)
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(fakeBin)/swift")
+        func setTime(_ file: String, _ t: Int) throws { try fm.setAttributes([.modificationDate: Date(timeIntervalSince1970: TimeInterval(t))], ofItemAtPath: file) }
+        for f in ["Package.swift", "CShims", "CShims/CGstMcvd", "CShims/CGstMcvd/plugin.c", "Sources", "Sources/Motion",
+                  "Sources/Motion/M.swift", "Sources/CLI", "Sources/CLI/C.swift"] { try setTime("\(root)/\(f)", 1_000_000) }
+        func env() throws -> (builds: Int, out: String) {
+            try? fm.removeItem(atPath: path("builds.log"))
+            let r = try run(["bash", "-c", "source \(root)/pipelines/common.sh; mcvd_plugin_env; echo \"GST_PLUGIN_PATH=$GST_PLUGIN_PATH\""],
+                            env: ["MCVD_PLUGIN_DIR": "", "PATH": "\(fakeBin):/usr/bin:/bin"])
+            #expect(r.status == 0, "\(r.out)")
+            #expect(r.out.contains("GST_PLUGIN_PATH=\(bin):/nonexistent/a:/nonexistent/b\n"), "\(r.out)")
+            let log = (try? String(contentsOfFile: path("builds.log"), encoding: .utf8)) ?? ""
+            #expect(log.split(separator: "\n").allSatisfy { $0 == "build -c release --product gstmcvd" }, "\(log)")
+            return (log.split(separator: "\n").count, r.out)
+        }
+        let first = try env()                                                    // no plugin yet
+        #expect(first.builds == 1 && first.out.contains("building the mcvd plugin"), "\(first.out)")
+        try setTime("\(bin)/libgstmcvd.so", 2_000_000)
+        #expect(try env().builds == 0)                                           // up to date
+        try setTime("\(root)/Sources/CLI/C.swift", 3_000_000)
+        #expect(try env().builds == 0)                                           // only the CLI changed
+        try setTime("\(root)/Sources/Motion/M.swift", 3_000_000)
+        #expect(try env().builds == 1)                                           // a module the plugin links
+        #expect(try env().builds == 0)                                           // rebuilt: up to date again
+        try setTime("\(root)/Package.swift", 9_000_000_000)
+        #expect(try env().builds == 1)
     }
 }
 
