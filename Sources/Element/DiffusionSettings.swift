@@ -12,7 +12,7 @@ struct DiffusionSettings: Equatable {
     var model = ""
     /// 0 = the model's default.
     var steps = Int(GST_MCVD_DEFAULT_STEPS)
-    var sampler: SamplerKind = GST_MCVD_DEFAULT_SAMPLER == 0 ? .ddpm : .ddim
+    var sampler = [SamplerKind.ddpm, .ddim][Int(GST_MCVD_DEFAULT_SAMPLER)]   // the C enum: 0 ddpm, 1 ddim
     var eta = GST_MCVD_DEFAULT_ETA
     var seed = UInt64(GST_MCVD_DEFAULT_SEED)
     /// 0 = auto.

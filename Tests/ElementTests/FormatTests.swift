@@ -44,7 +44,7 @@ let allFormats = ["GRAY8", "RGB", "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA",
     func paddedStrides(format: String) {
         let caps = "video/x-raw,format=\(format),width=37,height=9,framerate=30/1"
         let h = Harness(caps: caps)
-        var info = h.info
+        let info = h.info
         var inputs: [[[Int]]] = []
         for k in 0..<2 {
             let nPlanes = Int(info.finfo.pointee.n_planes)
