@@ -1,7 +1,9 @@
 // method=diffusion in mode=interpolate, the streaming side: the window of originals the model conditions
 // on, when a gap between two originals can be filled (k past originals at the input stride q before it,
 // f future ones after it: a look-ahead of (f - 1) q + 1 input frames, which the latency query reports),
-// and the fallback where it cannot (stream start and end, around a DISCONT, GAP or caps change). Slots,
+// and the fallback where it cannot (stream start and end, around a DISCONT, GAP or caps change, and where
+// the conditioning frames span a scene cut). Before the model: a scene cut between the two originals
+// repeats the nearer one, a static pair is blended (PairDecisions.swift). Slots,
 // timestamps, originals and the inserted-frame meta are McvdFilter.emitSlots', as for blend. The model
 // runs synchronously on the streaming thread.
 import CGStreamer
@@ -12,6 +14,8 @@ import MCVDKit
 struct DiffusionOriginal {
     var frame: HeldFrame
     var planar: FrameGenerator.Prepared
+    /// A scene cut lies between the original before this one and this one (scene-threshold).
+    var cutBefore = false
 }
 
 /// Lives in StreamState; only touched on the streaming thread or while the pads are inactive.
@@ -115,9 +119,16 @@ extension McvdFilter {
             postStreamError(element, GST_STREAM_ERROR_FORMAT, "\(error)")
             return GST_FLOW_ERROR
         }
+        var cut = false
+        if let previous = stream.diffusion.window.last {
+            do { cut = try isSceneCut(previous.frame.buffer, frame.buffer) } catch {
+                postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: scene-cut test: \(error)")
+                return GST_FLOW_ERROR
+            }
+        }
         var held = frame
         held.buffer = bufferRef(frame.buffer)
-        stream.diffusion.window.append(DiffusionOriginal(frame: held, planar: planar))
+        stream.diffusion.window.append(DiffusionOriginal(frame: held, planar: planar, cutBefore: cut))
         let last = stream.diffusion.first + stream.diffusion.window.count - 1
         while stream.diffusion.nextGap + engine.lookAhead <= last {
             let ret = emitGap(stream.diffusion.nextGap, engine: engine)
@@ -146,13 +157,36 @@ extension McvdFilter {
         return GST_FLOW_OK
     }
 
-    /// Emits original g's slots and the inserted ones before original g + 1: the model's frames when
-    /// the window holds its conditioning, else the fallback method's (counted in frames-fallback).
+    /// Emits original g's slots and the inserted ones before original g + 1: at a scene cut between them,
+    /// repeats of the nearer one (frames-scene-cut); for a static pair, their blend (frames-static); the
+    /// model's frames when the window holds its conditioning and no cut lies inside it, else the fallback
+    /// method's (frames-fallback).
     func emitGap(_ g: Int, engine: DiffusionEngine) -> GstFlowReturn {
         let d = stream.diffusion
         let from = d.window[g - d.first].frame, to = d.window[g + 1 - d.first].frame
         let last = d.first + d.window.count - 1
-        guard g - (engine.pastSpan - 1) >= d.first, g + engine.lookAhead <= last else {
+        func counted(_ key: WritableKeyPath<Stats, UInt>, _ emit: () -> GstFlowReturn) -> GstFlowReturn {
+            let before = stats.withLock { $0.framesInserted }
+            let ret = emit()
+            stats.withLock { $0[keyPath: key] += $0.framesInserted - before }
+            return ret
+        }
+        if d.window[g + 1 - d.first].cutBefore {
+            // Weight 128 (exactly halfway) takes the earlier original, as method=motion does.
+            return counted(\.framesSceneCut) {
+                emitSlots(before: to.pts, from: from, to: to, model: { w in bufferMakeWritable(bufferRef(w <= 128 ? from.buffer : to.buffer)) })
+            }
+        }
+        do {
+            if try isStaticPair(from.buffer, to.buffer) {
+                return counted(\.framesStatic) { emitSlots(before: to.pts, from: from, to: to, method: .blend) }
+            }
+        } catch {
+            postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: static test: \(error)")
+            return GST_FLOW_ERROR
+        }
+        let (lo, hi) = (g - (engine.pastSpan - 1), g + engine.lookAhead)
+        guard lo >= d.first, hi <= last, !((lo + 1)...hi).contains(where: { d.window[$0 - d.first].cutBefore }) else {
             let fallback = settings.withLock { $0.diffusion.fallback }
             let before = stats.withLock { $0.framesInserted }
             let ret = emitSlots(before: to.pts, from: from, to: to, method: fallback)
