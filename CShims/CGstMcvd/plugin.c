@@ -225,7 +225,7 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                            GST_MCVD_DEFAULT_FILL_GAPS, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_SCENE_CUT,
       g_param_spec_uint64("frames-scene-cut", "Frames scene cut",
-                          "method=diffusion: inserted frames that repeat an input frame because of a scene cut (also "
+                          "method=motion and method=diffusion: inserted frames that repeat an input frame because of a scene cut (also "
                           "counted in frames-inserted)", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_STATIC,
       g_param_spec_uint64("frames-static", "Frames static",

@@ -14,8 +14,9 @@ import MCVDKit
 struct DiffusionOriginal {
     var frame: HeldFrame
     var planar: FrameGenerator.Prepared
-    /// A scene cut lies between the original before this one and this one (scene-threshold).
-    var cutBefore = false
+    /// Whether a scene cut lies between the original before this one and this one (scene-threshold);
+    /// nil until a gap asks (DiffusionFilter.cutBefore).
+    var cutBefore: Bool? = nil
 }
 
 /// Lives in StreamState; only touched on the streaming thread or while the pads are inactive.
@@ -119,16 +120,9 @@ extension McvdFilter {
             postStreamError(element, GST_STREAM_ERROR_FORMAT, "\(error)")
             return GST_FLOW_ERROR
         }
-        var cut = false
-        if let previous = stream.diffusion.window.last {
-            do { cut = try isSceneCut(previous.frame.buffer, frame.buffer) } catch {
-                postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: scene-cut test: \(error)")
-                return GST_FLOW_ERROR
-            }
-        }
         var held = frame
         held.buffer = bufferRef(frame.buffer)
-        stream.diffusion.window.append(DiffusionOriginal(frame: held, planar: planar, cutBefore: cut))
+        stream.diffusion.window.append(DiffusionOriginal(frame: held, planar: planar))
         let last = stream.diffusion.first + stream.diffusion.window.count - 1
         while stream.diffusion.nextGap + engine.lookAhead <= last {
             let ret = emitGap(stream.diffusion.nextGap, engine: engine)
@@ -142,6 +136,28 @@ extension McvdFilter {
         stream.diffusion.window.removeFirst(drop)
         stream.diffusion.first = keepFrom
         return GST_FLOW_OK
+    }
+
+    /// Whether a scene cut lies between originals i - 1 and i of the window (computed once, when first asked).
+    func cutBefore(_ i: Int) throws -> Bool {
+        let k = i - stream.diffusion.first
+        guard k > 0 else { return false }  // the window's first original: nothing before it in this run
+        if let known = stream.diffusion.window[k].cutBefore { return known }
+        let cut = try isSceneCut(stream.diffusion.window[k - 1].frame.buffer, stream.diffusion.window[k].frame.buffer)
+        stream.diffusion.window[k].cutBefore = cut
+        return cut
+    }
+
+    /// Whether an output slot lies strictly between originals `from` and `to` (one emitSlots would synthesise).
+    func hasInsertedSlot(from: HeldFrame, to: HeldFrame) -> Bool {
+        guard let grid = stream.grid else { return false }
+        var i = stream.nextSlot
+        while grid.slot(i, isBefore: to.pts) {
+            let t = grid.start(i)
+            if t > from.pts && t - from.pts > grid.tolerance { return true }
+            i += 1
+        }
+        return false
     }
 
     /// Before the held frame's tail: the gaps left in the window have no look-ahead; the fallback fills them.
@@ -171,22 +187,27 @@ extension McvdFilter {
             stats.withLock { $0[keyPath: key] += $0.framesInserted - before }
             return ret
         }
-        if d.window[g + 1 - d.first].cutBefore {
-            // Weight 128 (exactly halfway) takes the earlier original, as method=motion does.
-            return counted(\.framesSceneCut) {
-                emitSlots(before: to.pts, from: from, to: to, model: { w in bufferMakeWritable(bufferRef(w <= 128 ? from.buffer : to.buffer)) })
-            }
-        }
+        // No slot to make (fill-gaps between consecutive originals): the original only, no tests.
+        guard hasInsertedSlot(from: from, to: to) else { return emitSlots(before: to.pts, from: from, to: to, method: .repeat) }
+        let (lo, hi) = (g - (engine.pastSpan - 1), g + engine.lookAhead)
+        let spansCut: Bool
         do {
+            if try cutBefore(g + 1) {
+                // Weight 128 (exactly halfway) takes the earlier original, as method=motion does.
+                return counted(\.framesSceneCut) {
+                    emitSlots(before: to.pts, from: from, to: to, model: { w in bufferMakeWritable(bufferRef(w <= 128 ? from.buffer : to.buffer)) })
+                }
+            }
             if try isStaticPair(from.buffer, to.buffer) {
                 return counted(\.framesStatic) { emitSlots(before: to.pts, from: from, to: to, method: .blend) }
             }
+            // Only for a gap the model could fill: the conditioning frames must not span a cut.
+            spansCut = lo >= d.first && hi <= last ? try ((lo + 1)...hi).contains { try cutBefore($0) } : false
         } catch {
-            postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: static test: \(error)")
+            postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: scene-cut or static test: \(error)")
             return GST_FLOW_ERROR
         }
-        let (lo, hi) = (g - (engine.pastSpan - 1), g + engine.lookAhead)
-        guard lo >= d.first, hi <= last, !((lo + 1)...hi).contains(where: { d.window[$0 - d.first].cutBefore }) else {
+        guard lo >= d.first, hi <= last, !spansCut else {
             let fallback = settings.withLock { $0.diffusion.fallback }
             let before = stats.withLock { $0.framesInserted }
             let ret = emitSlots(before: to.pts, from: from, to: to, method: fallback)
