@@ -12,9 +12,10 @@
 /// when e is at most `minimumError` (flat, noisy frames are not cuts). The pair is a cut when
 /// score > threshold.
 ///
-/// Measured (`mcvd scene-cuts --data-md --size 64`, README "Scene cuts"): over the docs/data.md videos'
-/// consecutive frames (no cuts) and pairs spliced from two different videos (all cuts), the default 0.5
-/// is where no consecutive pair scored above it while most spliced pairs do.
+/// Measured (`mcvd scene-cuts --data-md`, README "Scene cuts, static content, fill-gaps"): on the 1520
+/// consecutive pairs of the docs/data.md videos (3 real cuts among them, checked by eye) and 624 pairs
+/// spliced from two different videos, 0.5 finds the 3 cuts with 1 false cut (a flickering 1906 film) at
+/// 64 rows and none at 128, and 92.0% / 87.8% of the spliced pairs.
 public enum SceneCut {
     public static let defaultThreshold: Float = 0.5
     /// Below this mean error (levels) a pair is never a cut.
@@ -38,7 +39,8 @@ public enum SceneCut {
 /// noise on a still picture stay at a level or two; a small moving object or a slow pan moves some
 /// block well above that, where a global mean would hide it.
 public enum StaticContent {
-    /// Levels; see README "Static content" for the measurement behind it.
+    /// Levels. On the docs/data.md footage no pair of frames two apart is this still (README "Scene cuts,
+    /// static content, fill-gaps"): only content still up to noise is skipped.
     public static let defaultThreshold: Float = 1.5
     public static let block = 16
 
