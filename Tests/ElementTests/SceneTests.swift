@@ -169,6 +169,28 @@ func psnr(_ a: [[Int]], _ b: [[Int]]) -> Double {
         #expect(skipPSNR >= modelPSNR, "skip \(skipPSNR) dB vs model \(modelPSNR) dB")
     }
 
+    /// Other formats (packed RGB, 10-bit planar, packed 4:2:2) through a real pipeline: appsrc (the
+    /// spliced GRAY8 frames) -> videoconvert -> mcvd method=diffusion -> appsink. The cut's slot is a copy
+    /// of the original before it; the gaps around it are not.
+    @Test(arguments: ["RGB", "I420_10LE", "YUY2"]) func cutInOtherFormats(format: String) throws {
+        let info = videoInfo(Self.caps)
+        let outs = try runPipeline("appsrc name=src format=time caps=\(Self.caps) ! videoconvert ! video/x-raw,format=\(format) "
+                                   + "! mcvd method=diffusion model=\(tinyConcat) steps=1 ! appsink name=sink sync=false") { src in
+            let appsrc = UnsafeMutableRawPointer(src).assumingMemoryBound(to: GstAppSrc.self)
+            for (i, f) in Self.spliced.enumerated() {
+                let b = gst_buffer_new_allocate(nil, info.size, nil)!
+                _ = f.withUnsafeBytes { gst_buffer_fill(b, 0, $0.baseAddress, info.size) }
+                b.pointee.pts = UInt(i) * Self.frame
+                _ = gst_app_src_push_buffer(appsrc, b)
+            }
+            _ = gst_app_src_end_of_stream(appsrc)
+        }
+        #expect(outs.count == 20)
+        guard outs.count == 20 else { return }
+        #expect(outs[9].inserted && outs[9].samples == outs[8].samples, "\(format): the cut repeats original 4")
+        #expect(outs[7].samples != outs[6].samples && outs[11].samples != outs[10].samples, "\(format): no repeat elsewhere")
+    }
+
     // MARK: fill-gaps
 
     static let noiseCaps = "video/x-raw,format=I420,width=16,height=16,framerate=10/1"
