@@ -210,6 +210,41 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                          "pipeline), model-calls, model-time, mean-model-time (ns per call), "
                          "mean-model-time-per-frame (ns per generated frame), live, synced, qos-proportion",
                          GST_TYPE_STRUCTURE, ro));
+  /* Scene cuts, static content, fill-gaps (Sources/Element/PairDecisions.swift). */
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_SCENE_THRESHOLD,
+      g_param_spec_double("scene-threshold", "Scene threshold",
+                          "method=motion and method=diffusion: a pair of input frames is a scene cut when its score "
+                          "exceeds this; the inserted frames between them then repeat the nearer input frame (the "
+                          "earlier one at exactly halfway) and the model never conditions across the cut. Score = "
+                          "mean absolute match error (levels) of the best motion field at the pair's midpoint / the "
+                          "frames' luma contrast (mean absolute deviation), 0 when that error is at most 8 levels; "
+                          "0 = no cut detection",
+                          0.0, GST_MCVD_MAX_SCENE_THRESHOLD, GST_MCVD_DEFAULT_SCENE_THRESHOLD, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_STATIC_THRESHOLD,
+      g_param_spec_double("static-threshold", "Static threshold",
+                          "method=diffusion: when two neighbouring input frames differ by at most this many levels "
+                          "(0-255) in every 16x16 block (the largest block mean of |luma difference|), the model is "
+                          "skipped and the inserted frames between them are their blend; 0 = always run the model",
+                          0.0, GST_MCVD_MAX_STATIC_THRESHOLD, GST_MCVD_DEFAULT_STATIC_THRESHOLD, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FILL_GAPS,
+      g_param_spec_boolean("fill-gaps", "Fill gaps",
+                           "mode=interpolate: keep the input rate (factor is ignored) and put synthesised frames "
+                           "(method) in place of the frames missing from the stream: holes in the timestamps, and "
+                           "input frames that are exact byte copies of the previous one (a capture's mark of a "
+                           "dropped frame; counted in frames-duplicate); frames-inserted counts the frames filled",
+                           GST_MCVD_DEFAULT_FILL_GAPS, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_SCENE_CUT,
+      g_param_spec_uint64("frames-scene-cut", "Frames scene cut",
+                          "method=motion and method=diffusion: inserted frames that repeat an input frame because of a scene cut (also "
+                          "counted in frames-inserted)", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_STATIC,
+      g_param_spec_uint64("frames-static", "Frames static",
+                          "method=diffusion: inserted frames blended without the model because the neighbours were "
+                          "static (static-threshold; also counted in frames-inserted)", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_FRAMES_DUPLICATE,
+      g_param_spec_uint64("frames-duplicate", "Frames duplicate",
+                          "fill-gaps=true: input frames dropped as exact copies of the previous one (their slots are "
+                          "filled like holes)", 0, G_MAXUINT64, 0, ro));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

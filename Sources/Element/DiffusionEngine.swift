@@ -66,6 +66,9 @@ final class DiffusionEngine {
     /// Input frames between successive conditioning frames: condition_stride / (n + 1) when the model's
     /// stride is a multiple of n + 1 (its conditioning then lands on originals), else 1.
     let inputStride: Int
+    /// method=motion's state for the colour a 1-channel model over the motion base keeps (DiffusionFilter's
+    /// colourCanvas); touched only by the worker's gap jobs.
+    lazy var canvasMotion = MotionSynthesizer()
     /// The noise block of the next model call: the count of gaps the model filled since caps.
     var noiseBlock: UInt32 = 0
     /// Test hook (README "QoS"): added to every model call, in ns, to stand for a model too slow for the

@@ -1,10 +1,13 @@
 // method=diffusion in mode=interpolate, the streaming side: the window of originals the model conditions
 // on, when a gap between two originals can be filled (k past originals at the input stride q before it,
 // f future ones after it: a look-ahead of (f - 1) q + 1 input frames, which the latency query reports),
-// and the fallback where it cannot (stream start and end, around a DISCONT, GAP or caps change). Slots,
-// timestamps, originals and the inserted-frame meta are McvdFilter.emitSlots', as for blend. Each gap is a
-// job of the worker thread (DiffusionWorker.swift), which runs the model and pushes in order; QoS may give a
-// gap the fallback when the model's frame would be late (DiffusionQoS.swift).
+// and the fallback where it cannot (stream start and end, around a DISCONT, GAP or caps change, and where
+// the conditioning frames span a scene cut). Before the model: a scene cut between the two originals
+// repeats the nearer one, a static pair is blended (PairDecisions.swift); these tests run on the streaming
+// thread, on the input frames only. Slots, timestamps, originals and the inserted-frame meta are
+// McvdFilter.emitSlots', as for blend. Each gap is a job of the worker thread (DiffusionWorker.swift), which
+// runs the model and pushes in order; QoS may give a gap the fallback when the model's frame would be late
+// (DiffusionQoS.swift).
 import CGStreamer
 import CGstMcvd
 import MCVDKit
@@ -13,6 +16,9 @@ import MCVDKit
 struct DiffusionOriginal {
     var frame: HeldFrame
     var planar: FrameGenerator.Prepared
+    /// Whether a scene cut lies between the original before this one and this one (scene-threshold);
+    /// nil until a gap asks (DiffusionFilter.cutBefore).
+    var cutBefore: Bool? = nil
 }
 
 /// Lives in StreamState; only touched on the streaming thread or while the pads are inactive.
@@ -146,6 +152,29 @@ extension McvdFilter {
         return GST_FLOW_OK
     }
 
+    /// Whether a scene cut lies between originals i - 1 and i of the window (computed once, when first asked).
+    func cutBefore(_ i: Int) throws -> Bool {
+        let k = i - stream.diffusion.first
+        guard k > 0 else { return false }  // the window's first original: nothing before it in this run
+        if let known = stream.diffusion.window[k].cutBefore { return known }
+        let cut = try isSceneCut(stream.diffusion.window[k - 1].frame.buffer, stream.diffusion.window[k].frame.buffer)
+        stream.diffusion.window[k].cutBefore = cut
+        return cut
+    }
+
+    /// Whether an output slot lies strictly between originals `from` and `to` (one emitSlots would
+    /// synthesise). Reads the output grid: the worker's job calls it.
+    func hasInsertedSlot(from: HeldFrame, to: HeldFrame) -> Bool {
+        guard let grid = stream.grid else { return false }
+        var i = stream.nextSlot
+        while grid.slot(i, isBefore: to.pts) {
+            let t = grid.start(i)
+            if t > from.pts && t - from.pts > grid.tolerance { return true }
+            i += 1
+        }
+        return false
+    }
+
     /// Before the held frame's tail: the gaps left in the window have no look-ahead; the fallback fills
     /// them. Returns once the worker has pushed everything queued (the caller goes on with the output).
     func drainDiffusionWindow() -> GstFlowReturn {
@@ -161,20 +190,33 @@ extension McvdFilter {
         return ret == GST_FLOW_OK ? idle : ret
     }
 
-    /// Queues on the worker original g's slots and the inserted ones before original g + 1: the model's
-    /// frames when the window holds its conditioning (and QoS does not find them late), else the fallback
-    /// method's (counted in frames-fallback). The job holds its own refs and inputs; the noise block is
-    /// taken here, in stream order, so a run with the worker gives the bytes of a synchronous one.
+    /// Queues on the worker original g's slots and the inserted ones before original g + 1, with the plan
+    /// decided here from the input frames: at a scene cut between them, repeats of the nearer one
+    /// (frames-scene-cut); for a static pair, their blend (frames-static); the model's frames when the
+    /// window holds its conditioning and no cut lies inside it (and QoS does not find them late), else the
+    /// fallback method's (frames-fallback). The job holds its own refs and inputs; the noise block is taken
+    /// here, in stream order, so a run with the worker gives the bytes of a synchronous one.
     func emitGap(_ g: Int, engine: DiffusionEngine) -> GstFlowReturn {
         let d = stream.diffusion
         let from = d.window[g - d.first].frame, to = d.window[g + 1 - d.first].frame
         let last = d.first + d.window.count - 1
-        var inputs: GapInputs?
-        if g - (engine.pastSpan - 1) >= d.first, g + engine.lookAhead <= last {
-            let (k, f, q) = (engine.past, engine.future, engine.inputStride)
-            inputs = GapInputs(past: (0..<k).map { j in d.window[g - (k - 1 - j) * q - d.first].planar },
-                               future: (0..<f).map { j in d.window[g + 1 + j * q - d.first].planar },
-                               block: engine.takeNoiseBlock())
+        let (lo, hi) = (g - (engine.pastSpan - 1), g + engine.lookAhead)
+        var plan = GapPlan.fallback
+        do {
+            if try cutBefore(g + 1) {
+                plan = .sceneCut
+            } else if try isStaticPair(from.buffer, to.buffer) {
+                plan = .still
+            } else if lo >= d.first, hi <= last, try !((lo + 1)...hi).contains(where: { try cutBefore($0) }) {
+                // Only for a gap the model could fill: the conditioning frames must not span a cut.
+                let (k, f, q) = (engine.past, engine.future, engine.inputStride)
+                plan = .model(GapInputs(past: (0..<k).map { j in d.window[g - (k - 1 - j) * q - d.first].planar },
+                                        future: (0..<f).map { j in d.window[g + 1 + j * q - d.first].planar },
+                                        block: engine.takeNoiseBlock()))
+            }
+        } catch {
+            postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: scene-cut or static test: \(error)")
+            return GST_FLOW_ERROR
         }
         let a = HeldFrame(buffer: bufferRef(from.buffer), pts: from.pts, duration: from.duration)
         let b = HeldFrame(buffer: bufferRef(to.buffer), pts: to.pts, duration: to.duration)
@@ -182,15 +224,35 @@ extension McvdFilter {
         return worker.submit { [self] run in
             defer { bufferUnref(a.buffer); bufferUnref(b.buffer) }
             guard run else { return GST_FLOW_FLUSHING }
-            return emitGapSlots(from: a, to: b, inputs: inputs, engine: engine, info: info)
+            return emitGapSlots(from: a, to: b, plan: plan, engine: engine, info: info)
         }
     }
 
     /// A gap's job (worker thread): emitSlots with the model, or with the fallback where the model cannot
     /// condition, where its frame would be late (QoS, decided before the call, for the gap's first
     /// inserted slot). A flush that cancels the model call ends the job (FLUSHING).
-    func emitGapSlots(from: HeldFrame, to: HeldFrame, inputs: GapInputs?, engine: DiffusionEngine,
+    func emitGapSlots(from: HeldFrame, to: HeldFrame, plan: GapPlan, engine: DiffusionEngine,
                       info: GstVideoInfo) -> GstFlowReturn {
+        func counted(_ key: WritableKeyPath<Stats, UInt>, _ emit: () -> GstFlowReturn) -> GstFlowReturn {
+            let before = stats.withLock { $0.framesInserted }
+            let ret = emit()
+            stats.withLock { $0[keyPath: key] += $0.framesInserted - before }
+            return ret
+        }
+        // No slot to make (fill-gaps between consecutive originals): the original only.
+        guard hasInsertedSlot(from: from, to: to) else { return emitSlots(before: to.pts, from: from, to: to, method: .repeat) }
+        var inputs: GapInputs?
+        switch plan {
+        case .sceneCut:
+            // Weight 128 (exactly halfway) takes the earlier original, as method=motion does.
+            return counted(\.framesSceneCut) {
+                emitSlots(before: to.pts, from: from, to: to, model: { w, _ in bufferMakeWritable(bufferRef(w <= 128 ? from.buffer : to.buffer)) })
+            }
+        case .still:
+            return counted(\.framesStatic) { emitSlots(before: to.pts, from: from, to: to, method: .blend) }
+        case .fallback: inputs = nil
+        case .model(let given): inputs = given
+        }
         let fallback = settings.withLock { $0.diffusion.fallback }
         var made: [[Float]]?
         var late = inputs == nil
@@ -244,12 +306,13 @@ extension McvdFilter {
     /// refining the motion base on a colour stream, method=motion's full-colour frame at t (the model's
     /// luma then lands on motion-compensated colour, as `mcvd eval` scores it); else
     /// (and on a scene cut or a motion failure) the earlier original. Returns a new ref.
-    /// Runs on the worker (the only user of `stream.motion` in method=diffusion), with the gap's caps `info`.
+    /// Runs on the worker, with the engine's own motion state (the streaming thread's `stream.motion` serves
+    /// the scene-cut test) and the gap's caps `info`.
     func colourCanvas(from: HeldFrame, to: HeldFrame, t: Float, engine: DiffusionEngine, info: inout GstVideoInfo) -> BufferPtr {
         guard engine.model.channels == 1, engine.model.base == .motion, engine.format.family != .gray else {
             return bufferRef(from.buffer)
         }
-        switch stream.motion.synthesize(info: &info, from.buffer, to.buffer, t: t) {
+        switch engine.canvasMotion.synthesize(info: &info, from.buffer, to.buffer, t: t) {
         case .frame(let out): return out
         case .sceneCut(let useFirst): return bufferRef(useFirst ? from.buffer : to.buffer)
         case .failed(let why):
@@ -264,4 +327,15 @@ struct GapInputs {
     var past: [FrameGenerator.Prepared]
     var future: [FrameGenerator.Prepared]
     var block: UInt32
+}
+
+/// What a gap's job makes (decided on the streaming thread from the input frames).
+enum GapPlan {
+    /// A scene cut between the two originals: repeats of the nearer one.
+    case sceneCut
+    /// A static pair: their blend.
+    case still
+    /// The model cannot condition (window edge, a cut inside its frames): `fallback`.
+    case fallback
+    case model(GapInputs)
 }

@@ -32,6 +32,7 @@ extension McvdFilter {
         }
         if !stream.negotiated && !takeMode() { return false }
         _ = worker.waitIdle()  // the frames of the old caps go out first
+        if !stream.negotiated { stream.fillGaps = stream.mode == .interpolate && settings.withLock { $0.pairs.fillGaps } }
         let sameInput = stream.negotiated && gst_video_info_is_equal(&info, &stream.info) != 0
         if sameInput && !force { return true }
 
@@ -39,8 +40,15 @@ extension McvdFilter {
         // come from somewhere, and `factor` has nothing to multiply, so downstream has to fix it.
         let inRate = Fraction(n: info.fps_n, d: info.fps_d)
         let variableRate = inRate.n == 0
-        // mode=predict keeps the input rate: it fills missing frames, it does not insert any.
-        let factor = stream.mode == .predict ? 1 : settings.withLock { $0.factor }
+        // mode=predict and fill-gaps keep the input rate: they fill missing frames, they insert none.
+        let factor = stream.mode == .predict || stream.fillGaps ? 1 : settings.withLock { $0.factor }
+        if stream.fillGaps && variableRate {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "fill-gaps fills frames missing on the input's frame grid and needs a constant input frame "
+                            + "rate in the caps: make it constant before mcvd (videorate ! video/x-raw,framerate=30/1 ! mcvd)",
+                            debug: capsString(caps))
+            return false
+        }
         if stream.mode == .predict && variableRate {
             postStreamError(element, GST_STREAM_ERROR_FORMAT,
                             "mode=predict fills frames missing on the input's frame grid and needs a constant input "
@@ -66,6 +74,13 @@ extension McvdFilter {
         guard let outRate = getFraction(gst_caps_get_structure(outCaps, 0), "framerate"), outRate.n > 0 else {
             postStreamError(element, GST_STREAM_ERROR_FORMAT,
                             "Downstream wants a variable frame rate (0/1); mcvd outputs a fixed rate",
+                            debug: capsString(outCaps))
+            return false
+        }
+        if stream.fillGaps && outRate != inRate {
+            postStreamError(element, GST_STREAM_ERROR_FORMAT,
+                            "fill-gaps keeps the input frame rate (\(inRate)) but downstream wants \(outRate): change "
+                            + "the rate after mcvd (mcvd fill-gaps=true ! videorate ! ...), or set fill-gaps=false",
                             debug: capsString(outCaps))
             return false
         }
@@ -187,13 +202,18 @@ extension McvdFilter {
                 ? buffer.pointee.duration : inDuration
             return predictChain(HeldFrame(buffer: buffer, pts: pts, duration: duration), discont: discont)
         }
+        let duration = buffer.pointee.duration != clockTimeNone && buffer.pointee.duration > 0
+            ? buffer.pointee.duration : inDuration
+        if stream.fillGaps, !discont, let held = stream.held, isDuplicate(buffer, of: held.buffer) {
+            noteDuplicate(pts: pts, duration: duration)
+            bufferUnref(buffer)
+            return GST_FLOW_OK
+        }
         if discont {
             gstLog(.debug, element, "DISCONT at \(pts): no synthesis across it")
             let ret = drainHeld(restartGrid: false)
             if ret != GST_FLOW_OK { bufferUnref(buffer); return ret }
         }
-        let duration = buffer.pointee.duration != clockTimeNone && buffer.pointee.duration > 0
-            ? buffer.pointee.duration : inDuration
         if let grid = stream.grid, stream.held == nil, stream.nextSlot > 0,
            pts < grid.start(stream.nextSlot - 1) {
             // After a DISCONT or GAP that went back in time: restart the grid at this frame.
@@ -215,6 +235,7 @@ extension McvdFilter {
             bufferUnref(held.buffer)
         }
         stream.held = HeldFrame(buffer: buffer, pts: pts, duration: duration)
+        stream.heldEnd = nil
         return ret
     }
 
@@ -277,10 +298,11 @@ extension McvdFilter {
         if stream.mode == .predict { return predictDrain(restartGrid: restartGrid) }
         var ret = drainDiffusionWindow()
         if let held = stream.held {
-            let tail = emitSlots(before: held.pts &+ held.duration, from: held, to: nil)
+            let tail = emitSlots(before: max(held.pts &+ held.duration, stream.heldEnd ?? 0), from: held, to: nil)
             if ret == GST_FLOW_OK { ret = tail }
             bufferUnref(held.buffer)
             stream.held = nil
+            stream.heldEnd = nil
         }
         stream.discontPending = true
         if restartGrid { stream.release() }

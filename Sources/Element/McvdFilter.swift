@@ -21,6 +21,8 @@ struct Settings {
     var diffusion = DiffusionSettings()
     /// mode=predict's extend-frames and prepend-frames (PredictMode.swift).
     var predict = PredictSettings()
+    /// scene-threshold, static-threshold, fill-gaps (PairDecisions.swift).
+    var pairs = PairSettings()
 }
 
 struct Stats {
@@ -36,6 +38,11 @@ struct Stats {
     var framesFallbackQoS: UInt = 0
     var modelCalls: UInt = 0
     var modelTime: UInt = 0
+    /// Inserted frames that repeat an original at a scene cut / blended at a static pair; input frames
+    /// fill-gaps dropped as duplicates (PairDecisions.swift).
+    var framesSceneCut: UInt = 0
+    var framesStatic: UInt = 0
+    var framesDuplicate: UInt = 0
     /// The first retimed / dropped frame of a run posts a warning; later ones are only counted.
     var warnedRetimed = false
     var warnedDropped = false
@@ -60,6 +67,10 @@ struct StreamState {
     /// Where input frames go (the caps' nominal grid); reset whenever no frame is held.
     var timeline = InputTimeline(rate: nil, nominal: 0)
     var held: HeldFrame?
+    /// fill-gaps: the end of the last duplicate of the held frame (its tail repeats until then).
+    var heldEnd: UInt?
+    /// fill-gaps in this run (the property with mode=interpolate, read when caps first come).
+    var fillGaps = false
     var grid: OutputGrid?
     var nextSlot: UInt = 0
     var outOffset: UInt = 0
@@ -79,6 +90,7 @@ struct StreamState {
         predict.forget()
         if let h = held { bufferUnref(h.buffer) }
         held = nil
+        heldEnd = nil
         grid = nil
         nextSlot = 0
         discontPending = true
@@ -143,7 +155,7 @@ final class McvdFilter: @unchecked Sendable {
                 gstLog(.info, element, "snap-window: \(s.snapWindow.map { "\($0)" } ?? "auto") -> \(new.map { "\($0)" } ?? "auto")")
                 s.snapWindow = new
             default:
-                if !setDiffusionProperty(id, value, &s) && !setPredictProperty(id, value, &s) { gstLog(.warning, element, "unknown property id \(id)") }
+                if !setDiffusionProperty(id, value, &s) && !setPredictProperty(id, value, &s) && !setPairProperty(id, value, &s) { gstLog(.warning, element, "unknown property id \(id)") }
             }
         }
     }
@@ -162,7 +174,7 @@ final class McvdFilter: @unchecked Sendable {
         case GST_MCVD_PROP_FRAMES_RETIMED: g_value_set_uint64(value, st.framesRetimed)
         case GST_MCVD_PROP_SNAP_WINDOW: g_value_set_int64(value, s.snapWindow.map { Int($0) } ?? -1)
         case GST_MCVD_PROP_STATS: g_value_take_boxed(value, statsStructure())
-        default: if !getDiffusionProperty(id, value, s, st) && !getPredictProperty(id, value, s) { gstLog(.warning, element, "unknown property id \(id)") }
+        default: if !getDiffusionProperty(id, value, s, st) && !getPredictProperty(id, value, s) && !getPairProperty(id, value, s, st) { gstLog(.warning, element, "unknown property id \(id)") }
         }
     }
 

@@ -2,7 +2,8 @@
 // a mapped GstVideoFrame to Motion's planes (one per component: planar, semi-planar, packed YUV and
 // packed RGB alike, 8/10/16-bit) and picks the luma motion is searched on (Y, or R G B for RGB formats).
 // The motion between a pair of input frames is estimated once and reused for every slot between them.
-// A scene cut (Motion's test on the best match) gives a copy of the nearer original instead.
+// A scene cut (Motion's SceneCut score of the pair, at its midpoint, above scene-threshold) gives a copy of
+// the nearer original instead; method=diffusion asks the same estimate for its cut test (sceneScore).
 import CGStreamer
 import CGstMcvd
 import Motion
@@ -18,6 +19,10 @@ final class MotionSynthesizer {
     private var planesA: [MotionPlane] = [], planesB: [MotionPlane] = [], planesOut: [MotionPlane] = []
     /// Wall ns of the last frame's stages (estimate is 0 when the pair's motion was reused), for the log.
     private(set) var lastTimes: (estimate: UInt64, field: UInt64, render: UInt64) = (0, 0, 0)
+    /// The pair's scene-cut score (SceneCut, from the field at the midpoint); nil until estimated.
+    private var pairScore: Float?
+    /// scene-threshold (set by the element before each use; 0 = no cuts).
+    var sceneThreshold = SceneCut.defaultThreshold
 
     init() {
         var settings = MotionInterpolator.Settings()
@@ -31,6 +36,30 @@ final class MotionSynthesizer {
     func forget() {
         if let p = pair { bufferUnref(p.a); bufferUnref(p.b) }
         pair = nil
+        pairScore = nil
+    }
+
+    /// Estimates the motion of (a, b) unless that pair is the one in hand; returns its scene-cut score.
+    private func estimatePair(_ a: BufferPtr, _ b: BufferPtr, _ fa: GstVideoFrame, _ fb: GstVideoFrame) throws -> Float {
+        if pair?.a != a || pair?.b != b || pairScore == nil {
+            forget()
+            try interpolator.estimate(a: luma(fa, planesA), b: luma(fb, planesB))
+            pair = (bufferRef(a), bufferRef(b))
+            interpolator.prepare(t: 0.5)
+            pairScore = interpolator.sceneScore
+        }
+        return pairScore!
+    }
+
+    /// The scene-cut score of a and b (buffers of `info`): the same estimate method=motion renders from.
+    func sceneScore(info: inout GstVideoInfo, _ a: BufferPtr, _ b: BufferPtr) throws -> Float {
+        guard var fa = MappedFrame(&info, a, write: false) else { throw MotionSlotError("cannot map the earlier input frame") }
+        defer { fa.unmap() }
+        guard var fb = MappedFrame(&info, b, write: false) else { throw MotionSlotError("cannot map the later input frame") }
+        defer { fb.unmap() }
+        componentPlanes(fa.frame, into: &planesA)
+        componentPlanes(fb.frame, into: &planesB)
+        do { return try estimatePair(a, b, fa.frame, fb.frame) } catch { forget(); throw error }
     }
 
     enum Result {
@@ -50,15 +79,11 @@ final class MotionSynthesizer {
         componentPlanes(fb.frame, into: &planesB)
         do {
             let t0 = monotonicNs()
-            if pair?.a != a || pair?.b != b {
-                forget()
-                try interpolator.estimate(a: luma(fa.frame, planesA), b: luma(fb.frame, planesB))
-                pair = (bufferRef(a), bufferRef(b))
-            }
+            let score = try estimatePair(a, b, fa.frame, fb.frame)
+            if SceneCut.isCut(score: score, threshold: sceneThreshold) { return .sceneCut(useFirst: t <= 0.5) }
             let t1 = monotonicNs()
             interpolator.prepare(t: t)
             lastTimes = (t1 - t0, monotonicNs() - t1, 0)
-            if interpolator.isSceneCut { return .sceneCut(useFirst: t <= 0.5) }
             guard let out = gst_buffer_new_allocate(nil, info.size, nil) else {
                 return .failed("out of memory allocating a \(info.size)-byte frame")
             }
@@ -128,6 +153,7 @@ extension McvdFilter {
     /// posting an error.
     func motionSlot(t: UInt, from: HeldFrame, to: HeldFrame) -> BufferPtr? {
         let position = Float(Double(t - from.pts) / Double(to.pts - from.pts))
+        stream.motion.sceneThreshold = settings.withLock { $0.pairs.sceneThreshold }
         switch stream.motion.synthesize(info: &stream.info, from.buffer, to.buffer, t: position) {
         case .frame(let out):
             let ms = stream.motion.lastTimes
@@ -135,12 +161,18 @@ extension McvdFilter {
             return out
         case .sceneCut(let useFirst):
             gstLog(.debug, element, "scene cut between \(from.pts) and \(to.pts): repeating the nearer frame")
+            stats.withLock { $0.framesSceneCut += 1 }
             return bufferMakeWritable(bufferRef(useFirst ? from.buffer : to.buffer))
         case .failed(let why):
             postCoreError(element, GST_CORE_ERROR_FAILED, "method=motion failed: \(why)")
             return nil
         }
     }
+}
+
+struct MotionSlotError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
 }
 
 func monotonicNs() -> UInt64 {

@@ -22,10 +22,11 @@ public final class MotionInterpolator {
         /// Motion is searched on the finest pyramid level with at most this many luma pixels.
         public var maxMotionPixels = 40_000
         /// A pair is a scene cut when the mean absolute bilateral error of the best field exceeds this
-        /// fraction of the frames' contrast (mean absolute deviation of luma from its mean)...
-        public var sceneCutRatio: Float = 0.5
+        /// fraction of the frames' contrast (mean absolute deviation of luma from its mean)... (SceneCut,
+        /// PairTests.swift; 0 = never a cut)
+        public var sceneCutRatio: Float = SceneCut.defaultThreshold
         /// ...and this many levels (0...255 scale), so that flat frames with noise are not cuts.
-        public var sceneCutMinimum: Float = 8
+        public var sceneCutMinimum: Float = SceneCut.minimumError
         public init() {}
     }
 
@@ -284,7 +285,8 @@ public final class MotionInterpolator {
     }
 
     /// True when the pair is a scene cut (needs `prepare(t:)`, which `render` calls).
-    public var isSceneCut: Bool { meanError > max(settings.sceneCutRatio * contrast, settings.sceneCutMinimum) }
+    /// (SceneCut: score > sceneCutRatio; the element's scene-threshold sets the ratio, 0 = never a cut.)
+    public var isSceneCut: Bool { SceneCut.isCut(score: sceneScore, threshold: settings.sceneCutRatio) }
 
     // MARK: rendering
 

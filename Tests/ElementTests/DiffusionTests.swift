@@ -45,8 +45,10 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
     static let caps = "video/x-raw,format=I420,width=16,height=16,framerate=10/1"
     static let frame = scale(1, second, 10)
 
+    /// The properties of most tests here. Their frames are independent noise, which the scene-cut test
+    /// rightly takes for a cut between every pair: scene-threshold=0 turns it off (SceneTests covers it).
     static func diffusion(_ extra: [String: String] = [:], model: String = tinyConcat) -> [String: String] {
-        var p = ["method": "diffusion", "model": model, "steps": "2", "seed": "7"]
+        var p = ["method": "diffusion", "model": model, "steps": "2", "seed": "7", "scene-threshold": "0"]
         for (k, v) in extra { p[k] = v }
         return p
     }
@@ -325,7 +327,7 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
     /// to its end), no slot is lost, originals stay bit-exact; the diffusion stretch (frames 3...8) falls back
     /// at its first and last gap; the latency follows the method.
     @Test func methodSwitchWhilePlaying() {
-        let h = Harness(["model": tinyConcat, "steps": "1"], caps: Self.caps)
+        let h = Harness(["model": tinyConcat, "steps": "1", "scene-threshold": "0"], caps: Self.caps)
         let obj = UnsafeMutableRawPointer(h.h.pointee.element).assumingMemoryBound(to: GObject.self)
         gst_harness_set_upstream_latency(h.h, 0)
         for i in 0..<12 {

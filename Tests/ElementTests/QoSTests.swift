@@ -102,7 +102,9 @@ func qosRun(_ description: String, delay: UInt, timeout: Double = 120,
 }
 
 @Suite(.serialized) struct QoSTests {
-    static let model = "method=diffusion model=\(tinyConcat) steps=1 seed=9"
+    /// No scene-cut or static tests: the QoS decisions alone (the ball at 16x16 is near-static, noise
+    /// frames are all cuts; SceneTests covers those).
+    static let model = "method=diffusion model=\(tinyConcat) steps=1 seed=9 scene-threshold=0 static-threshold=0"
     static let delay: UInt = 150_000_000  // a model call of 150 ms against frames 50 ms apart
 
     /// A live source at 20 fps and a model call of 150 ms: QoS gives late gaps the fallback, so the output
@@ -165,7 +167,7 @@ func qosRun(_ description: String, delay: UInt, timeout: Double = 120,
     /// frames are not the blend (the model ran).
     @Test func workerRunsAreBitIdentical() throws {
         let line = "videotestsrc num-buffers=10 pattern=ball ! video/x-raw,format=RGB,width=24,height=16,framerate=20/1 "
-            + "! mcvd name=m method=diffusion model=\(tinyConcat) steps=2 seed=4 threads=2 ! appsink name=sink sync=false"
+            + "! mcvd name=m method=diffusion model=\(tinyConcat) steps=2 seed=4 threads=2 scene-threshold=0 static-threshold=0 ! appsink name=sink sync=false"
         let a = try qosRun(line, delay: 0), b = try qosRun(line, delay: 20_000_000)
         #expect(a.outs.count == 20 && b.outs.count == 20)
         guard a.outs.count == 20, b.outs.count == 20 else { return }
@@ -202,7 +204,7 @@ func qosRun(_ description: String, delay: UInt, timeout: Double = 120,
     /// at 0.3 s 50 ms late sets the earliest time to 0.3 + 2 x 0.05 + 0.05 s = 0.45 s; gaps whose first
     /// inserted slot lies at or before it get the fallback (the documented blend), later ones the model.
     @Test func qosEventsMakeEarlyGapsFallBack() {
-        let h = Harness(["method": "diffusion", "model": tinyConcat, "steps": "1", "seed": "3"],
+        let h = Harness(["method": "diffusion", "model": tinyConcat, "steps": "1", "seed": "3", "scene-threshold": "0", "static-threshold": "0"],
                         caps: "video/x-raw,format=I420,width=16,height=16,framerate=10/1")
         let frame = scale(1, second, 10)
         #expect(h.push(seed: 100, pts: 0) == GST_FLOW_OK)
@@ -232,7 +234,7 @@ func qosRun(_ description: String, delay: UInt, timeout: Double = 120,
 
     /// mode=predict: a missing frame whose slot the sink already reported late is repeated, not predicted.
     @Test func predictModeHonoursQoSEvents() {
-        let h = Harness(["mode": "predict", "method": "diffusion", "model": tinyConcat, "steps": "1", "seed": "3"],
+        let h = Harness(["mode": "predict", "method": "diffusion", "model": tinyConcat, "steps": "1", "seed": "3", "scene-threshold": "0", "static-threshold": "0"],
                         caps: "video/x-raw,format=I420,width=16,height=16,framerate=10/1")
         let frame = scale(1, second, 10)
         for i in 0..<3 { #expect(h.push(seed: UInt64(100 + i), pts: UInt(i) * frame) == GST_FLOW_OK) }

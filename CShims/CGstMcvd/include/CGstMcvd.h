@@ -29,6 +29,12 @@
 #define GST_MCVD_MAX_EXTRA_FRAMES 100000
 #define GST_MCVD_DEFAULT_PROCESSING_SIZE 64  /* rows the model runs at; 0 = native (README "method=diffusion") */
 #define GST_MCVD_MAX_PROCESSING_SIZE 4320
+/* scene cuts, static content, fill-gaps (Sources/Element/PairDecisions.swift; README "Scene cuts") */
+#define GST_MCVD_DEFAULT_SCENE_THRESHOLD 0.5   /* Motion's SceneCut.defaultThreshold */
+#define GST_MCVD_MAX_SCENE_THRESHOLD 1000.0
+#define GST_MCVD_DEFAULT_STATIC_THRESHOLD 1.5  /* Motion's StaticContent.defaultThreshold, levels */
+#define GST_MCVD_MAX_STATIC_THRESHOLD 255.0
+#define GST_MCVD_DEFAULT_FILL_GAPS 0  /* FALSE */
 
 // Video formats the element accepts; output format = input format.
 #define GST_MCVD_FORMATS \
@@ -59,6 +65,13 @@ typedef enum {
   GST_MCVD_PROP_PROCESSING_SIZE,
   /* QoS and stats (Sources/Element/DiffusionQoS.swift) */
   GST_MCVD_PROP_STATS,
+  /* scene cuts, static content, fill-gaps */
+  GST_MCVD_PROP_SCENE_THRESHOLD,
+  GST_MCVD_PROP_STATIC_THRESHOLD,
+  GST_MCVD_PROP_FILL_GAPS,
+  GST_MCVD_PROP_FRAMES_SCENE_CUT,
+  GST_MCVD_PROP_FRAMES_STATIC,
+  GST_MCVD_PROP_FRAMES_DUPLICATE,
   GST_MCVD_N_PROPS
 } GstMcvdProp;
 
