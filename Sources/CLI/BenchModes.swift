@@ -13,7 +13,8 @@
 //                output frames = n per block, all generated.
 // Frames are synthetic I420 (interpolate, predict): a texture moving 3 px right and 1 px down per input
 // frame, so that a motion-base model's base does real work. One line per case; each case times `iters`
-// units (gaps, missing frames, blocks) after one warm-up unit and reports the median.
+// units (gaps, missing frames, blocks) after one warm-up unit and reports the medians of their wall time,
+// of its sampling part and of the process's CPU time.
 import Diffusion
 import Foundation
 import MCVDKit
@@ -75,7 +76,8 @@ enum ModeBench {
         print("# processing_size=\(plan.processingSize) (interpolate, predict; generate runs at the frame size as mcvdsrc); "
               + "median of \(plan.iters) unit(s) after 1 warm-up; fps = output frames/s (interpolate 2x and predict: "
               + "an original and a generated frame per unit; generate: n generated frames per block); "
-              + "model_ms = library sampling time per generated frame; unit_ms = the whole unit (mapping in and out included)")
+              + "model_ms = library sampling time per generated frame; unit_ms = the whole unit (mapping in and out included); "
+              + "cpu_ms = the process's CPU time per unit, all threads (on a loaded machine wall times grow, CPU times much less)")
         print("# \(cpuName()), \(System.cores) cores, load average \(loadAverage()) at the start, \(isoNow())")
         for mode in plan.modes {
             for size in plan.sizes {
@@ -89,7 +91,7 @@ enum ModeBench {
                                             processingSize: plan.processingSize, iters: plan.iters)
                             }
                             line += " working=\(r.working) fps=\(f2(r.outputs / r.unitSeconds)) model_ms=\(f2(r.modelSeconds / r.generated * 1e3)) "
-                                + "unit_ms=\(f2(r.unitSeconds * 1e3)) out_per_unit=\(Int(r.outputs)) generated_per_unit=\(Int(r.generated))"
+                                + "unit_ms=\(f2(r.unitSeconds * 1e3)) cpu_ms=\(f2(r.cpuSeconds * 1e3)) out_per_unit=\(Int(r.outputs)) generated_per_unit=\(Int(r.generated))"
                         } catch {
                             line += " refused=\"\(String(describing: error).replacingOccurrences(of: "\"", with: "'"))\""
                         }
@@ -103,9 +105,15 @@ enum ModeBench {
 
     struct Result {
         var working: String
-        /// Median seconds of one unit and of its sampling part.
-        var unitSeconds: Double, modelSeconds: Double
+        /// Median seconds of one unit, of its sampling part, and the process's CPU seconds per unit.
+        var unitSeconds: Double, modelSeconds: Double, cpuSeconds: Double
         var outputs: Double, generated: Double
+
+        init(working: String, timer: UnitTimer, outputs: Double, generated: Double) {
+            self.working = working
+            unitSeconds = median(timer.units); modelSeconds = median(timer.sampling); cpuSeconds = median(timer.cpu)
+            self.outputs = outputs; self.generated = generated
+        }
     }
 
     static func measure(_ mode: BenchMode, model: Model, width: Int, height: Int, steps: Int, processingSize: Int,
@@ -148,20 +156,19 @@ enum ModeBench {
         }
         // The originals a gap conditions on are prepared once, when they arrive (the element's cache).
         var prepared = try frames.prefix(k + f - 1).map(map)
-        var units: [Double] = [], sampling: [Double] = []
+        var timer = UnitTimer()
         for gap in 0...iters {                      // gap 0 warms up
-            let t0 = wallClock()
+            timer.start()
             prepared.append(try map(frames[gap + k + f - 1]))
             let window = Array(prepared[gap ..< gap + k + f])
-            let t1 = wallClock()
+            timer.startSampling()
             let made = try g.sample(task: .interpolate, prepared: [(past: Array(window.prefix(k)), future: Array(window.suffix(f)))],
                                     noiseBlock: UInt32(gap))[0]
-            let t2 = wallClock()
+            timer.endSampling()
             _ = try render(made[made.count / 2], over: frames[gap + k - 1], model: model)
-            let t3 = wallClock()
-            if gap > 0 { units.append(Double(t3 - t0) * 1e-9); sampling.append(Double(t2 - t1) * 1e-9) }
+            timer.end(keep: gap > 0)
         }
-        return Result(working: working, unitSeconds: median(units), modelSeconds: median(sampling), outputs: 2, generated: 1)
+        return Result(working: working, timer: timer, outputs: 2, generated: 1)
     }
 
     static func predict(_ g: FrameGenerator, width: Int, height: Int, iters: Int, working: String) throws -> Result {
@@ -177,43 +184,41 @@ enum ModeBench {
             history.append(try map(frames[next])); next += 1
             if history.count < span { history.append(history.last!) }
         }
-        var units: [Double] = [], sampling: [Double] = []
+        var timer = UnitTimer()
         for call in 0...iters {
-            let t0 = wallClock()
+            timer.start()
             let original = frames[next]
             history.append(try map(original)); next += 1
             if history.count > span { history.removeFirst(history.count - span) }
-            let t1 = wallClock()
+            timer.startSampling()
             let made = try g.extend(history, count: 1, noiseBlock: UInt32(call))
-            let t2 = wallClock()
+            timer.endSampling()
             _ = try render(made[0], over: original, model: model)
             history.append(made[0])
             if history.count > span { history.removeFirst(history.count - span) }
-            let t3 = wallClock()
-            if call > 0 { units.append(Double(t3 - t0) * 1e-9); sampling.append(Double(t2 - t1) * 1e-9) }
+            timer.end(keep: call > 0)
         }
-        return Result(working: working, unitSeconds: median(units), modelSeconds: median(sampling), outputs: 2, generated: 1)
+        return Result(working: working, timer: timer, outputs: 2, generated: 1)
     }
 
     static func generate(_ g: Generator, iters: Int) throws -> Result {
         let model = g.model
         let rollout = Rollout(generator: g)
         let format: PixelFormat = model.channels == 1 ? .gray8 : .rgb
-        var units: [Double] = [], sampling: [Double] = []
+        var timer = UnitTimer()
         for block in 0...iters {
-            let t0 = wallClock()
+            timer.start()
+            timer.startSampling()
             let made = try rollout.next()
-            let t1 = wallClock()
+            timer.endSampling()
             for frame in made {
                 let out = try FrameBuffer(format: format, width: g.width, height: g.height)
                 try out.view.write(frame, channels: model.channels, range: model.range)
             }
-            let t2 = wallClock()
-            if block > 0 { units.append(Double(t2 - t0) * 1e-9); sampling.append(Double(t1 - t0) * 1e-9) }
+            timer.end(keep: block > 0)
         }
         let n = Double(model.frames)
-        return Result(working: "\(g.width)x\(g.height)", unitSeconds: median(units), modelSeconds: median(sampling),
-                      outputs: n, generated: n)
+        return Result(working: "\(g.width)x\(g.height)", timer: timer, outputs: n, generated: n)
     }
 
     /// A new frame: a copy of `base` with the model's frame written over it (the element's render).
@@ -264,6 +269,30 @@ enum ModeBench {
 
 /// Wall time in ns (the mode bench runs several threads: MCVD_BENCH_CLOCK=thread does not apply).
 func wallClock() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+/// CPU time of the whole process (user + system, every thread) in ns.
+func processCPU() -> UInt64 {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    let us = (Int(u.ru_utime.tv_sec) + Int(u.ru_stime.tv_sec)) * 1_000_000 + Int(u.ru_utime.tv_usec) + Int(u.ru_stime.tv_usec)
+    return UInt64(us) * 1000
+}
+
+/// Times units of work: wall time, the part of it spent sampling, and the process's CPU time.
+struct UnitTimer {
+    var units: [Double] = [], sampling: [Double] = [], cpu: [Double] = []
+    private var wall0: UInt64 = 0, cpu0: UInt64 = 0, sample0: UInt64 = 0, sampled: UInt64 = 0
+
+    mutating func start() { wall0 = wallClock(); cpu0 = processCPU(); sampled = 0 }
+    mutating func startSampling() { sample0 = wallClock() }
+    mutating func endSampling() { sampled += wallClock() - sample0 }
+    /// Ends the unit; `keep` false drops it (the warm-up).
+    mutating func end(keep: Bool) {
+        let wall = wallClock(), c = processCPU()
+        guard keep else { return }
+        units.append(Double(wall - wall0) * 1e-9); sampling.append(Double(sampled) * 1e-9); cpu.append(Double(c - cpu0) * 1e-9)
+    }
+}
 
 enum System {
     static let cores: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
