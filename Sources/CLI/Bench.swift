@@ -3,21 +3,35 @@
 // torch and the reference checkout is given: tools/bench_torch.py --serve stays alive in one process
 // and the two sides alternate in rounds (ours, PyTorch, ours, ...), so that load on a shared machine
 // hits both alike; the speedup is the median of the per-round ratios, with their spread.
+// With --modes: output frames/s of the element's diffusion modes through MCVDKit (BenchModes.swift).
 import ArgumentParser
 import Foundation
+import MCVDKit
 import Tensor
 import UNet
 
 extension Mcvd {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Time U-Net forwards (Swift, and PyTorch when available) on the fixture configs.")
+            abstract: "Time U-Net forwards (Swift, and PyTorch when available) on the fixture configs; with --modes, output frames/s of the element's diffusion modes on a model.")
 
-        @Option(help: "Comma-separated frame sizes (square); the architecture is built for each size as the reference would.")
-        var sizes: String = "64,128"
+        @Option(help: "Comma-separated frame sizes: square sizes of the U-Net forwards (default 64,128; the architecture is built for each size as the reference would); with --modes WIDTHxHEIGHT (default 64x64,320x240,1280x720).")
+        var sizes: String?
 
-        @Option(help: "Timed forwards per measurement (after 2 warm-up forwards); the median is reported.")
-        var iters: Int = 10
+        @Option(help: "Time the element's uses of a model instead (comma-separated: interpolate, predict, generate): one line per mode, size, steps and threads with output frames/s.")
+        var modes: String?
+
+        @Option(help: "With --modes: comma-separated sampler steps.")
+        var steps: String = "1,2,4,10"
+
+        @Option(help: "With --modes: the model file (default: the default model, as for the element's empty model=).")
+        var model: String = "default"
+
+        @Option(help: "With --modes: rows the model runs at for interpolate and predict (the element's processing-size; 0 = native).")
+        var processingSize: Int = 64
+
+        @Option(help: "Timed forwards per measurement (after 2 warm-up forwards; default 10), or with --modes timed units per case (after 1 warm-up; default 3); the median is reported.")
+        var iters: Int?
 
         @Option(help: "Batch size.")
         var batch: Int = 1
@@ -47,8 +61,12 @@ extension Mcvd {
         var roundIters: Int = 3
 
         func validate() throws {
-            guard iters >= 1, batch >= 1, rounds >= 1, roundIters >= 1 else {
+            guard iters.map({ $0 >= 1 }) ?? true, batch >= 1, rounds >= 1, roundIters >= 1 else {
                 throw ValidationError("--iters, --batch, --rounds and --round-iters must be >= 1")
+            }
+            if modes != nil {
+                do { _ = try modePlan() } catch { throw ValidationError("\(error)") }
+                return
             }
             guard !sizeList.isEmpty, sizeList.allSatisfy({ $0 >= 8 }) else { throw ValidationError("--sizes: sizes >= 8") }
             guard opShapeList != nil else { throw ValidationError("--op-shapes: give c,o,size triples of positive numbers separated by ';'") }
@@ -68,11 +86,29 @@ extension Mcvd {
         @OptionGroup var fixture: FixtureOptions
         var threadList: [Int] { fixture.threadList }
         var fixtures: String { fixture.fixtures }
-        var sizeList: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        var sizeList: [Int] { (sizes ?? "64,128").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        var forwardIters: Int { iters ?? 10 }
+
+        func modePlan() throws -> ModeBenchPlan {
+            guard processingSize >= 0 else { throw CLIError("--processing-size must be >= 0 (0 = native)") }
+            return ModeBenchPlan(modes: try ModeBenchPlan.modes(modes ?? ""),
+                                 sizes: try ModeBenchPlan.sizes(sizes ?? "64x64,320x240,1280x720"),
+                                 steps: try ModeBenchPlan.positiveList(steps, option: "--steps"),
+                                 threads: try fixture.threads.map { try ModeBenchPlan.positiveList($0, option: "--threads") }
+                                     ?? [min(4, max(1, System.cores))],
+                                 processingSize: processingSize, iters: iters ?? 3)
+        }
 
         func run() throws {
-            if motion { MotionBench.run(sizes: [(320, 240), (1280, 720)], threads: threadList, iters: iters); return }
-            if ops { for t in threadList { OpsBench.run(threads: t, iters: iters, shapes: opShapeList!) }; return }
+            if modes != nil {
+                let plan = try modePlan()
+                let loaded: Model
+                do { loaded = try Model(pathOrDefault: model) } catch { throw CLIError("--model \(model): \(error)") }
+                ModeBench.run(plan, model: loaded)
+                return
+            }
+            if motion { MotionBench.run(sizes: [(320, 240), (1280, 720)], threads: threadList, iters: forwardIters); return }
+            if ops { for t in threadList { OpsBench.run(threads: t, iters: forwardIters, shapes: opShapeList!) }; return }
             if let memory { try memoryCheck(forwards: memory); return }
             let ref = fixture.referencePath
             let torch = ref.flatMap { TorchServer(script: torchScript, reference: $0, fixtures: fixtures) }
@@ -190,12 +226,12 @@ extension Mcvd {
             let once = forwarder(net, size: size)
             let counter = Profile(timing: false)
             _ = once(counter); _ = once(nil)
-            let times = (0..<iters).map { _ in once(nil) }.sorted()
+            let times = (0..<forwardIters).map { _ in once(nil) }.sorted()
             var text = ""
             if breakdown {
                 let p = Profile(timing: true)
                 p.threadClock = threadClock
-                let rounds = max(1, iters / 2)
+                let rounds = max(1, forwardIters / 2)
                 var total = 0.0
                 for _ in 0..<rounds { total += once(p) }
                 let parts = Profile.Kind.allCases.compactMap { k -> String? in

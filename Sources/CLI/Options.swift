@@ -156,8 +156,8 @@ struct FixtureOptions: ParsableArguments {
     @Option(help: "Comma-separated fixture case names (folders under --fixtures).")
     var cases: String = "tiny-concat,smmnist-small5,spatin"
 
-    @Option(help: "Comma-separated thread counts (each >= 1).")
-    var threads: String = "1,2"
+    @Option(help: "Comma-separated thread counts (each >= 1; default 1,2; with --modes: the element's auto count, min(4, cores)).")
+    var threads: String?
 
     @Option(help: "Path to a voletiv/mcvd-pytorch checkout; enables the PyTorch side (or env MCVD_REFERENCE).")
     var reference: String?
@@ -166,7 +166,7 @@ struct FixtureOptions: ParsableArguments {
     var fixtures: String = "Tests/UNetTests/Fixtures"
 
     var caseList: [String] { cases.split(separator: ",").map(String.init) }
-    var threadList: [Int] { threads.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    var threadList: [Int] { (threads ?? "1,2").split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
     /// --reference, else $MCVD_REFERENCE.
     var referencePath: String? { reference ?? ProcessInfo.processInfo.environment["MCVD_REFERENCE"] }
 
