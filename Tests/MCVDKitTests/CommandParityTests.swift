@@ -84,7 +84,7 @@ enum Built {
             #expect(status == 0, "\(log)")
             let library: [[Float]]
             switch task {
-            case "interpolate": library = try generator.interpolate(given).map(\.pixels)
+            case "interpolate": library = try generator.interpolate(given, batch: 1).map(\.pixels)
             case "predict": library = given + (try generator.extend(given, count: 2))
             case "predict-past": library = (try generator.extend(given, count: 2, backward: true)) + given
             default: library = try generator.generate(count: 2)
