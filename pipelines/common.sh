@@ -89,3 +89,103 @@ mcvd_video_duration() {
   [[ $d =~ ^[0-9.]+$ ]] && { echo "$d"; return; }
   mcvd_duration "$1"
 }
+
+# Refuses OUT when it is IN itself (also through a symlink or a hard link) or its folder is missing.
+mcvd_check_paths() {
+  local in=$1 out=$2
+  [ -f "$in" ] || mcvd_die "$in: no such file"
+  if [ "$in" -ef "$out" ] || [ "$(realpath -m -- "$in")" = "$(realpath -m -- "$out")" ]; then
+    mcvd_die "OUT ($out) is the input file itself: choose another output name"
+  fi
+  [ -d "$(dirname -- "$out")" ] || mcvd_die "$(dirname -- "$out"): no such folder"
+}
+
+# IN must be a media file with a video stream.
+mcvd_check_video() {
+  ffprobe -v error "$1" >/dev/null 2>&1 || mcvd_die "$1: not a media file ffprobe can read"
+  [ -n "$(mcvd_probe "$1" v codec_type)" ] || mcvd_die "$1: no video stream (audio only?)"
+}
+
+# method=diffusion settings from the environment, appended to the array mcvd_props: MODEL (a file;
+# unset = the built-in default model), STEPS, PROCESSING_SIZE, SEED (whole numbers). $1 is the method
+# the script runs (the settings are errors for another one).
+mcvd_diffusion_props() {
+  local method=$1 v val
+  if [ -n "${MODEL:-}" ]; then
+    [ "$method" = diffusion ] || mcvd_die "MODEL is for METHOD=diffusion (METHOD is $method)"
+    [ -f "$MODEL" ] || mcvd_die "MODEL=$MODEL: no such file"
+    mcvd_props+=(model="$(realpath -- "$MODEL")")
+  fi
+  for v in STEPS PROCESSING_SIZE SEED; do
+    val=${!v:-}; [ -z "$val" ] && continue
+    [[ $val =~ ^[0-9]+$ ]] || mcvd_die "$v=$val: a whole number is needed"
+    [ "$method" = diffusion ] || mcvd_die "$v is for METHOD=diffusion (METHOD is $method)"
+    mcvd_props+=("$(echo "$v" | tr 'A-Z_' 'a-z-')=$val")
+  done
+}
+
+# mcvd_to_mp4 IN OUT ELEMENT...: IN -> decodebin -> videoconvert -> ELEMENT... (gst-launch words, e.g.
+# mcvd method=motion ! video/x-raw,framerate=60/1) -> H.264 mp4 (LOSSLESS=1: qp 0) with IN's audio tracks
+# muxed next to it (copied when mp4 takes the codec: AAC, MP3, AC-3, E-AC-3, ALAC, MP2, Opus; else AAC
+# 192 kb/s), both starting where they start in IN. Odd widths/heights get one black column/row (4:2:0
+# H.264 needs even sizes). Written to a hidden temporary file next to OUT and renamed when complete: a
+# failure leaves no OUT and an existing OUT untouched. The plugin must be set up (mcvd_plugin_env).
+mcvd_to_mp4() {
+  local in=$1 out=$2; shift 2
+  local enc w h pad log acodec vstart newstart shift_s
+  mcvd_tmp=$(mktemp "$(dirname -- "$out")/.$(basename -- "$out").XXXXXX")
+  mcvd_vtmp="$mcvd_tmp.video.mp4"
+  trap 'rm -f "$mcvd_tmp" "$mcvd_vtmp"' EXIT
+  local tmp=$mcvd_tmp vtmp=$mcvd_vtmp
+  enc="x264enc speed-preset=faster"; [ "${LOSSLESS:-0}" = 1 ] && enc="x264enc speed-preset=faster pass=quant quantizer=0"
+  w=$(mcvd_probe "$in" v width); h=$(mcvd_probe "$in" v height)
+  pad=""; [[ $w =~ ^[0-9]+$ && $h =~ ^[0-9]+$ ]] && [ $((w % 2 + h % 2)) -gt 0 ] && pad="! videobox right=-$((w % 2)) bottom=-$((h % 2)) "
+  # shellcheck disable=SC2086
+  if ! log=$(gst-launch-1.0 -q filesrc location="$in" ! decodebin ! videoconvert ! "$@" \
+        ! videoconvert $pad! videoconvert ! $enc ! mp4mux ! filesink location="$vtmp" 2>&1); then
+    if echo "$log" | grep -q "Variable-rate input (framerate=0/1)"; then
+      mcvd_die "$in has a variable frame rate: give the output RATE, e.g. ${mcvd_rate_hint:-RATE=60}"
+    fi
+    if echo "$log" | grep -qE "not-linked|missing a plug-in"; then
+      mcvd_die "$in: GStreamer has no decoder for its video codec ($(mcvd_probe "$in" v codec_name)/$(mcvd_probe "$in" v codec_tag_string)); ffmpeg can convert it first: ffmpeg -i IN -c:v ffv1 -c:a copy OUT.mkv"
+    fi
+    echo "$log" | grep -E "^ERROR" | grep -v "doesn't want to preroll" | awk '!seen[$0]++' | head -2 >&2
+    mcvd_die "$in: the pipeline failed"
+  fi
+  # Audio: every audio track of IN next to the new video, copied when mp4 takes its codec.
+  if [ -n "$(mcvd_probe "$in" a codec_type)" ]; then
+    acodec=$(mcvd_probe "$in" a codec_name)
+    local aopts
+    case $acodec in aac|mp3|ac3|eac3|alac|mp2|opus) aopts=(-c:a copy) ;; *) aopts=(-c:a aac -b:a 192k) ;; esac
+    # mp4mux starts the new video at 0; shift it back to where IN's video starts relative to its audio.
+    vstart=$(mcvd_probe "$in" v start_time); [[ $vstart =~ ^-?[0-9.]+$ ]] || vstart=0
+    newstart=$(mcvd_probe "$vtmp" v start_time); [[ $newstart =~ ^-?[0-9.]+$ ]] || newstart=0
+    shift_s=$(awk -v a="$vstart" -v b="$newstart" 'BEGIN { printf "%.6f", a - b }')
+    ffmpeg -nostdin -v error -y -itsoffset "$shift_s" -i "$vtmp" -i "$in" -map 0:v:0 -map 1:a -c:v copy "${aopts[@]}" -f mp4 "$tmp" \
+      || mcvd_die "$in: muxing the audio ($acodec) failed"
+    rm -f "$vtmp"
+  else
+    mv -f "$vtmp" "$tmp"
+  fi
+  chmod "$(printf "%o" $((0666 & ~0$(umask))))" "$tmp"   # mktemp made it 0600
+  mv -f "$tmp" "$out"
+  trap - EXIT
+}
+
+# mcvd_check_duration IN OUT [EXTRA]: OUT's video against the duration IN's video declares plus EXTRA
+# seconds; more than 3% (+0.1 s) shorter: a warning and exit status 3 (OUT is kept).
+mcvd_check_duration() {
+  local in=$1 out=$2 extra=${3:-0} want got
+  want=$(mcvd_video_duration "$in" || true)
+  got=$(mcvd_probe "$out" v duration)
+  if [[ $want =~ ^[0-9.]+$ && $got =~ ^[0-9.]+$ ]]; then
+    local what="$in declares ${want} s"
+    if [ "$extra" != 0 ]; then
+      want=$(awk -v w="$want" -v e="$extra" 'BEGIN { printf "%.6f", w + e }'); what="$what, ${want} s with the added frames"
+    fi
+    if awk -v w="$want" -v g="$got" 'BEGIN { exit !(g < w * 0.97 - 0.1) }'; then
+      echo "warning: $out lasts ${got} s but $what: the input looks truncated or stopped decoding early (output kept)" >&2
+      exit 3
+    fi
+  fi
+}

@@ -17,7 +17,9 @@ extension Mcvd {
             discussion: """
                 interpolate: fills n frames into every gap of the given frames that has k frames before and \
                 f after it. predict / predict-past: --frames N frames after / before the given ones, block by \
-                block (generated frames become the next block's conditioning). generate: N frames from nothing.
+                block (generated frames become the next block's conditioning). generate: N frames from nothing. \
+                Noise as in the element (method=diffusion): gap m of interpolate, and block m of predict, use \
+                noise block m of --seed, so the same model, frames, seed and settings give the element's frames.
                 """)
 
         @Argument(help: "Model file (mcvd train checkpoint or converted reference model), or `default` for the built-in default model (README \"The default model\").")
@@ -107,7 +109,8 @@ extension Mcvd {
             var sequence: [SequenceFrame] = []
             switch task {
             case .interpolate:
-                sequence = try generator.interpolate(given)
+                // One gap per noise block: the element's numbering (its gap m uses noise block m).
+                sequence = try generator.interpolate(given, batch: 1)
             case .predict, .predictPast:
                 let made = try generator.extend(given, count: frames ?? model.frames, backward: task == .predictPast)
                 let new = made.map { SequenceFrame(pixels: $0, generated: true) }, old = given.map { SequenceFrame(pixels: $0, generated: false) }

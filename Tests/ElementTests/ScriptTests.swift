@@ -274,6 +274,105 @@ import Testing
         #expect(bad.status == 1 && bad.out.contains("bad SECONDS"), "\(bad.out)")
     }
 
+    // MARK: issue 9: extend-clip.sh, live-predict.sh
+
+    /// Per-frame MD5s of a file's first video stream as ffmpeg decodes it (I420), in order.
+    func frameHashes(_ file: String) throws -> [String] {
+        let r = try run(["ffmpeg", "-v", "error", "-i", file, "-map", "0:v:0", "-pix_fmt", "yuv420p", "-f", "framemd5", "-"])
+        return r.out.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { $0.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) } }
+    }
+
+    /// A 1 s clip with AAC extended by 10 frames (tiny-concat, lossless H.264): 40 frames, 4/3 s, the 30
+    /// originals decoded identical to the input's, the 10 new ones made (not repeats), the audio copied
+    /// packet for packet. Same in/out, bad N, a missing file: errors, no output.
+    @Test func extendClipAddsPredictedFrames() throws {
+        try makeClip("e.mp4", audio: "avenc_aac")
+        let r = try script("extend-clip.sh", ["e.mp4", "e-long.mp4", "10"], env: ["MODEL": tinyConcat, "STEPS": "1", "LOSSLESS": "1"])
+        #expect(r.status == 0 && r.out.contains("10 frames predicted"), "\(r.out)")
+        let v = try probe(path("e-long.mp4"), "v")
+        #expect(v["nb_frames"] == "40" && v["r_frame_rate"] == "30/1" && v["width"] == "64", "\(v)")
+        #expect(abs((Double(v["duration"] ?? "") ?? 0) - 40.0 / 30) < 0.001, "\(v)")
+        let input = try frameHashes(path("e.mp4")), output = try frameHashes(path("e-long.mp4"))
+        #expect(input.count == 30 && output.count == 40)
+        #expect(Array(output.prefix(30)) == input, "originals pass untouched")
+        #expect(Set(output.suffix(10)).isDisjoint(with: input), "the added frames are predicted, not copies")
+        let packets = { (f: String) in try self.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                                                     "packet=size,pts", "-of", "csv=p=0", self.path(f)]).out }
+        #expect(try !packets("e.mp4").isEmpty && packets("e.mp4") == packets("e-long.mp4"))
+
+        let before = bytes("e.mp4")
+        let same = try script("extend-clip.sh", ["e.mp4", "./e.mp4", "5"])
+        #expect(same.status == 1 && same.out.contains("is the input file itself"), "\(same.out)")
+        for bad in ["0", "x", "10001"] {
+            let b = try script("extend-clip.sh", ["e.mp4", "x.mp4", bad])
+            #expect(b.status == 1 && b.out.contains("bad N"), "\(bad): \(b.out)")
+        }
+        let usage = try script("extend-clip.sh", ["e.mp4", "x.mp4"])
+        #expect(usage.status == 1 && usage.out.contains("usage"), "\(usage.out)")
+        let motion = try script("extend-clip.sh", ["e.mp4", "x.mp4", "3"], env: ["METHOD": "motion"])
+        #expect(motion.status == 1 && motion.out.contains("METHOD=diffusion"), "\(motion.out)")
+        #expect(bytes("e.mp4") == before && !FileManager.default.fileExists(atPath: path("x.mp4")))
+    }
+
+    /// The default model on a 20 fps WebM (VP8) with frame 7 cut out: the hole is predicted too (predict
+    /// mode fills the grid), then 4 frames are added: 24. RATE=20 (videorate first, for variable-rate
+    /// input) gives the same count; a bad RATE is an error.
+    @Test func extendClipWithTheDefaultModelFillsAHole() throws {
+        let r0 = try run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=20", "-t", "1", "-vf",
+                          "select='not(eq(n,7))'", "-fps_mode", "vfr", "-c:v", "libvpx", path("hole.webm")])
+        #expect(r0.status == 0, "\(r0.out)")
+        #expect(try frameHashes(path("hole.webm")).count == 19)
+        let model = ScriptTests.root.appendingPathComponent("models/default.safetensors").path
+        for rate in ["", "20"] {
+            let r = try script("extend-clip.sh", ["hole.webm", "hole-long.mp4", "4"], env: ["MODEL": model, "RATE": rate])
+            #expect(r.status == 0, "\(r.out)")
+            let v = try probe(path("hole-long.mp4"), "v")
+            #expect(v["r_frame_rate"] == "20/1" && v["nb_frames"] == "24", "RATE=\(rate): \(v)")
+        }
+        let bad = try script("extend-clip.sh", ["hole.webm", "x.mp4", "4"], env: ["RATE": "fast"])
+        #expect(bad.status == 1 && bad.out.contains("bad RATE"), "\(bad.out)")
+    }
+
+    /// A live source losing about 30% of its frames: every original comes out on its own grid slot, bit
+    /// for bit (so the holes were filled: a hole left open would shift every later original), and the
+    /// filled slots hold predicted frames (or, right after a restart of the model's past, a repeat). Compared with the same source without losses (videotestsrc is
+    /// deterministic); written as y4m through SINK.
+    @Test func livePredictFillsDroppedFrames() throws {
+        let source = "videotestsrc is-live=true pattern=ball num-buffers=30 ! video/x-raw,width=64,height=48,framerate=30/1"
+        func frames(_ drop: String) throws -> [Data] {
+            let file = path("live-\(drop).y4m")
+            let r = try script("live-predict.sh", ["1"], env: ["DROP": drop, "SOURCE": source, "MODEL": tinyConcat, "STEPS": "1",
+                                                             "SINK": "y4menc ! filesink location=\(file)"])
+            #expect(r.status == 0 && r.out.contains("Got EOS"), "\(r.out)")
+            let data = try Data(contentsOf: URL(fileURLWithPath: file))
+            let marker = Data("FRAME\n".utf8), size = 64 * 48 * 3 / 2
+            var out: [Data] = [], at = data.startIndex
+            while let m = data.range(of: marker, in: at..<data.endIndex), m.upperBound + size <= data.endIndex {
+                out.append(data[m.upperBound..<(m.upperBound + size)]); at = m.upperBound + size
+            }
+            return out
+        }
+        let all = try frames("0"), lossy = try frames("0.3")
+        #expect(all.count == 30)
+        guard let first = lossy.first, let offset = all.firstIndex(of: first) else { Issue.record("no original in the output"); return }
+        var originals = 0, predicted = 0, repeats = 0
+        for (i, f) in lossy.enumerated() {
+            if offset + i < all.count, f == all[offset + i] { originals += 1; continue }
+            if all.contains(f) {
+                // identity flags the frame after a drop DISCONT, which restarts the model's past: a drop
+                // right after it repeats the frame before (the fallback). Nothing else may be an original.
+                #expect(i > 0 && f == lossy[i - 1], "slot \(i): an original out of place")
+                repeats += 1
+            } else {
+                predicted += 1
+            }
+        }
+        #expect(predicted >= 1 && originals >= 10, "\(originals) originals, \(predicted) predicted, \(repeats) repeats")
+        #expect(offset + lossy.count <= 30)
+        let bad = try script("live-predict.sh", ["1"], env: ["DROP": "lots"])
+        #expect(bad.status == 1 && bad.out.contains("bad DROP"), "\(bad.out)")
+    }
+
     // MARK: items 9, 10: toolchain and plugin path
 
     @Test func scriptsFindSwiftAtOptSwiftOrSaySo() throws {

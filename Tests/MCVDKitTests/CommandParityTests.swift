@@ -84,7 +84,7 @@ enum Built {
             #expect(status == 0, "\(log)")
             let library: [[Float]]
             switch task {
-            case "interpolate": library = try generator.interpolate(given).map(\.pixels)
+            case "interpolate": library = try generator.interpolate(given, batch: 1).map(\.pixels)
             case "predict": library = given + (try generator.extend(given, count: 2))
             case "predict-past": library = (try generator.extend(given, count: 2, backward: true)) + given
             default: library = try generator.generate(count: 2)
@@ -122,7 +122,7 @@ enum Built {
         let interpolated = "\(Scratch.dir)/interpolated.y4m"
         var (status, log) = try Built.run(try Built.path("example-interpolate"), [Fixture.path(), try Self.y4m(), interpolated, "2", "3"])
         #expect(status == 0 && log.contains("6 frames in, 9 out"), "\(log)")
-        let sequence = try generator.interpolate(given)
+        let sequence = try generator.interpolate(given, batch: 1)
         let out = try Y4MVideo(path: interpolated)
         var originals = input.frames.makeIterator()
         let expected = try sequence.map { $0.generated ? try i420($0.pixels) : originals.next()!.bytes }

@@ -67,7 +67,7 @@ func movingBytes(_ n: Int, size: Int, channels c: Int) -> [[UInt8]] {
                                                                     "--seed", "3", "--out", out])
         #expect(status == 0, "\(log)")
         let given = try bytes.map { try FrameBuffer(format: .rgb, width: 16, height: 16, bytes: $0).view.planar(channels: 3) }
-        let library = try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(steps: 2, seed: 3)).interpolate(given)
+        let library = try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(steps: 2, seed: 3)).interpolate(given, batch: 1)
         let names = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".png") && $0 != "strip.png" }.sorted()
         let files = try names.map { try decodeVideo(path: "\(out)/\($0)", height: 16, channels: 3).frames[0] }
         let want = try library.map { f -> [UInt8] in

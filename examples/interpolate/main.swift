@@ -19,7 +19,9 @@ do {
     let settings = SamplingSettings(steps: args.count > 4 ? Int(args[4]) : nil, seed: args.count > 5 ? UInt64(args[5]) ?? 0 : 0)
     let generator = try Generator(model: model, height: input.height, width: input.width, settings: settings)
     let frames = try input.frames.map { try $0.view.planar(channels: model.channels, range: model.range) }
-    let sequence = try generator.interpolate(frames)
+    // One gap per model call (batch 1): memory stays that of one sample on long clips, and gap m uses
+    // noise block m of the seed, as the element and `mcvd sample` do (the same frames for the same seed).
+    let sequence = try generator.interpolate(frames, batch: 1)
 
     var output = Y4MVideo(width: input.width, height: input.height, rateN: input.rateN * (model.frames + 1), rateD: input.rateD,
                           format: input.format)
