@@ -28,7 +28,7 @@ enum Built {
         p.arguments = args
         if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 } }
         let log = "\(Scratch.dir)/log-\(UUID().uuidString).txt"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
         p.standardOutput = handle
         p.standardError = handle
