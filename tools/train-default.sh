@@ -13,11 +13,13 @@
 # docs/training.md). Commit it to keep the hours trained; the repo keeps one such file, replaced.
 # Resumes from the local full state when it is at least as far as the shipped file, else from the shipped
 # file, else starts from scratch. Cost, measured on an AMD EPYC (Zen 3, AVX2, 1 thread, other core busy):
-# 0.6-0.8 s per step of 16 clips of 32x32, about 5,000 steps an hour: 30,000 steps take about 6 hours.
+# 0.6-1.0 s per step of 16 clips of 32x32, about 4,000-5,000 steps an hour: 30,000 steps take about 6-7 hours.
 # The settings (docs/default-model.md says why): concat U-Net ngf 32, ch_mult 1,2,2, one res block,
 # attention at 16 (1.65M parameters); k = 2 past, n = 1, f = 2 future frames at condition stride 2 (2x
 # frame-rate conversion); residual over the motion-compensated base; masks 0.25 / 0.25 (56% of samples
 # are interpolation); 90% of the samples trained as the noise-free one-step sampler runs the network.
+# From step LR_DROP_AT (default 7451, where the shipped model's first phase ended) the peak learning rate
+# is 5e-5 instead of 2e-4 (`mcvd train --resume ... --lr 5e-5`; docs/default-model.md, third session).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 total=${1:-30000}
@@ -25,6 +27,7 @@ state=${MCVD_TRAIN_STATE:-$root/.train/default-state.safetensors}
 out=$root/models/default.safetensors
 threads=${MCVD_THREADS:-1}
 chunk=${CHUNK:-1000}
+drop_at=${LR_DROP_AT:-7451}
 export PATH=/opt/swift/usr/bin:$PATH
 cd "$root"
 swift build -c release --product mcvd 2>&1 | tail -1
@@ -54,8 +57,13 @@ done_steps=0
 echo "train-default: $done_steps of $total steps done (from: ${from:-scratch})"
 while [ "$done_steps" -lt "$total" ]; do
   next=$(( done_steps + chunk < total ? done_steps + chunk : total ))
+  [ "$done_steps" -lt "$drop_at" ] && [ "$next" -gt "$drop_at" ] && next=$drop_at
+  lr=()
+  if [ -n "$from" ] && [ "$done_steps" -ge "$drop_at" ] && ! meta "$from" train.options | grep -q '"lr":5e-05'; then
+    lr=(--lr 5e-5)
+  fi
   if [ -n "$from" ]; then
-    "$mcvd" train "${common[@]}" --resume "$from" --out "$state" --steps "$next"
+    "$mcvd" train "${common[@]}" --resume "$from" "${lr[@]}" --out "$state" --steps "$next"
   else
     "$mcvd" train "${common[@]}" --out "$state" --steps "$next" --seed 1 \
         --size 64 --crop 32 --batch 16 --past 2 --current 1 --future 2 --condition-stride 2 --dropout 0.1 \
