@@ -5,8 +5,9 @@
 // over the base computed at full size; others (and processing-size=0) run at their own size, padded to
 // the model's size multiple. A working size above `DiffusionEngine.maxPixels` is refused before data
 // flows. Originals never go through here:
-// only inserted frames are written, into a copy of the earlier neighbouring original (a 1-channel
-// model keeps that frame's colour and alpha; MCVDKit's `keepColour`).
+// only inserted frames are written, into a copy of the earlier neighbouring original, or for a 1-channel
+// model over the motion base on a colour stream of method=motion's frame (DiffusionFilter.colourCanvas); a
+// 1-channel model keeps that frame's colour and alpha (MCVDKit's `keepColour`).
 import CGStreamer
 import CGstMcvd
 import Diffusion
