@@ -80,7 +80,7 @@ public final class Model: @unchecked Sendable {
 
     public var summary: String {
         "\(config.unet.summary)\(conditionStride > 1 ? " stride \(conditionStride)" : "") \(parameterization.rawValue)"
-            + (residual ? " residual" : "") + (residual && base != .blend ? " base=\(base.rawValue)" : "") + (seesBase ? " (seen)" : "")
+            + (residual ? " residual" : "") + (residual && base != .blend ? " base=\(base.rawValue)" : "") + (seesBase ? " sees-base" : "")
     }
 
     /// Frames a block conditioned on `count` frames at the condition stride s spans: (count - 1) s + 1.
