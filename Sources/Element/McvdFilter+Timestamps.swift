@@ -5,12 +5,18 @@ import CGStreamer
 import CGstMcvd
 
 extension McvdFilter {
-    func noteRetimed(_ pts: UInt, placed: UInt, previous: UInt?) {
-        let first = stats.withLock { s in
-            s.framesRetimed += 1
-            defer { s.warnedRetimed = true }
-            return !s.warnedRetimed
+    /// Counts one more frame in `counter`; true for the first one `warned` has seen (its caller posts the
+    /// warning once; later ones are only counted).
+    func countFirst(_ counter: WritableKeyPath<Stats, UInt>, warned: WritableKeyPath<Stats, Bool>) -> Bool {
+        stats.withLock { s in
+            s[keyPath: counter] += 1
+            defer { s[keyPath: warned] = true }
+            return !s[keyPath: warned]
         }
+    }
+
+    func noteRetimed(_ pts: UInt, placed: UInt, previous: UInt?) {
+        let first = countFirst(\.framesRetimed, warned: \.warnedRetimed)
         let what = pts == clockTimeNone ? "has no PTS" : "has PTS \(timeString(pts)) \(previous.map { "(previous frame at \(timeString($0)))" } ?? "")"
         gstLog(.info, element, "input frame \(what): placed at \(timeString(placed))")
         if first {
@@ -20,11 +26,7 @@ extension McvdFilter {
     }
 
     func noteDropped(_ pts: UInt, previous: UInt) {
-        let first = stats.withLock { s in
-            s.framesDropped += 1
-            defer { s.warnedDropped = true }
-            return !s.warnedDropped
-        }
+        let first = countFirst(\.framesDropped, warned: \.warnedDropped)
         gstLog(.warning, element, "dropping input frame: PTS \(timeString(pts)) too far before the previous \(timeString(previous))")
         if first {
             postWarning(element, "Dropped an input frame: its PTS \(timeString(pts)) lies more than two frames "

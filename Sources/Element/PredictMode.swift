@@ -430,11 +430,7 @@ extension McvdFilter {
 
     /// A frame whose slot already went out (filled by a prediction, or taken by an earlier frame).
     func noteLate(_ pts: UInt, slot: UInt) {
-        let first = stats.withLock { s in
-            s.framesDropped += 1
-            defer { s.warnedLate = true }
-            return !s.warnedLate
-        }
+        let first = countFirst(\.framesDropped, warned: \.warnedLate)
         gstLog(.info, element, "late frame at \(timeString(pts)): its slot \(timeString(slot)) already went out")
         if first {
             postWarning(element, "mode=predict: a frame (PTS \(timeString(pts))) arrived after its slot was filled "
