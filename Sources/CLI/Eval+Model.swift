@@ -9,7 +9,6 @@
 import Diffusion
 import Foundation
 import MCVDKit
-import Motion
 import VideoData
 
 struct ModelRunner {
@@ -29,7 +28,6 @@ struct ModelRunner {
     let clock = Clock()
     /// Interpolation by a 1-channel model over the motion base on RGB frames: colour from motion's frame.
     var colourFromMotion: Bool { model.channels == 1 && frameChannels == 3 && model.base == .motion }
-    let interpolator = MotionInterpolator()
 
     init(path: String, options o: Mcvd.Eval) throws {
         model = try Model(pathOrDefault: path)
@@ -65,7 +63,9 @@ struct ModelRunner {
     /// The model's estimate of every target frame (HWC bytes). Interpolation: past = the k kept frames
     /// t-2k+1, ..., t-3, t-1, future = t+1, t+3, ..., t+2f-1; prediction: past = t-1-(k-1)s, ..., t-1-s, t-1
     /// (s = the model's condition stride; consecutive for 1), first frame of n.
-    func run(video v: DecodedVideo, targets: [Int], task: EvalTask, seedBlock: UInt32) throws -> [[UInt8]] {
+    /// `motion`: the `motion` method's estimate of each target (interpolation; eval computes it anyway),
+    /// the frame a 1-channel model over the motion base takes its colour from.
+    func run(video v: DecodedVideo, targets: [Int], task: EvalTask, seedBlock: UInt32, motion: [[UInt8]]? = nil) throws -> [[UInt8]] {
         let generator: FrameGenerator
         do {
             generator = try FrameGenerator(model: model, height: v.height, width: v.width, processingSize: processingSize, settings: settings)
@@ -89,12 +89,15 @@ struct ModelRunner {
             }
             let made = try generator.sample(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
                                             noiseBlock: seedBlock &* 65_536 &+ UInt32(chunk))
-            for (t, block) in zip(ts, made) {
+            for (i, (t, block)) in zip(ts, made).enumerated() {
                 // Written over the frame whose colour a 1-channel model keeps (the file header).
-                let canvas = task == .interpolate && colourFromMotion
-                    ? try Evaluation.motion(v.frames[t - 1], v.frames[t + 1], width: v.width, height: v.height, channels: 3,
-                                            interpolator: interpolator)
-                    : v.frames[t - 1]
+                let canvas: [UInt8]
+                if task == .interpolate && colourFromMotion {
+                    guard let motion else { throw CLIError("a gray motion-base model on RGB frames needs the motion method's frames") }
+                    canvas = motion[start + i]
+                } else {
+                    canvas = v.frames[t - 1]
+                }
                 let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: canvas)
                 try buffer.view.write(block[0], channels: model.channels, range: model.range, keepColour: true)
                 out.append(buffer.bytes)

@@ -180,7 +180,9 @@ extension Mcvd {
                     estimates.append(targets.map { Evaluation.extrapolate(last: f[$0 - 1], secondLast: f[$0 - 2]) })
                 }
                 if let runner {
-                    estimates.append(try runner.run(video: video, targets: targets, task: task, seedBlock: UInt32(perVideo.count)))
+                    let motion = task == .interpolate ? methods.firstIndex(of: "motion").map { estimates[$0] } : nil
+                    estimates.append(try runner.run(video: video, targets: targets, task: task, seedBlock: UInt32(perVideo.count),
+                                                    motion: motion))
                 }
 
                 var scores: [String: Score] = [:]
