@@ -126,10 +126,11 @@ extension Mcvd {
             if let maxFrames, maxFrames < 2 { throw ValidationError("--max-frames must be >= 2") }
             if let resume {
                 guard FileManager.default.fileExists(atPath: resume) else { throw ValidationError("--resume: no file \(resume)") }
-                let given = settingFlags.filter(\.1).map(\.0)
+                // Data that only adds training draws may change on resume; the model and its training may not.
+                let given = settingFlags.filter { $0.1 && !["--synthetic", "--stills"].contains($0.0) }.map(\.0)
                 guard given.isEmpty else {
                     throw ValidationError("--resume takes the model and training settings from the checkpoint; "
-                                          + "drop \(given.joined(separator: ", ")) (only --steps, --lr and --see-base may change)")
+                                          + "drop \(given.joined(separator: ", ")) (only --steps, --lr, --see-base, --synthetic and --stills may change)")
                 }
             } else {
                 _ = try resolvedSettings()
@@ -199,6 +200,9 @@ extension Mcvd {
                     do { try s.check() } catch let e as SettingsError { throw CLIError("--see-base: \(e.description)") }
                 }
                 if let lr { s.lr = lr }
+                if let synthetic { s.synthetic = synthetic }
+                if !stills.isEmpty { s.stills = stills }
+                do { try s.check() } catch let e as SettingsError { throw CLIError(e.description) }
                 trainer = try Trainer(checkpoint: resume, seeBase: widen, learningRate: lr)
                 guard trainer.options == s.trainingOptions, trainer.model.config == s.unetConfig else {
                     throw CLIError("\(resume): the stored settings do not match its training state")

@@ -53,6 +53,26 @@ import VideoData
         #expect(r4.status == 0 && r4.output.contains("synthetic: 60 clips"), "\(r4.output)")
     }
 
+    /// A run trained without synthetic clips resumes with `--synthetic N --stills DIR`: the resumed steps draw
+    /// them, the checkpoint records them (so a later resume keeps them), and the model's settings may still not change.
+    @Test func resumeAddsSyntheticClips() throws {
+        let video = try CLI.video()
+        let a = "\(CLI.dir)/syn-resume.safetensors", m = "\(CLI.dir)/syn-resume.jsonl"
+        var r = try CLI.run(["train", video] + CLI.tiny + ["--steps", "2", "--out", a])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(!(try SafeTensors(path: a).metadata["mcvd.train.settings"] ?? "").contains("\"synthetic\":40"))
+        r = try CLI.run(["train", video, "--resume", a, "--steps", "6", "--synthetic", "40", "--stills", Self.stills, "--metrics", m])
+        #expect(r.status == 0 && r.output.contains("synthetic: 40 clips from 2 still(s)"), "\(r.output)")
+        let drawn = try CLI.metrics(m).compactMap { $0["synthetic"] as? Int }
+        #expect(drawn.count == 4 && drawn.reduce(0, +) > 0, "\(drawn)")
+        let settings = try SafeTensors(path: a).metadata["mcvd.train.settings"] ?? ""
+        #expect(settings.contains("\"synthetic\":40") && settings.contains("stills"), "\(settings)")
+        r = try CLI.run(["train", video, "--resume", a, "--steps", "7"])
+        #expect(r.status == 0 && r.output.contains("synthetic: 40 clips"), "\(r.output)")
+        r = try CLI.run(["train", video, "--resume", a, "--steps", "8", "--synthetic", "40", "--ngf", "8"])
+        #expect(r.status != 0 && r.output.contains("drop --ngf"), "\(r.output)")
+    }
+
     @Test func configFileSetsTheSyntheticData() throws {
         let video = try CLI.video()
         let config = "\(CLI.dir)/syn-config.json", bad = "\(CLI.dir)/syn-bad-config.json"
