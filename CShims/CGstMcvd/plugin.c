@@ -200,6 +200,14 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
                        0, GST_MCVD_MAX_PROCESSING_SIZE, GST_MCVD_DEFAULT_PROCESSING_SIZE,
                        rw | GST_PARAM_MUTABLE_READY));
 
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_ENSEMBLE,
+      g_param_spec_int("ensemble", "Ensemble",
+                       "method=diffusion: test-time ensemble, 1, 2 or 4: 1 off; 2 averages the model's frame with its "
+                       "frame for the left-right mirrored input, mirrored back; 4 also for the time-reversed input "
+                       "(interpolation by a model with as many past as future frames; prediction takes the mirror "
+                       "only). Made for the noise-free one-step default; costs that many network runs",
+                       1, 4, GST_MCVD_DEFAULT_ENSEMBLE, rw | GST_PARAM_MUTABLE_READY));
+
   /* QoS and stats (Sources/Element/DiffusionQoS.swift) */
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_STATS,
       g_param_spec_boxed("stats", "Stats",

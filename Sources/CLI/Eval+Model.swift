@@ -9,7 +9,53 @@
 import Diffusion
 import Foundation
 import MCVDKit
+import Motion
 import VideoData
+
+/// What method=diffusion (mode=interpolate, fallback=blend) puts in the gap of an interpolation target,
+/// decided from the kept frames as DiffusionFilter.emitGap decides it for the element's input frames.
+enum GapChoice: Equatable {
+    /// The model's frame; `block`: the element's noise block, the count of gaps the model filled before it.
+    case model(block: UInt32)
+    /// A scene cut between the gap's two originals: the earlier one repeated (frames-scene-cut).
+    case sceneCut
+    /// A static pair: their blend, no model (frames-static).
+    case still
+    /// A cut among the model's conditioning frames: the fallback, blend (frames-fallback).
+    case fallback
+
+    /// The element's choices for 2x interpolation targets of a video whose kept frames are those at even
+    /// offsets from `rangeStart` (the element's input), with scene-threshold / static-threshold (0 = off)
+    /// and a model of k past and f future frames.
+    static func choose(frames: [[UInt8]], width: Int, height: Int, channels: Int, rangeStart: Int, targets: [Int],
+                       k: Int, f: Int, sceneThreshold: Float, staticThreshold: Float) throws -> [GapChoice] {
+        let interpolator = MotionInterpolator()
+        var scores: [Int: (scene: Float, staticDifference: Float)] = [:]   // by the later kept frame of a pair
+        func pair(_ later: Int) throws -> (scene: Float, staticDifference: Float) {
+            if let known = scores[later] { return known }
+            let s = try Evaluation.pairScores(frames[later - 2], frames[later], width: width, height: height,
+                                              channels: channels, interpolator: interpolator)
+            scores[later] = s
+            return s
+        }
+        func cutBefore(_ kept: Int) throws -> Bool {
+            guard sceneThreshold > 0, kept - 2 >= rangeStart else { return false }
+            return SceneCut.isCut(score: try pair(kept).scene, threshold: sceneThreshold)
+        }
+        var block: UInt32 = 0
+        return try targets.map { t in
+            if try cutBefore(t + 1) { return .sceneCut }
+            if staticThreshold > 0, StaticContent.isStatic(difference: try pair(t + 1).staticDifference, threshold: staticThreshold) {
+                return .still
+            }
+            // The conditioning originals t+1-2k ... t-1+2f: no cut between consecutive ones.
+            let first = t + 1 - 2 * k, last = t - 1 + 2 * f
+            if try stride(from: first + 2, through: last, by: 2).contains(where: { try cutBefore($0) }) { return .fallback }
+            defer { block &+= 1 }
+            return .model(block: block)
+        }
+    }
+}
 
 struct ModelRunner {
     let model: Model
@@ -32,7 +78,7 @@ struct ModelRunner {
     init(path: String, options o: Mcvd.Eval) throws {
         model = try Model(pathOrDefault: path)
         settings = SamplingSettings(sampler: o.sampling.sampler, steps: o.sampling.steps, eta: o.sampling.eta,
-                                    warmStart: o.sampling.warmStart, start: o.sampling.start, seed: o.common.seed ?? 0)
+                                    warmStart: o.sampling.warmStart, start: o.sampling.start, seed: o.common.seed ?? 0, ensemble: o.sampling.ensemble)
         batch = o.batch
         processingSize = o.processingSize
         frameChannels = o.colour.count
@@ -54,7 +100,7 @@ struct ModelRunner {
         }
         let steps = settings.steps ?? model.defaultSteps
         print("# model: \(model.summary), "
-              + "\(settings.sampler.rawValue) \(steps) step(s) eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \((settings.start ?? model.defaultStart(steps: steps)).rawValue) seed \(settings.seed), "
+              + "\(settings.sampler.rawValue) \(steps) step(s)\(settings.ensemble > 1 ? " ensemble \(settings.ensemble)" : "") eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \((settings.start ?? model.defaultStart(steps: steps)).rawValue) seed \(settings.seed), "
               + "processing size \(processingSize == 0 ? "native" : "\(processingSize) rows")"
               + (channels == 1 && frameChannels == 3
                  ? ", luma of the RGB frames (colour of the \(model.base == .motion && o.task == .interpolate ? "motion-compensated frame" : "frame before"))" : ""))
@@ -65,7 +111,12 @@ struct ModelRunner {
     /// (s = the model's condition stride; consecutive for 1), first frame of n.
     /// `motion`: the `motion` method's estimate of each target (interpolation; eval computes it anyway),
     /// the frame a 1-channel model over the motion base takes its colour from.
-    func run(video v: DecodedVideo, targets: [Int], task: EvalTask, seedBlock: UInt32, motion: [[UInt8]]? = nil) throws -> [[UInt8]] {
+    /// `choices`: interpolation, what the element puts in each target's gap (GapChoice; the model runs on
+    /// the .model ones with their noise blocks); nil: the model on every target, target j with noise block j
+    /// (prediction: each target as a lone missing frame of a stream, which the element predicts with the
+    /// next block of its count).
+    func run(video v: DecodedVideo, targets: [Int], task: EvalTask, choices: [GapChoice]? = nil,
+             motion: [[UInt8]]? = nil) throws -> [[UInt8]] {
         let generator: FrameGenerator
         do {
             generator = try FrameGenerator(model: model, height: v.height, width: v.width, processingSize: processingSize, settings: settings)
@@ -79,28 +130,42 @@ struct ModelRunner {
         }
         let began = Date()
         defer { clock.seconds += Date().timeIntervalSince(began); clock.frames += targets.count }
-        var out: [[UInt8]] = []
-        for (chunk, start) in stride(from: 0, to: targets.count, by: batch).enumerated() {
-            let ts = Array(targets[start ..< min(start + batch, targets.count)])
-            let conditions = ts.map { t in
-                task == .interpolate
+        let choices = choices ?? targets.indices.map { .model(block: UInt32($0)) }
+        guard choices.count == targets.count else { throw CLIError("\(choices.count) gap choices for \(targets.count) targets") }
+        var out = choices.indices.map { i -> [UInt8] in
+            let t = targets[i]
+            switch choices[i] {
+            case .model: return []
+            case .sceneCut: return v.frames[t - 1]  // exactly halfway: the earlier original, as the element
+            case .still, .fallback: return Evaluation.blend(v.frames[t - 1], v.frames[t + 1])
+            }
+        }
+        let modelled = choices.indices.compactMap { i -> (index: Int, block: UInt32)? in
+            if case .model(let block) = choices[i] { return (i, block) } else { return nil }
+        }
+        for start in stride(from: 0, to: modelled.count, by: batch) {
+            let part = modelled[start ..< min(start + batch, modelled.count)]
+            let conditions = part.map { m in
+                let t = targets[m.index]
+                return task == .interpolate
                     ? BlockCondition(past: (0..<k).reversed().map { planes[t - 1 - 2 * $0] }, future: (0..<f).map { planes[t + 1 + 2 * $0] })
                     : BlockCondition(past: model.conditionOffsets.past.map { planes[t + $0] })   // t-1-(k-1)s, ..., t-1
             }
             let made = try generator.sample(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
-                                            noiseBlock: seedBlock &* 65_536 &+ UInt32(chunk))
-            for (i, (t, block)) in zip(ts, made).enumerated() {
+                                            noiseBlocks: part.map(\.block))
+            for (m, block) in zip(part, made) {
+                let t = targets[m.index]
                 // Written over the frame whose colour a 1-channel model keeps (the file header).
                 let canvas: [UInt8]
                 if task == .interpolate && colourFromMotion {
                     guard let motion else { throw CLIError("a gray motion-base model on RGB frames needs the motion method's frames") }
-                    canvas = motion[start + i]
+                    canvas = motion[m.index]
                 } else {
                     canvas = v.frames[t - 1]
                 }
                 let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: canvas)
                 try buffer.view.write(block[0], channels: model.channels, range: model.range, keepColour: true)
-                out.append(buffer.bytes)
+                out[m.index] = buffer.bytes
             }
         }
         return out

@@ -83,12 +83,24 @@ extension Mcvd {
 
         @OptionGroup(title: "Model sampling") var sampling: SamplingOptions
 
-        @Option(help: "Model: target frames per network batch.")
-        var batch: Int = 8
+        @Option(help: "Model: target frames per network call. 1 samples them one by one, as the element does (the same bytes); more is faster and may differ from the element by rounding (a level here and there).")
+        var batch: Int = 1
 
         @Option(help: ArgumentHelp("Model: rows it runs at (taller frames area-averaged to it, its correction over its base upsampled over the full-size base); 0 = the frames' own size.",
                                    valueName: "rows"))
         var processingSize: Int = 0
+
+        @Option(help: ArgumentHelp("Model, interpolation: as the element's scene-threshold: no model across a scene cut (the earlier original repeated at one, blend where one lies among the conditioning frames); 0 = off.",
+                                   valueName: "score"))
+        var sceneThreshold: Double = Double(SceneCut.defaultThreshold)
+
+        @Option(help: ArgumentHelp("Model, interpolation: as the element's static-threshold: a pair that differs by at most this (levels per 16x16 block) is blended, no model; 0 = off.",
+                                   valueName: "levels"))
+        var staticThreshold: Double = Double(StaticContent.defaultThreshold)
+
+        @Option(help: ArgumentHelp("Write what was scored as PNGs: per video a folder with the kept frames (kept-0000.png ...: the element's input at half rate) and, per target, the truth and each method's frame (<method>-0000.png: gap 0 lies between kept 0 and kept 1). Interpolation.",
+                                   valueName: "dir"))
+        var framesOut: String?
 
         @Option(help: "Write a PNG strip: rows ground truth / methods in the order printed; columns target frames (centre squares).")
         var strip: String?
@@ -113,6 +125,8 @@ extension Mcvd {
                 throw ValidationError("--steps, --warm-start, --seed and --processing-size apply to --model")
             }
             guard processingSize >= 0 else { throw ValidationError("--processing-size must be >= 0 (0 = native)") }
+            guard sceneThreshold >= 0, staticThreshold >= 0 else { throw ValidationError("--scene-threshold and --static-threshold must be >= 0 (0 = off)") }
+            if framesOut != nil && task != .interpolate { throw ValidationError("--frames-out writes interpolation targets (--task interpolate)") }
         }
 
         func run() throws {
@@ -180,9 +194,24 @@ extension Mcvd {
                     estimates.append(targets.map { Evaluation.extrapolate(last: f[$0 - 1], secondLast: f[$0 - 2]) })
                 }
                 if let runner {
+                    var choices: [GapChoice]?
+                    if task == .interpolate {
+                        let c = try GapChoice.choose(frames: f, width: video.width, height: video.height, channels: video.channels,
+                                                     rangeStart: cut, targets: targets, k: runner.k, f: runner.f,
+                                                     sceneThreshold: Float(sceneThreshold), staticThreshold: Float(staticThreshold))
+                        let counts = [("scene cut", c.filter { $0 == .sceneCut }.count), ("static", c.filter { $0 == .still }.count),
+                                      ("fallback", c.filter { $0 == .fallback }.count)].filter { $0.1 > 0 }
+                        if !counts.isEmpty {
+                            print("#   model row as the element fills the gaps: \(c.count - counts.map(\.1).reduce(0, +)) by the model, "
+                                  + counts.map { "\($0.1) \($0.0)" }.joined(separator: ", "))
+                        }
+                        choices = c
+                    }
                     let motion = task == .interpolate ? methods.firstIndex(of: "motion").map { estimates[$0] } : nil
-                    estimates.append(try runner.run(video: video, targets: targets, task: task, seedBlock: UInt32(perVideo.count),
-                                                    motion: motion))
+                    estimates.append(try runner.run(video: video, targets: targets, task: task, choices: choices, motion: motion))
+                }
+                if let framesOut {
+                    try writeFrames(framesOut, video: video, name: name, range: cut..<n, targets: targets, methods: methods, estimates: estimates)
                 }
 
                 var scores: [String: Score] = [:]
@@ -284,6 +313,25 @@ extension Mcvd {
                 }
             }
             return targets.map { out[$0 - range.lowerBound] }
+        }
+
+        /// --frames-out: the kept frames of the range (kept-NNNN.png) and, per target (gap (t - start - 1) / 2),
+        /// the truth and each method's frame, in DIR/<video name>/.
+        func writeFrames(_ dir: String, video v: DecodedVideo, name: String, range: Range<Int>, targets: [Int], methods: [String],
+                         estimates: [[[UInt8]]]) throws {
+            let folder = "\(dir)/\(name)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            func write(_ file: String, _ frame: [UInt8]) throws {
+                try PNG.write(path: "\(folder)/\(file).png", width: v.width, height: v.height, channels: v.channels, pixels: frame)
+            }
+            for (j, t) in stride(from: range.lowerBound, to: range.upperBound, by: 2).enumerated() {
+                try write(String(format: "kept-%04d", j), v.frames[t])
+            }
+            for (i, t) in targets.enumerated() {
+                let gap = String(format: "%04d", (t - range.lowerBound - 1) / 2)
+                try write("truth-\(gap)", v.frames[t])
+                for (m, method) in methods.enumerated() { try write("\(method)-\(gap)", estimates[m][i]) }
+            }
         }
 
         /// The present videos of the footage list (VideoData's FootageList), with its summary line.

@@ -97,7 +97,7 @@ extension Mcvd {
                 }
             }
             let settings = SamplingSettings(sampler: sampling.sampler, steps: sampling.steps, eta: sampling.eta,
-                                            warmStart: sampling.warmStart, start: sampling.start, seed: common.seed ?? 0)
+                                            warmStart: sampling.warmStart, start: sampling.start, seed: common.seed ?? 0, ensemble: sampling.ensemble)
             let generator = try FrameGenerator(model: model, height: height, width: width, processingSize: processingSize, settings: settings)
             let progress = ProgressLine()
             if progress.tty { generator.generator.progress = { block, done, total in progress.show("block \(block + 1) step \(done)/\(total)") } }

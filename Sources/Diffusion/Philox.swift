@@ -128,11 +128,16 @@ public struct NoiseSource: Sendable, Equatable {
     public var sampleIDs: [UInt32]?
     /// Stream family (the autoregression block).
     public var block: UInt32
+    /// A block per batch slot instead of `block`: slot i draws what a batch of one (sample 0, or
+    /// `sampleIDs[i]`) with block `slotBlocks[i]` draws, so a caller that batches samples gets the noise of
+    /// one that runs them one at a time (mcvd eval against the element); nil: `block` for every slot.
+    public var slotBlocks: [UInt32]?
 
-    public init(seed: UInt64 = 0, sampleIDs: [UInt32]? = nil, block: UInt32 = 0) {
+    public init(seed: UInt64 = 0, sampleIDs: [UInt32]? = nil, block: UInt32 = 0, slotBlocks: [UInt32]? = nil) {
         self.seed = seed
         self.sampleIDs = sampleIDs
         self.block = block
+        self.slotBlocks = slotBlocks
     }
 
     /// Fills `out` (N samples of `perSample` values) with step `step`'s noise.
@@ -140,10 +145,11 @@ public struct NoiseSource: Sendable, Equatable {
         let n = out.count / perSample
         precondition(n * perSample == out.count, "buffer is not a whole number of samples")
         precondition(sampleIDs == nil || sampleIDs!.count == n, "one sample id per batch slot")
+        precondition(slotBlocks == nil || slotBlocks!.count == n, "one block per batch slot")
         for i in 0..<n {
-            let id = sampleIDs?[i] ?? UInt32(i)
+            let id = sampleIDs?[i] ?? (slotBlocks == nil ? UInt32(i) : 0)
             let slice = UnsafeMutableBufferPointer(rebasing: out[i * perSample ..< (i + 1) * perSample])
-            NoiseStream(seed: seed, sample: id, block: block, step: step).fill(slice)
+            NoiseStream(seed: seed, sample: id, block: slotBlocks?[i] ?? block, step: step).fill(slice)
         }
     }
 

@@ -1,4 +1,4 @@
-// method=diffusion's properties (model, steps, sampler, eta, seed, threads, fallback, processing-size; blurbs in
+// method=diffusion's properties (model, steps, sampler, eta, seed, threads, fallback, processing-size, ensemble; blurbs in
 // CShims/CGstMcvd/plugin.c) and their checks. McvdFilter's property switch forwards the ids it does not
 // know to these two functions.
 import CGStreamer
@@ -20,9 +20,11 @@ struct DiffusionSettings: Equatable {
     var fallback = Method(rawValue: Int32(GST_MCVD_DEFAULT_FALLBACK))!
     /// Rows the model runs at (MCVDKit's FrameGenerator); 0 = the frame's own size.
     var processingSize = Int(GST_MCVD_DEFAULT_PROCESSING_SIZE)
+    /// Test-time ensemble (SamplingSettings.ensemble): 1, 2 or 4.
+    var ensemble = Int(GST_MCVD_DEFAULT_ENSEMBLE)
 
     var sampling: SamplingSettings {
-        SamplingSettings(sampler: sampler, steps: steps == 0 ? nil : steps, eta: eta, seed: seed)
+        SamplingSettings(sampler: sampler, steps: steps == 0 ? nil : steps, eta: eta, seed: seed, ensemble: ensemble)
     }
 
     /// Threads inside one forward (the engine takes any count; the models the element runs are small, so
@@ -56,6 +58,8 @@ extension McvdFilter {
             s.diffusion.fallback = Method(rawValue: g_value_get_enum(value)) ?? s.diffusion.fallback
         case GST_MCVD_PROP_PROCESSING_SIZE:
             s.diffusion.processingSize = Int(g_value_get_int(value))
+        case GST_MCVD_PROP_ENSEMBLE:
+            s.diffusion.ensemble = Int(g_value_get_int(value))
         default:
             return false
         }
@@ -74,6 +78,7 @@ extension McvdFilter {
         case GST_MCVD_PROP_THREADS: g_value_set_int(value, Int32(s.diffusion.threads))
         case GST_MCVD_PROP_FALLBACK: g_value_set_enum(value, s.diffusion.fallback.rawValue)
         case GST_MCVD_PROP_PROCESSING_SIZE: g_value_set_int(value, Int32(s.diffusion.processingSize))
+        case GST_MCVD_PROP_ENSEMBLE: g_value_set_int(value, Int32(s.diffusion.ensemble))
         case GST_MCVD_PROP_FRAMES_FALLBACK: g_value_set_uint64(value, st.framesFallback)
         default: return false
         }

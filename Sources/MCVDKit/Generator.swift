@@ -20,11 +20,17 @@ public struct SamplingSettings: Sendable, Equatable {
     /// Starting noise or none (`StartPoint`); nil: the model's default (`Model.defaultStart`).
     public var start: StartPoint?
     public var seed: UInt64
+    /// Test-time ensemble: 1 off; 2 the estimate averaged with the model's estimate of the left-right
+    /// mirrored input, mirrored back; 4 also of the time-reversed input (past and future swapped) and its
+    /// mirror: interpolation by a model with k = f; other tasks take the mirror only. Made for the
+    /// noise-free one-step sampler (an estimate of the conditional mean, which averaging sharpens); with
+    /// noise it averages independent samples (a blur). Costs that many network runs (one batch).
+    public var ensemble: Int
 
     public init(sampler: SamplerKind = .ddim, steps: Int? = nil, eta: Double = 0, warmStart: Double? = nil,
-                start: StartPoint? = nil, seed: UInt64 = 0) {
+                start: StartPoint? = nil, seed: UInt64 = 0, ensemble: Int = 1) {
         self.sampler = sampler; self.steps = steps; self.eta = eta; self.warmStart = warmStart; self.start = start
-        self.seed = seed
+        self.seed = seed; self.ensemble = ensemble
     }
 }
 
@@ -33,6 +39,31 @@ public struct BlockCondition {
     public var past: [[Float]]
     public var future: [[Float]]
     public init(past: [[Float]] = [], future: [[Float]] = []) { self.past = past; self.future = future }
+}
+
+/// One view of a block's input for the test-time ensemble: left-right mirrored, and/or time-reversed (the
+/// future frames become the past, nearest last, and the past the future, nearest first).
+struct EnsembleView {
+    var mirror = false
+    var reverse = false
+
+    func apply(_ c: BlockCondition, width: Int) -> BlockCondition {
+        var out = reverse ? BlockCondition(past: c.future.reversed(), future: c.past.reversed()) : c
+        if mirror {
+            out.past = out.past.map { Self.mirrored($0, width: width) }
+            out.future = out.future.map { Self.mirrored($0, width: width) }
+        }
+        return out
+    }
+
+    /// A planar frame (rows of `width` values) mirrored left-right.
+    static func mirrored(_ frame: [Float], width: Int) -> [Float] {
+        var out = frame
+        for row in stride(from: 0, to: frame.count, by: width) {
+            for x in 0..<width { out[row + x] = frame[row + width - 1 - x] }
+        }
+        return out
+    }
 }
 
 /// A frame of a sequence and whether the model made it.
@@ -61,6 +92,7 @@ public final class Generator {
         if let steps = settings.steps, steps < 1 { throw MCVDKitError("steps must be >= 1 (got \(steps))") }
         guard settings.eta >= 0 else { throw MCVDKitError("eta must be >= 0 (got \(settings.eta))") }
         if let w = settings.warmStart, !(w > 0 && w <= 1) { throw MCVDKitError("warm start must lie in (0, 1] (got \(w))") }
+        guard [1, 2, 4].contains(settings.ensemble) else { throw MCVDKitError("ensemble must be 1, 2 or 4 (got \(settings.ensemble))") }
         self.model = model; self.height = height; self.width = width; self.settings = settings
         shape = model.shape(height: height, width: width)
         network = model.network(height: height, width: width)
@@ -72,6 +104,61 @@ public final class Generator {
     /// Samples one batch: for each condition, the model's n frames for `task`. The noise is stream
     /// `noiseBlock` of the seed (one stream per sample within it).
     public func sample(task: Task, conditions: [BlockCondition], noiseBlock: UInt32 = 0) throws -> [[[Float]]] {
+        try sample(task: task, conditions: conditions, noise: NoiseSource(seed: settings.seed, block: noiseBlock))
+    }
+
+    /// The same with one noise block per condition: condition i gets the frames a batch of one with block
+    /// `noiseBlocks[i]` gets (mcvd eval batches the gaps the element samples one by one).
+    public func sample(task: Task, conditions: [BlockCondition], noiseBlocks: [UInt32]) throws -> [[[Float]]] {
+        guard noiseBlocks.count == conditions.count else {
+            throw MCVDKitError("\(noiseBlocks.count) noise blocks for \(conditions.count) conditions")
+        }
+        return try sample(task: task, conditions: conditions,
+                          noise: NoiseSource(seed: settings.seed, block: noiseBlocks.first ?? 0, slotBlocks: noiseBlocks))
+    }
+
+    /// The views of the input a sample averages over (`SamplingSettings.ensemble`).
+    func ensembleViews(task: Task) -> [EnsembleView] {
+        switch settings.ensemble {
+        case 4 where task == .interpolate && shape.past == shape.future:
+            return [EnsembleView(), EnsembleView(mirror: true), EnsembleView(reverse: true), EnsembleView(mirror: true, reverse: true)]
+        case 2, 4: return [EnsembleView(), EnsembleView(mirror: true)]
+        default: return [EnsembleView()]
+        }
+    }
+
+    /// One batch holding every view of every condition (each view with the noise its condition would
+    /// draw alone), then per condition the mean of its views mapped back, in a fixed order.
+    func sample(task: Task, conditions: [BlockCondition], noise: NoiseSource) throws -> [[[Float]]] {
+        let views = ensembleViews(task: task)
+        guard views.count > 1, !conditions.isEmpty else { return try sampleBatch(task: task, conditions: conditions, noise: noise) }
+        let count = conditions.count, (w, n, fs) = (width, shape.frames, shape.frameSize)
+        func repeated<T>(_ a: [T]) -> [T] { Array(views.map { _ in a }.joined()) }
+        var wide = noise
+        if let ids = noise.sampleIDs {
+            wide.sampleIDs = repeated(ids)
+        } else if noise.slotBlocks == nil {
+            wide.sampleIDs = repeated((0..<count).map { UInt32($0) })
+        }
+        wide.slotBlocks = noise.slotBlocks.map(repeated)
+        let made = try sampleBatch(task: task, conditions: Array(views.map { v in conditions.map { v.apply($0, width: w) } }.joined()),
+                                   noise: wide)
+        let scale = 1 / Float(views.count)
+        return (0..<count).map { i in
+            (0..<n).map { j in
+                var mean = [Float](repeating: 0, count: fs)
+                for (v, view) in views.enumerated() {
+                    let frame = view.mirror ? EnsembleView.mirrored(made[v * count + i][view.reverse ? n - 1 - j : j], width: w)
+                                            : made[v * count + i][view.reverse ? n - 1 - j : j]
+                    for e in 0..<fs { mean[e] += frame[e] }
+                }
+                for e in 0..<fs { mean[e] *= scale }
+                return mean
+            }
+        }
+    }
+
+    func sampleBatch(task: Task, conditions: [BlockCondition], noise: NoiseSource) throws -> [[[Float]]] {
         guard !conditions.isEmpty else { return [] }
         let (k, f, fs) = (shape.past, shape.future, shape.frameSize)
         func stack(_ blocks: [[[Float]]], count: Int, name: String) throws -> [Float] {
@@ -93,11 +180,11 @@ public final class Generator {
         let future = task.usesFuture ? try stack(conditions.map(\.future), count: f, name: "future") : nil
         let cond = try task.conditioning(shape: shape, samples: conditions.count, past: past, future: future)
         let options = BlockOptions(sampler: settings.sampler, steps: steps, eta: settings.eta, residual: model.residual,
-                                   warmStart: settings.warmStart, noise: NoiseSource(seed: settings.seed, block: noiseBlock),
+                                   warmStart: settings.warmStart, noise: noise,
                                    baseline: model.base == .blend ? nil : model.base.function(symmetric: model.range == .symmetric,
                                                                                           conditionStride: model.conditionStride),
                                    start: start, seesBase: model.seesBase)
-        let report: SamplerProgress? = progress.map { p in { done, total in try p(Int(noiseBlock), done, total) } }
+        let report: SamplerProgress? = progress.map { p in { done, total in try p(Int(noise.block), done, total) } }
         let x = try sampleBlock(network: network, schedule: model.schedule, parameterization: model.parameterization,
                                 shape: shape, task: task, cond: cond, options: options, progress: report)
         let n = shape.frames

@@ -166,10 +166,22 @@ public final class FrameGenerator: BlockSampler {
         return try sample(task: task, prepared: prepared, noiseBlock: noiseBlock)
     }
 
+    /// The same with one noise block per condition (Generator.sample(task:conditions:noiseBlocks:)).
+    public func sample(task: Task, conditions: [BlockCondition], noiseBlocks: [UInt32]) throws -> [[[Float]]] {
+        let prepared = try conditions.map { c in (past: try c.past.map(prepare), future: try c.future.map(prepare)) }
+        return try sample(task: task, prepared: prepared) { try generator.sample(task: task, conditions: $0, noiseBlocks: noiseBlocks) }
+    }
+
     /// The same on prepared frames (a stream prepares each frame once; it conditions several gaps).
     public func sample(task: Task, prepared: [(past: [Prepared], future: [Prepared])], noiseBlock: UInt32 = 0) throws -> [[[Float]]] {
+        try sample(task: task, prepared: prepared) { try generator.sample(task: task, conditions: $0, noiseBlock: noiseBlock) }
+    }
+
+    /// `draw` samples the conditions at the working size; the result is mapped back to the full size.
+    func sample(task: Task, prepared: [(past: [Prepared], future: [Prepared])],
+                draw: ([BlockCondition]) throws -> [[[Float]]]) throws -> [[[Float]]] {
         let small = prepared.map { BlockCondition(past: $0.past.map(\.working), future: $0.future.map(\.working)) }
-        let made = try generator.sample(task: task, conditions: small, noiseBlock: noiseBlock)
+        let made = try draw(small)
         guard scaled else { return made.map { $0.map(crop) } }
         // The correction over the base at the working size, upsampled over the base at full size.
         let smallBase = try base(task: task, conditions: small, height: workingHeight, width: workingWidth)

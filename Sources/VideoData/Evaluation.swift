@@ -58,6 +58,27 @@ public enum Evaluation {
         return out
     }
 
+    /// The scene-cut score (Motion's SceneCut, as the element's scene-threshold reads it: the estimate
+    /// method=motion renders from, prepared at halfway) and the static difference (StaticContent, levels
+    /// per 16x16 block, the element's static-threshold) of frames a and b (HWC bytes, 1 or 3 channels).
+    public static func pairScores(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int, channels: Int,
+                                  interpolator: MotionInterpolator) throws -> (scene: Float, staticDifference: Float) {
+        precondition(channels == 1 || channels == 3)
+        precondition(a.count == width * height * channels && b.count == a.count)
+        var fa = a, fb = b
+        return try fa.withUnsafeMutableBytes { pa in try fb.withUnsafeMutableBytes { pb in
+            func luma(_ p: UnsafeMutableRawBufferPointer) -> LumaSource {
+                let q = (0..<channels).map { c in
+                    MotionPlane(base: p.baseAddress! + c, width: width, height: height, rowStride: width * channels, pixelStride: channels)
+                }
+                return channels == 1 ? .plane(q[0]) : .rgb(q[0], q[1], q[2])
+            }
+            try interpolator.estimate(a: luma(pa), b: luma(pb))
+            interpolator.prepare(t: 0.5)
+            return (interpolator.sceneScore, try StaticContent.difference(luma(pa), luma(pb)))
+        } }
+    }
+
     /// Linear extrapolation of the next frame: 2 * last - secondLast per sample, clipped to 0...255.
     public static func extrapolate(last: [UInt8], secondLast: [UInt8]) -> [UInt8] {
         precondition(last.count == secondLast.count)

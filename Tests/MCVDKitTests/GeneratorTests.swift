@@ -46,6 +46,38 @@ func clip(_ n: Int, channels c: Int = 1, size: Int = 16) -> [[Float]] {
         #expect(Array(batched.prefix(3)) == firstThree.map { $0[0] })
     }
 
+    /// The test-time ensemble against plain samples of the transformed inputs, assembled here: 2 = the mean
+    /// of the sample and the mirrored-input sample mirrored back; 4 (interpolation, k = f) adds the
+    /// time-reversed input (future as past, past as future) and its mirror. The noise of each view is the
+    /// noise its condition draws alone (per-condition blocks kept). 3 is refused.
+    @Test func ensembleAveragesMirroredAndReversedViews() throws {
+        let model = try tinyModel("ensemble", tinyConfig(past: 2, future: 2, residual: true, parameterization: "v"))
+        let frames = clip(6)
+        func mirror(_ f: [Float]) -> [Float] { (0..<16).flatMap { y in (0..<16).reversed().map { x in f[y * 16 + x] } } }
+        let conditions = [1, 2].map { BlockCondition(past: [frames[$0 - 1], frames[$0]], future: [frames[$0 + 1], frames[$0 + 2]]) }
+        let plain = try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(steps: 2, eta: 0.5, seed: 5))
+        func views(_ c: BlockCondition) -> [BlockCondition] {
+            let reversed = BlockCondition(past: c.future.reversed(), future: c.past.reversed())
+            return [c, BlockCondition(past: c.past.map(mirror), future: c.future.map(mirror)),
+                    reversed, BlockCondition(past: reversed.past.map(mirror), future: reversed.future.map(mirror))]
+        }
+        for count in [2, 4] {
+            let g = try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(steps: 2, eta: 0.5, seed: 5, ensemble: count))
+            let made = try g.sample(task: .interpolate, conditions: conditions, noiseBlocks: [3, 7])
+            for (i, c) in conditions.enumerated() {
+                let each = try views(c).prefix(count).map { try plain.sample(task: .interpolate, conditions: [$0], noiseBlock: [3, 7][i])[0][0] }
+                let back = each.enumerated().map { v, f in v % 2 == 1 ? mirror(f) : f }
+                let mean = (0..<256).map { e in back.map { $0[e] }.reduce(0, +) / Float(count) }
+                let worst = zip(made[i][0], mean).map { abs($0 - $1) }.max() ?? 1
+                #expect(worst < 1e-4, "ensemble \(count), condition \(i): off by \(worst)")
+                #expect(made[i][0] != each[0], "the ensemble differs from the plain sample")
+            }
+        }
+        #expect(throws: MCVDKitError.self) {
+            try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(ensemble: 3))
+        }
+    }
+
     /// Stride 1: the same frames as Diffusion's autoregress around sampleBlock with block i's noise.
     @Test func extensionMatchesAutoregressAtStrideOne() throws {
         let model = try tinyModel("extend", tinyConfig(past: 2, frames: 2, future: 1, residual: true, parameterization: "v"))

@@ -40,6 +40,11 @@ import VideoData
         return (dir, all)
     }
 
+    /// One PNG's decoded bytes.
+    static func read1(_ path: String, height: Int, channels: Int) throws -> [UInt8] {
+        try decodeVideo(path: path, height: height, channels: channels).frames[0]
+    }
+
     /// The PNGs of a folder (strip.png left out) in name order, as decoded bytes.
     static func read(_ dir: String, height: Int, channels: Int) throws -> [[UInt8]] {
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") && $0 != "strip.png" }.sorted()

@@ -29,6 +29,7 @@
 #define GST_MCVD_MAX_EXTRA_FRAMES 100000
 #define GST_MCVD_DEFAULT_PROCESSING_SIZE 64  /* rows the model runs at; 0 = native (README "method=diffusion") */
 #define GST_MCVD_MAX_PROCESSING_SIZE 4320
+#define GST_MCVD_DEFAULT_ENSEMBLE 1  /* test-time ensemble: 1 off, 2 mirror, 4 mirror and time reversal */
 /* scene cuts, static content, fill-gaps (Sources/Element/PairDecisions.swift; README "Scene cuts") */
 #define GST_MCVD_DEFAULT_SCENE_THRESHOLD 0.5   /* Motion's SceneCut.defaultThreshold */
 #define GST_MCVD_MAX_SCENE_THRESHOLD 1000.0
@@ -72,6 +73,7 @@ typedef enum {
   GST_MCVD_PROP_FRAMES_SCENE_CUT,
   GST_MCVD_PROP_FRAMES_STATIC,
   GST_MCVD_PROP_FRAMES_DUPLICATE,
+  GST_MCVD_PROP_ENSEMBLE,
   GST_MCVD_N_PROPS
 } GstMcvdProp;
 
