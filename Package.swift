@@ -150,7 +150,7 @@ let package = Package(
         .executableTarget(name: "motionbase-bench", dependencies: ["MotionBase", "Motion", "Diffusion"], path: "bench/motionbase"),
 
         .testTarget(name: "ElementTests", dependencies: ["Element", "CGstMcvd", "CGStreamer", "CGStreamerApp", "CGstCheck",
-                                                        "MCVDKit", "Diffusion", "UNet", "Training", "Tensor"],
+                                                        "MCVDKit", "Diffusion", "UNet", "Training", "Tensor", "Motion"],
                     swiftSettings: [.swiftLanguageMode(.v5)] + gstSwiftSettings),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "VectorMath"]),
         .testTarget(name: "UNetTests", dependencies: ["UNet", "Tensor"], resources: [.copy("Fixtures")]),

@@ -4,9 +4,11 @@
 // blend) and is not worse for it against ground truth with the default model; fill-gaps keeps the rate
 // and fills holes and duplicates (counts, timestamps, bit-exact originals), in a harness and a pipeline.
 import CGStreamer
+import CGstMcvd
 import CGStreamerApp
 import CGstCheck
 import Foundation
+import Motion
 import Testing
 
 /// A smooth texture (scene 0) or a blocky one (scene 1) moved `shift` pixels right, plus small noise.
@@ -71,6 +73,12 @@ func psnr(_ a: [[Int]], _ b: [[Int]]) -> Double {
     /// method=diffusion (tiny-concat, k = f = 2): the gap across the cut repeats original 4 (weight 1/2
     /// takes the earlier one); gaps 3 and 5, whose conditioning frames span the cut, fall back (like the
     /// stream's ends, 0 and 8); 1, 2, 6, 7 come from the model. scene-threshold=0 lets the model fill gap 4.
+    /// The properties' defaults are the Motion library's, which `mcvd eval` uses for its model row.
+    @Test func thresholdDefaultsAreTheMotionLibrarys() {
+        #expect(Float(GST_MCVD_DEFAULT_SCENE_THRESHOLD) == SceneCut.defaultThreshold)
+        #expect(Float(GST_MCVD_DEFAULT_STATIC_THRESHOLD) == StaticContent.defaultThreshold)
+    }
+
     @Test func spliceGivesRepeatsNotModelFrames() {
         let props = ["method": "diffusion", "model": tinyConcat, "steps": "1", "seed": "3"]
         let h = Harness(props, caps: Self.caps)
