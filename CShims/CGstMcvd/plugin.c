@@ -211,13 +211,19 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
   /* QoS and stats (Sources/Element/DiffusionQoS.swift) */
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_STATS,
       g_param_spec_boxed("stats", "Stats",
-                         "A GstStructure mcvd-stats (also posted as an element message at EOS): frames-in, frames-out, "
+                         "A GstStructure mcvd-stats (also posted as an element message at EOS and every stats-interval): frames-in, frames-out, "
                          "frames-inserted, frames-generated (inserted frames the model made), frames-fallback (made by "
                          "the fallback: the model could not condition, or QoS), frames-fallback-qos (the model's frame "
                          "would have been late: live pipeline or a sink that syncs and sends QoS; never for a file "
                          "pipeline), model-calls, model-time, mean-model-time (ns per call), "
                          "mean-model-time-per-frame (ns per generated frame), live, synced, qos-proportion",
                          GST_TYPE_STRUCTURE, ro));
+  g_object_class_install_property(gobject_class, GST_MCVD_PROP_STATS_INTERVAL,
+      g_param_spec_uint64("stats-interval", "Stats interval",
+                          "method=diffusion: also post the mcvd-stats message whenever the output's timestamps have "
+                          "advanced by this many ns since the last one (a live pipeline never reaches EOS); the "
+                          "message's eos field tells the final one from these; 0 = at EOS only",
+                          0, G_MAXUINT64, 0, rw | GST_PARAM_MUTABLE_PLAYING));
   /* Scene cuts, static content, fill-gaps (Sources/Element/PairDecisions.swift). */
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_SCENE_THRESHOLD,
       g_param_spec_double("scene-threshold", "Scene threshold",

@@ -2,7 +2,7 @@
 // the model would reach the sink late, from what GStreamer tells the element (QoS events from a syncing
 // sink, the pipeline latency the LATENCY event carries, whether upstream is live, the element's clock),
 // and the stats: generated vs fallback frames and model time, as the `stats` property (a GstStructure
-// named mcvd-stats) and an element message of the same name posted at EOS. A pipeline that neither is
+// named mcvd-stats) and an element message of the same name posted at EOS and every stats-interval. A pipeline that neither is
 // live nor has a sink that syncs and sends QoS (a file transcode) never falls back for time.
 import CGStreamer
 import CGstMcvd
@@ -164,10 +164,28 @@ extension McvdFilter {
         return s
     }
 
-    /// Posts the stats as an element message (at EOS) when method=diffusion ran.
-    func postStats() {
+    /// stats-interval: posts the stats (not final) when the output timestamp `pts`, about to be pushed, lies
+    /// the interval or more after the last post's (the first output starts the count; a timestamp before it,
+    /// after a seek or a new segment, starts it again).
+    func postStatsIfDue(pts: UInt) {
+        let interval = settings.withLock { $0.statsInterval }
+        guard interval > 0 else { return }
+        let due = stats.withLock { st -> Bool in
+            guard let last = st.statsPostedAt, pts >= last else { st.statsPostedAt = pts; return false }
+            guard pts - last >= interval else { return false }
+            st.statsPostedAt = pts
+            return true
+        }
+        if due { postStats(final: false) }
+    }
+
+    /// Posts the stats as an element message when method=diffusion ran: at EOS (`final`: its eos field
+    /// true), and every stats-interval.
+    func postStats(final: Bool = true) {
         guard stats.withLock({ $0.modelCalls > 0 || $0.framesFallback > 0 }) else { return }
         let s = statsStructure()
+        var eos = GValue(); g_value_init(&eos, GType(5 << 2)); g_value_set_boolean(&eos, final ? 1 : 0)  // G_TYPE_BOOLEAN
+        gst_structure_take_value(s, "eos", &eos)
         gstLog(.info, element, {
             let text = gst_structure_to_string(s)!
             defer { g_free(text) }

@@ -285,6 +285,7 @@ extension McvdFilter {
             stream.nextSlot += 1
             stream.outOffset += 1
             stats.withLock { $0.framesOut += 1; if inserted { $0.framesInserted += 1 } }
+            postStatsIfDue(pts: t)
             let ret = gst_pad_push(srcpad, out)
             if ret != GST_FLOW_OK { return ret }
         }

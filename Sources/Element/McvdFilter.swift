@@ -23,6 +23,8 @@ struct Settings {
     var predict = PredictSettings()
     /// scene-threshold, static-threshold, fill-gaps (PairDecisions.swift).
     var pairs = PairSettings()
+    /// stats-interval in ns of output time (DiffusionQoS.swift); 0 = the stats message at EOS only.
+    var statsInterval: UInt = 0
 }
 
 struct Stats {
@@ -47,6 +49,9 @@ struct Stats {
     var warnedRetimed = false
     var warnedDropped = false
     var warnedLate = false
+    /// stats-interval: the output timestamp at the last periodic mcvd-stats message (the first output's
+    /// before one was posted); nil before the first output.
+    var statsPostedAt: UInt?
 }
 
 /// An input frame held until the next one arrives (the one frame of look-ahead).
@@ -149,6 +154,8 @@ final class McvdFilter: @unchecked Sendable {
                 let v = g_value_get_int(value)
                 gstLog(.info, element, "factor: \(s.factor) -> \(v)")
                 s.factor = v
+            case GST_MCVD_PROP_STATS_INTERVAL:
+                s.statsInterval = UInt(g_value_get_uint64(value))
             case GST_MCVD_PROP_SNAP_WINDOW:
                 let v = g_value_get_int64(value)
                 let new: UInt? = v < 0 ? nil : UInt(v)
@@ -174,6 +181,7 @@ final class McvdFilter: @unchecked Sendable {
         case GST_MCVD_PROP_FRAMES_RETIMED: g_value_set_uint64(value, st.framesRetimed)
         case GST_MCVD_PROP_SNAP_WINDOW: g_value_set_int64(value, s.snapWindow.map { Int($0) } ?? -1)
         case GST_MCVD_PROP_STATS: g_value_take_boxed(value, statsStructure())
+        case GST_MCVD_PROP_STATS_INTERVAL: g_value_set_uint64(value, guint64(s.statsInterval))
         default: if !getDiffusionProperty(id, value, s, st) && !getPredictProperty(id, value, s) && !getPairProperty(id, value, s, st) { gstLog(.warning, element, "unknown property id \(id)") }
         }
     }

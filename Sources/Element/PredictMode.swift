@@ -164,6 +164,7 @@ extension McvdFilter {
         stream.nextSlot += 1
         stream.outOffset += 1
         stats.withLock { $0.framesOut += 1; if reference != nil { $0.framesInserted += 1 } }
+        postStatsIfDue(pts: t)
         return gst_pad_push(srcpad, out)
     }
 

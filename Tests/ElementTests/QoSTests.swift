@@ -17,6 +17,8 @@ struct QoSRun {
     /// The stats property after EOS, and the mcvd-stats element message, as uint64 fields (booleans 0/1).
     var stats: [String: UInt] = [:]
     var message: [String: UInt]?
+    /// Every mcvd-stats message in order, with its eos field.
+    var messages: [(fields: [String: UInt], eos: Bool)] = []
     var error: String?
 }
 
@@ -71,6 +73,9 @@ func qosRun(_ description: String, delay: UInt, timeout: Double = 120,
             if msg.pointee.type == GST_MESSAGE_ELEMENT, let s = gst_message_get_structure(msg),
                String(cString: gst_structure_get_name(s)) == "mcvd-stats" {
                 run.message = structureFields(s)
+                var eos: gboolean = 0
+                _ = gst_structure_get_boolean(s, "eos", &eos)
+                run.messages.append((structureFields(s), eos != 0))
             }
         }
     }
@@ -161,6 +166,22 @@ func qosRun(_ description: String, delay: UInt, timeout: Double = 120,
         // The message is posted at EOS, before the property is read: everything but the model time equal.
         #expect(m.removeValue(forKey: "model-time") != nil)
         #expect(m == s.filter { !["model-time"].contains($0.key) }, "message \(m) vs property \(s)")
+    }
+
+    /// stats-interval=100 ms on the 40 fps output of 8 input frames (outputs at 0, 25, ..., 375 ms): a
+    /// message as the outputs at 100, 200 and 300 ms go out (frames-out 5, 9, 13), then the final one at EOS.
+    /// Without the property: the final one only.
+    @Test func statsIntervalPostsPeriodicMessages() throws {
+        let line = "videotestsrc num-buffers=8 pattern=ball ! video/x-raw,format=I420,width=16,height=16,framerate=20/1 "
+            + "! mcvd name=m \(Self.model) stats-interval=100000000 ! appsink name=sink sync=false"
+        let run = try qosRun(line, delay: 0)
+        #expect(run.error == nil && run.outs.count == 16)
+        #expect(run.messages.map(\.eos) == [false, false, false, true], "\(run.messages)")
+        #expect(run.messages.map { $0.fields["frames-out"] ?? 0 } == [5, 9, 13, 16], "\(run.messages)")
+        let generated = run.messages.map { $0.fields["frames-generated"] ?? 0 }
+        #expect(generated == generated.sorted() && generated.last == 5, "\(generated)")
+        let once = try qosRun(line.replacingOccurrences(of: " stats-interval=100000000", with: ""), delay: 0)
+        #expect(once.messages.map(\.eos) == [true])
     }
 
     /// Two runs with the same seed, the worker thread and 2 threads per forward: the same bytes; the model
