@@ -1,6 +1,8 @@
 // The model side of `mcvd eval`: loads the model (MCVDKit's Model) and estimates the eval's target frames
-// with MCVDKit's FrameGenerator (`--processing-size`: the model at about that many rows, its correction
-// upsampled over the full-size base; 0 = the frames' own size), batches of targets as samples.
+// as the element's method=diffusion fills their gaps (GapChoice: scene cuts, static pairs, the fallback, the
+// model with the element's noise numbering) with MCVDKit's FrameGenerator (`--processing-size`: the model
+// at about that many rows, its correction upsampled over the full-size base; 0 = the frames' own size),
+// one target per network call by default (`--batch`).
 // Interpolation conditions on the kept frames (every other one) around each dropped frame; prediction on
 // the frames just before the target. A 1-channel model on --rgb frames works on their luma and keeps the
 // colour of the frame it is written over (MCVDKit's keepColour), as the element does: for interpolation
@@ -12,8 +14,8 @@ import MCVDKit
 import Motion
 import VideoData
 
-/// What method=diffusion (mode=interpolate, fallback=blend) puts in the gap of an interpolation target,
-/// decided from the kept frames as DiffusionFilter.emitGap decides it for the element's input frames.
+/// What method=diffusion (mode=interpolate, fallback=blend) puts in the gap of an interpolation target:
+/// MCVDKit's GapDecision on the kept frames, as the element decides it on its input frames.
 enum GapChoice: Equatable {
     /// The model's frame; `block`: the element's noise block, the count of gaps the model filled before it.
     case model(block: UInt32)
@@ -25,34 +27,42 @@ enum GapChoice: Equatable {
     case fallback
 
     /// The element's choices for 2x interpolation targets of a video whose kept frames are those at even
-    /// offsets from `rangeStart` (the element's input), with scene-threshold / static-threshold (0 = off)
-    /// and a model of k past and f future frames.
+    /// offsets from `rangeStart` (the element's input: kept frame j is frame rangeStart + 2j, target t lies
+    /// in gap (t - 1 - rangeStart) / 2), with scene-threshold / static-threshold (0 = off) and a model of k
+    /// past and f future frames. The pair tests are the element's: Motion's SceneCut score of the estimate
+    /// method=motion renders from, and StaticContent.
     static func choose(frames: [[UInt8]], width: Int, height: Int, channels: Int, rangeStart: Int, targets: [Int],
                        k: Int, f: Int, sceneThreshold: Float, staticThreshold: Float) throws -> [GapChoice] {
+        let kept = stride(from: rangeStart, to: frames.count, by: 2).map { frames[$0] }
         let interpolator = MotionInterpolator()
         var scores: [Int: (scene: Float, staticDifference: Float)] = [:]   // by the later kept frame of a pair
         func pair(_ later: Int) throws -> (scene: Float, staticDifference: Float) {
             if let known = scores[later] { return known }
-            let s = try Evaluation.pairScores(frames[later - 2], frames[later], width: width, height: height,
+            let s = try Evaluation.pairScores(kept[later - 1], kept[later], width: width, height: height,
                                               channels: channels, interpolator: interpolator)
             scores[later] = s
             return s
         }
-        func cutBefore(_ kept: Int) throws -> Bool {
-            guard sceneThreshold > 0, kept - 2 >= rangeStart else { return false }
-            return SceneCut.isCut(score: try pair(kept).scene, threshold: sceneThreshold)
+        func cutBefore(_ i: Int) throws -> Bool {
+            guard sceneThreshold > 0, i >= 1 else { return false }
+            return SceneCut.isCut(score: try pair(i).scene, threshold: sceneThreshold)
         }
         var block: UInt32 = 0
         return try targets.map { t in
-            if try cutBefore(t + 1) { return .sceneCut }
-            if staticThreshold > 0, StaticContent.isStatic(difference: try pair(t + 1).staticDifference, threshold: staticThreshold) {
-                return .still
+            let g = (t - 1 - rangeStart) / 2
+            let isStatic = { () throws -> Bool in
+                guard staticThreshold > 0 else { return false }
+                return StaticContent.isStatic(difference: try pair(g + 1).staticDifference, threshold: staticThreshold)
             }
-            // The conditioning originals t+1-2k ... t-1+2f: no cut between consecutive ones.
-            let first = t + 1 - 2 * k, last = t - 1 + 2 * f
-            if try stride(from: first + 2, through: last, by: 2).contains(where: { try cutBefore($0) }) { return .fallback }
-            defer { block &+= 1 }
-            return .model(block: block)
+            switch try GapDecision.decide(gap: g, past: k, ahead: f, available: 0...(kept.count - 1),
+                                          cutBefore: cutBefore, isStatic: isStatic) {
+            case .sceneCut: return .sceneCut
+            case .still: return .still
+            case .fallback: return .fallback
+            case .model:
+                defer { block &+= 1 }
+                return .model(block: block)
+            }
         }
     }
 }

@@ -200,15 +200,14 @@ extension McvdFilter {
         let d = stream.diffusion
         let from = d.window[g - d.first].frame, to = d.window[g + 1 - d.first].frame
         let last = d.first + d.window.count - 1
-        let (lo, hi) = (g - (engine.pastSpan - 1), g + engine.lookAhead)
         var plan = GapPlan.fallback
         do {
-            if try cutBefore(g + 1) {
-                plan = .sceneCut
-            } else if try isStaticPair(from.buffer, to.buffer) {
-                plan = .still
-            } else if lo >= d.first, hi <= last, try !((lo + 1)...hi).contains(where: { try cutBefore($0) }) {
-                // Only for a gap the model could fill: the conditioning frames must not span a cut.
+            switch try GapDecision.decide(gap: g, past: engine.pastSpan, ahead: engine.lookAhead, available: d.first...last,
+                                          cutBefore: cutBefore, isStatic: { try isStaticPair(from.buffer, to.buffer) }) {
+            case .sceneCut: plan = .sceneCut
+            case .still: plan = .still
+            case .fallback: plan = .fallback
+            case .model:
                 let (k, f, q) = (engine.past, engine.future, engine.inputStride)
                 plan = .model(GapInputs(past: (0..<k).map { j in d.window[g - (k - 1 - j) * q - d.first].planar },
                                         future: (0..<f).map { j in d.window[g + 1 + j * q - d.first].planar },
