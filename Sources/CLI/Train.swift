@@ -101,6 +101,8 @@ extension Mcvd {
         var oneStepFraction: Double?
         @Flag(inversion: .prefixedNo, help: "The network sees its residual base as n more conditioning frames (data.num_frames_base; residual models). With --resume of a model that does not, widens it: the new input weights start at zero, so training continues from the same function (docs/training.md).")
         var seeBase: Bool?
+        @Flag(inversion: .prefixedNo, help: "Motion base: compute a real clip's base on its whole decoded frames and crop it, as inference computes it, instead of on the training crop (data.base_from_frame; may change on --resume).")
+        var baseFromFrame: Bool?
 
         /// The options that define the model and its training, which a resumed run takes from the checkpoint.
         var settingFlags: [(String, Bool)] {
@@ -114,7 +116,7 @@ extension Mcvd {
              ("--p-mask-future", pMaskFuture != nil), ("--synchronised", synchronised != nil),
              ("--parameterization", parameterization != nil), ("--residual", residual != nil), ("--base", base != nil),
              ("--one-step-fraction", oneStepFraction != nil), ("--seed", common.seed != nil),
-             ("--no-see-base", seeBase == false)]
+             ("--no-see-base", seeBase == false), ("--base-from-frame", baseFromFrame != nil)]
         }
 
         func validate() throws {
@@ -127,10 +129,10 @@ extension Mcvd {
             if let resume {
                 guard FileManager.default.fileExists(atPath: resume) else { throw ValidationError("--resume: no file \(resume)") }
                 // Data that only adds training draws may change on resume; the model and its training may not.
-                let given = settingFlags.filter { $0.1 && !["--synthetic", "--stills"].contains($0.0) }.map(\.0)
+                let given = settingFlags.filter { $0.1 && !["--synthetic", "--stills", "--base-from-frame"].contains($0.0) }.map(\.0)
                 guard given.isEmpty else {
                     throw ValidationError("--resume takes the model and training settings from the checkpoint; "
-                                          + "drop \(given.joined(separator: ", ")) (only --steps, --lr, --see-base, --synthetic and --stills may change)")
+                                          + "drop \(given.joined(separator: ", ")) (only --steps, --lr, --see-base, --synthetic, --stills and --base-from-frame may change)")
                 }
             } else {
                 _ = try resolvedSettings()
@@ -175,6 +177,7 @@ extension Mcvd {
                 if let oneStepFraction { s.oneStepFraction = oneStepFraction }
                 if let seed = common.seed { s.seed = seed }
                 if let seeBase { s.baseFrames = seeBase ? s.current : 0 }
+                if let baseFromFrame { s.baseFromFrame = baseFromFrame }
                 try s.check()
             } catch let e as SettingsError {
                 throw ValidationError(e.description)
@@ -202,6 +205,7 @@ extension Mcvd {
                 if let lr { s.lr = lr }
                 if let synthetic { s.synthetic = synthetic }
                 if !stills.isEmpty { s.stills = stills }
+                if let baseFromFrame { s.baseFromFrame = baseFromFrame }
                 do { try s.check() } catch let e as SettingsError { throw CLIError(e.description) }
                 trainer = try Trainer(checkpoint: resume, seeBase: widen, learningRate: lr)
                 guard trainer.options == s.trainingOptions, trainer.model.config == s.unetConfig else {
@@ -256,16 +260,20 @@ extension Mcvd {
                   + "\(validationCount) validation clips of \(layout.frames) frames")
             // Fixed validation draws: the same clips, crops, masks, levels and noise at every evaluation.
             let validation: [Float]?
+            let fromFrame = settings.baseFromFrame == true
+            var validationContexts: [BaseContext?]?
             if validationCount > 0 {
                 let b = try dataset.batch(split: .validation, layout: layout, count: validationClips, crop: settings.cropSize,
                                           seed: settings.seed ^ 0x7661_6C69, step: 0, augment: false)
                 validation = interleave(b)
+                if fromFrame { validationContexts = dataset.baseContexts(b) }
             } else {
                 validation = nil
                 stderrLine("warning: no validation clip fits in the validation range: no validation loss")
             }
             func validationLoss() -> Double? {
-                validation.map { trainer.evaluate(clips: $0, samples: validationClips, height: settings.cropSize, width: settings.cropSize, drawStep: 0) }
+                validation.map { trainer.evaluate(clips: $0, samples: validationClips, height: settings.cropSize, width: settings.cropSize,
+                                                  drawStep: 0, contexts: validationContexts) }
             }
 
             let writer = try metrics.map { try MetricsWriter(path: $0, append: resume != nil) }
@@ -292,7 +300,7 @@ extension Mcvd {
                 drawn.synthetic += drawnSynthetic
                 drawn.real += batch.count - drawnSynthetic
                 let stats = trainer.trainStep(clips: interleave(batch), samples: settings.batch, height: settings.cropSize,
-                                              width: settings.cropSize)
+                                              width: settings.cropSize, contexts: fromFrame ? dataset.baseContexts(batch) : nil)
                 let dt = Date().timeIntervalSince(t0)
                 stepSeconds = stepSeconds.map { 0.9 * $0 + 0.1 * dt } ?? dt
                 let done = trainer.step

@@ -42,6 +42,10 @@ struct TrainSettings: Codable, Equatable {
     /// Still images or folders the synthetic clips are made from; nil: StillImages.defaultPaths.
     var stills: [String]?
     var syntheticCount: Int { synthetic ?? 0 }
+    /// The motion base of a real clip computed on its whole decoded frames, then cropped (Diffusion's
+    /// BaseContext), as inference computes it, instead of on the crop; nil or false: on the crop (runs
+    /// before it existed).
+    var baseFromFrame: Bool?
     // diffusion:
     var parameterization = Parameterization.v
     var residual = true
@@ -106,6 +110,8 @@ struct TrainSettings: Codable, Equatable {
         try need([0, current].contains(baseFrames ?? 0), "data.num_frames_base must be 0 or num_frames (\(current))")
         try need((baseFrames ?? 0) == 0 || residual, "a network that sees its base needs residual mode: drop --no-residual")
         try need(oneStepFraction.map { (0...1).contains($0) } ?? true, "one-step fraction must lie in [0, 1]")
+        try need(!(baseFromFrame ?? false) || (residual && base == .motion),
+                 "base_from_frame applies to the motion base of a residual model (--base motion)")
         try need((oneStepFraction ?? 0) == 0 || parameterization == .v,
                  "one-step samples need the v parameterisation (an eps model cannot express x0 from x = 0)")
         try need(numSteps >= 2 && betaMin > 0 && betaMax < 1 && betaMin <= betaMax, "bad diffusion schedule")
@@ -196,6 +202,7 @@ struct TrainSettings: Codable, Equatable {
             case "condition_stride": conditionStride = try int(v, key)
             case "validation_fraction": validationFraction = try double(v, key)
             case "synthetic": synthetic = try int(v, key)
+            case "base_from_frame": baseFromFrame = try bool(v, key)
             case "stills":
                 guard let a = v as? [Any] else { throw fail("stills must be a list of paths") }
                 stills = try a.map { try string($0, key) }
@@ -251,6 +258,7 @@ struct TrainSettings: Codable, Equatable {
             + "ema=\(emaRate.map { "\($0)" } ?? "off") p_mask=\(pMaskPast)/\(pMaskFuture)\(synchronised ? " sync" : "") "
             + "\(parameterization.rawValue)\(residual ? " residual base=\((base ?? .blend).rawValue)" : "") dropout=\(dropout) seed=\(seed)"
             + "\((oneStepFraction ?? 0) > 0 ? " one-step=\(oneStepFraction!)" : "")" + ((baseFrames ?? 0) > 0 ? " sees-base" : "")
+            + (baseFromFrame == true ? " base-from-frame" : "")
     }
 
     static let metadataKey = "mcvd.train.settings"

@@ -44,7 +44,7 @@ public struct TrainingExample: Sendable {
 public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, schedule: NoiseSchedule,
                         parameterization: Parameterization, residual: Bool, base: ResidualBase = .blend,
                         conditionStride: Int = 1, masking: MaskingOptions, oneStepFraction: Double = 0,
-                        seesBase: Bool = false, seed: UInt64, step: Int) -> TrainingExample {
+                        seesBase: Bool = false, contexts: [BaseContext?]? = nil, seed: UInt64, step: Int) -> TrainingExample {
     let fs = shape.frameSize, k = shape.past, nf = shape.frames, f = shape.future, perClip = (k + nf + f) * fs
     precondition(clips.count == n * perClip, "clips: \(clips.count) values for \(n) clips of \(k + nf + f) frames")
     let s = UInt32(truncatingIfNeeded: step)
@@ -74,7 +74,7 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
     //    network that sees its base gets b as n more conditioning frames (`seesBase`, residual only).
     precondition(!seesBase || residual, "a network that sees its base needs residual mode")
     if residual {
-        let b = baselines(cond: cond, shape: shape, base: base, conditionStride: conditionStride)
+        let b = baselines(cond: cond, shape: shape, base: base, conditionStride: conditionStride, contexts: contexts)
         for j in x0.indices { x0[j] -= b[j] }
         if seesBase { cond.base = b }
     }
@@ -115,9 +115,12 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
 }
 
 /// The residual base of each sample for the task its given blocks define (`base.values` per sample, on
-/// frames in [-1, 1]: the trainer's data range). The motion base cannot fail on the trainer's 1- or
-/// 3-channel clips; another channel count stops with a message (the CLI checks it first).
-public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase = .blend, conditionStride: Int = 1) -> [Float] {
+/// frames in [-1, 1]: the trainer's data range). With `contexts`, a sample that has one gets the motion
+/// base computed on its whole frames and cropped (BaseContext; the pixelwise bases need no context). The
+/// motion base cannot fail on the trainer's 1- or 3-channel clips; another channel count stops with a
+/// message (the CLI checks it first).
+public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase = .blend, conditionStride: Int = 1,
+                      contexts: [BaseContext?]? = nil) -> [Float] {
     let fs = shape.frameSize
     let interpolator = base == .motion ? MotionInterpolator() : nil
     var out = [Float]()
@@ -129,8 +132,19 @@ public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase 
                                future: Array(cond.future[i * shape.future * fs ..< (i + 1) * shape.future * fs]),
                                pastGiven: [p], futureGiven: [f])
         do {
-            out += try base.values(task: task, shape: shape, cond: one, symmetric: true, conditionStride: conditionStride,
-                                   interpolator: interpolator)
+            if base == .motion, let c = contexts?[i] {
+                let wide = BlockShape(channels: shape.channels, height: c.height, width: c.width, frames: shape.frames,
+                                      past: shape.past, future: shape.future)
+                let whole = Conditioning(past: p ? c.past : [Float](repeating: 0, count: shape.past * wide.frameSize),
+                                         future: f ? c.future : [Float](repeating: 0, count: shape.future * wide.frameSize),
+                                         pastGiven: [p], futureGiven: [f])
+                let b = try base.values(task: task, shape: wide, cond: whole, symmetric: true, conditionStride: conditionStride,
+                                        interpolator: interpolator)
+                out += c.crop(b, channels: shape.channels, size: shape.width)
+            } else {
+                out += try base.values(task: task, shape: shape, cond: one, symmetric: true, conditionStride: conditionStride,
+                                       interpolator: interpolator)
+            }
         } catch {
             fatalError("residual base \(base.rawValue): \(error)")
         }

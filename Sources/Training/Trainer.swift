@@ -114,15 +114,16 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// One optimisation step on N clips (N, k + n + f, C, H, W) of `height` x `width` (crops may be
-    /// smaller than the model's image size; H, W divisible by 2^(levels-1)).
+    /// smaller than the model's image size; H, W divisible by 2^(levels-1)). `contexts`: the whole frames
+    /// the motion base of each sample is computed on (makeExample).
     @discardableResult
-    public func trainStep(clips: [Float], samples n: Int, height: Int, width: Int) -> StepStats {
+    public func trainStep(clips: [Float], samples n: Int, height: Int, width: Int, contexts: [BaseContext?]? = nil) -> StepStats {
         let shape = shape(height: height, width: width)
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
                              base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking,
                              oneStepFraction: options.oneStepFraction ?? 0, seesBase: model.config.numFramesBase > 0,
-                             seed: options.seed, step: step)
+                             contexts: contexts, seed: options.seed, step: step)
         let cond = ex.cond.stacked(shape: shape)
         var out = [Float](repeating: 0, count: ex.xt.count), dOut = out
         out.withUnsafeMutableBufferPointer { o in
@@ -151,13 +152,14 @@ public final class Trainer: @unchecked Sendable {
 
     /// The loss on clips without updating anything (no dropout; the draws of step `drawStep`), e.g. a
     /// validation loss with a fixed `drawStep` so that successive evaluations compare.
-    public func evaluate(clips: [Float], samples n: Int, height: Int, width: Int, drawStep: Int) -> Double {
+    public func evaluate(clips: [Float], samples n: Int, height: Int, width: Int, drawStep: Int,
+                         contexts: [BaseContext?]? = nil) -> Double {
         let shape = shape(height: height, width: width)
         let ex = makeExample(clips: clips, shape: shape, samples: n, schedule: schedule,
                              parameterization: options.parameterization, residual: options.residual,
                              base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking,
                              oneStepFraction: options.oneStepFraction ?? 0, seesBase: model.config.numFramesBase > 0,
-                             seed: options.seed, step: drawStep)
+                             contexts: contexts, seed: options.seed, step: drawStep)
         let out = model.forward(x: ex.xt, t: ex.timeCond, cond: model.config.condFrames > 0 ? ex.cond.stacked(shape: shape) : nil,
                                 n: n, h: height, w: width)
         var grad = [Float](repeating: 0, count: out.count)

@@ -179,4 +179,32 @@ public final class VideoDataset: @unchecked Sendable {
         }
         return out
     }
+
+    /// For each clip of `batch` (made by `batch(...)` on this dataset): the whole decoded frames of its past
+    /// and future (flipped as its crop was) and where its crop lies in them, for the trainer to compute
+    /// the motion base on (Diffusion's BaseContext); nil for synthetic clips (rendered at the crop size).
+    public func baseContexts(_ batch: ClipBatch) -> [BaseContext?] {
+        let layout = batch.layout, offsets = layout.offsets, crop = batch.size
+        return batch.origins.map { o -> BaseContext? in
+            guard !o.synthetic else { return nil }
+            let v = videos[o.video]
+            func planar(_ index: Int) -> [Float] {
+                let src = v.frames[o.frame + offsets[index]]
+                var out = [Float](repeating: 0, count: channels * v.width * v.height)
+                for c in 0..<channels {
+                    for y in 0..<v.height {
+                        for x in 0..<v.width {
+                            let sx = o.flipped ? v.width - 1 - x : x
+                            out[(c * v.height + y) * v.width + x] = Float(src[(y * v.width + sx) * channels + c]) / 127.5 - 1
+                        }
+                    }
+                }
+                return out
+            }
+            let past = (0..<layout.past).flatMap { planar($0) }
+            let future = (0..<layout.future).flatMap { planar(layout.past + layout.current + $0) }
+            return BaseContext(past: past, future: future, width: v.width, height: v.height,
+                               x: o.flipped ? v.width - crop - o.x : o.x, y: o.y)
+        }
+    }
 }

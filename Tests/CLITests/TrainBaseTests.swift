@@ -32,6 +32,27 @@ import UNet
         #expect((try Self.config(b)["diffusion"] as? [String: Any])?["base"] as? String == "motion")
     }
 
+    /// --base-from-frame: the motion base of 8x8 crops computed on the whole 16-row frames changes the
+    /// losses, is recorded in the settings, may be switched on when resuming a run trained without it, and
+    /// needs the motion base.
+    @Test func baseFromTheWholeFrame() throws {
+        let video = try CLI.video("ball-base.mkv")
+        let a = "\(CLI.dir)/crop-base.safetensors", b = "\(CLI.dir)/frame-base.safetensors"
+        for (out, extra) in [(a, [String]()), (b, ["--base-from-frame"])] {
+            let r = try CLI.run(["train", video] + CLI.tiny + ["--crop", "8", "--steps", "3", "--seed", "11", "--base", "motion",
+                                                               "--out", out, "--metrics", out + ".jsonl"] + extra)
+            #expect(r.status == 0 && r.output.contains("base-from-frame") == !extra.isEmpty, "\(r.output)")
+        }
+        let losses = { (p: String) in try CLI.metrics(p + ".jsonl").map { $0["loss"] as? Double } }
+        #expect(try losses(a) != losses(b), "the whole-frame base should change the losses")
+        #expect(try SafeTensors(path: b).metadata["mcvd.train.settings"]?.contains(#""baseFromFrame":true"#) == true)
+        let r = try CLI.run(["train", video, "--resume", a, "--steps", "5", "--base-from-frame"])
+        #expect(r.status == 0 && r.output.contains("base-from-frame"), "\(r.output)")
+        #expect(try SafeTensors(path: a).metadata["mcvd.train.settings"]?.contains(#""baseFromFrame":true"#) == true)
+        let refused = try CLI.run(["train", video, "--base-from-frame"])
+        #expect(refused.status != 0 && refused.output.contains("base_from_frame applies to the motion base"), "\(refused.output)")
+    }
+
     @Test func configFileSetsTheBaseAndBadValuesAreRefused() throws {
         let video = try CLI.video("ball-base.mkv")
         let config = "\(CLI.dir)/base-config.json", out = "\(CLI.dir)/base-config.safetensors"

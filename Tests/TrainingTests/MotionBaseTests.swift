@@ -104,6 +104,37 @@ func psnr(_ a: [Float], _ b: [Float], peak: Float) -> Double {
         }
     }
 
+    /// A 16x16 crop at (20, 9) of a 48x40 texture moving 3 px a frame: with its BaseContext the training
+    /// base is Motion's frame on the whole frames (motionReference on the bytes), cropped there, and it is
+    /// closer to the true in-between crop than the base computed on the crop alone (border blocks whose match
+    /// lies outside the crop). A sample whose frames are all masked keeps the zero base.
+    @Test func baseFromTheWholeFrame() throws {
+        let (w, h, cs, x0, y0) = (48, 40, 16, 20, 9)
+        func frame(_ t: Double) -> [UInt8] { movingTexture(width: w, height: h, channels: 1, t: t, dx: 3, dy: 0) }
+        func planar(_ b: [UInt8]) -> [Float] { planarFloats(b, width: w, height: h, channels: 1, symmetric: true) }
+        func crop(_ f: [Float]) -> [Float] {
+            var out: [Float] = []
+            for y in 0..<cs {
+                let start: Int = (y0 + y) * w + x0
+                out += f[start ..< start + cs]
+            }
+            return out
+        }
+        let past = [frame(-2), frame(0)], future = [frame(2), frame(4)]   // k = f = 2 at stride 2: the target at t = 1
+        let context = BaseContext(past: past.flatMap(planar), future: future.flatMap(planar), width: w, height: h, x: x0, y: y0)
+        let shape = BlockShape(channels: 1, height: cs, width: cs, frames: 1, past: 2, future: 2)
+        let cropped = Conditioning(past: (past + past).flatMap { crop(planar($0)) }, future: (future + future).flatMap { crop(planar($0)) },
+                                   pastGiven: [true, false], futureGiven: [true, false])
+        let whole = baselines(cond: cropped, shape: shape, base: .motion, conditionStride: 2, contexts: [context, context])
+        let onCrop = baselines(cond: cropped, shape: shape, base: .motion, conditionStride: 2)
+        let reference = crop(planar(try motionReference(frame(0), frame(2), width: w, height: h, channels: 1, t: 0.5).frame))
+        #expect(Array(whole[0..<(cs * cs)]) == reference)
+        #expect(Array(whole[(cs * cs)...]) == [Float](repeating: 0, count: cs * cs), "both masked: generation's zero base")
+        let truth = crop(planar(frame(1)))
+        let pw = psnr(Array(whole[0..<(cs * cs)]), truth, peak: 2), pc = psnr(Array(onCrop[0..<(cs * cs)]), truth, peak: 2)
+        #expect(pw > pc + 1, "whole-frame base \(pw) dB, crop base \(pc) dB")
+    }
+
     @Test func otherTasksAndBasesFollowTheirTable() throws {
         let shape = BlockShape(channels: 1, height: 8, width: 8, frames: 2, past: 2, future: 1)
         let fs = shape.frameSize

@@ -96,6 +96,27 @@ func makeVideo(_ name: String, _ pipeline: String) throws -> String {
         }
     }
 
+    /// baseContexts: each clip's whole past and future frames (flipped as its crop was), with the crop's
+    /// corner in them: cropping them there gives the batch's own past and future crops, flipped or not.
+    @Test func baseContextsHoldTheCrops() throws {
+        let ds = VideoDataset(videos: [synthetic(0, frames: 30, c: 3), synthetic(1, frames: 30, c: 3)], channels: 3)
+        let layout = ClipLayout(past: 2, current: 1, future: 2, conditionStride: 2)
+        var flips = 0
+        for step in 0..<6 {
+            let b = try ds.batch(split: .train, layout: layout, count: 3, crop: 5, seed: 2, step: step)
+            let contexts = ds.baseContexts(b)
+            #expect(contexts.count == 3)
+            for (s, c) in contexts.enumerated() {
+                guard let c else { Issue.record("a real clip has a context"); continue }
+                if b.origins[s].flipped { flips += 1 }
+                #expect(c.width == 12 && c.height == 10 && c.past.count == 2 * 3 * 120 && c.future.count == 2 * 3 * 120)
+                #expect(c.crop(c.past, channels: 3, size: 5) == Array(b.past[s * 150 ..< (s + 1) * 150]))
+                #expect(c.crop(c.future, channels: 3, size: 5) == Array(b.future[s * 150 ..< (s + 1) * 150]))
+            }
+        }
+        #expect(flips > 0 && flips < 18)
+    }
+
     @Test func clipValuesCropsAndFlips() throws {
         let ds = VideoDataset(videos: [synthetic(0, frames: 30, c: 3), synthetic(1, frames: 30, c: 3)], channels: 3)
         let layout = ClipLayout(past: 1, current: 2, future: 1, frameSkip: 3)
