@@ -48,14 +48,7 @@ extension Mcvd {
                 videos (psnr, ssim) and the mean over all target frames (psnr_frames, ssim_frames).
                 """)
 
-        @Argument(help: "Video files (any format GStreamer's decodebin reads).")
-        var videos: [String] = []
-
-        @Flag(help: "Add every existing video file the footage list names (docs/data.md; see --data-md-path).")
-        var dataMd = false
-
-        @Option(help: "The footage list to read with --data-md (default: ./docs/data.md, then ./DATA.md).")
-        var dataMdPath: String?
+        @OptionGroup var footage: FootageOptions
 
         @Option(help: "Frame height the videos are decoded at (aspect kept, as for training).")
         var size: Int = 64
@@ -114,7 +107,6 @@ extension Mcvd {
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
-            if videos.isEmpty && !dataMd { throw ValidationError("name video files or pass --data-md") }
             guard size >= 16 else { throw ValidationError("--size must be >= 16 (SSIM's window is 11 pixels)") }
             guard validationFraction > 0 && validationFraction < 1 else { throw ValidationError("--validation-fraction must lie in (0, 1)") }
             if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be >= 1") }
@@ -131,8 +123,7 @@ extension Mcvd {
 
         func run() throws {
             Engine.setThreads(common.threads)
-            var paths = videos
-            if dataMd { paths += try dataMdVideos() }
+            let paths = try footage.paths(summaryPrefix: "# ")
             let runner = try model.map { try ModelRunner(path: $0, options: self) }
             let ffmpeg = noMinterpolate ? nil : Evaluation.findFFmpeg()
             var methods: [String] = task == .interpolate ? ["repeat", "blend", "motion"] : ["copy-last", "extrapolate"]
@@ -332,13 +323,6 @@ extension Mcvd {
                 try write("truth-\(gap)", v.frames[t])
                 for (m, method) in methods.enumerated() { try write("\(method)-\(gap)", estimates[m][i]) }
             }
-        }
-
-        /// The present videos of the footage list (VideoData's FootageList), with its summary line.
-        func dataMdVideos() throws -> [String] {
-            let list = try FootageList(path: dataMdPath)
-            print("# \(list.summary)")
-            return list.present
         }
     }
 }

@@ -5,6 +5,7 @@ import ArgumentParser
 import Diffusion
 import Foundation
 import Synchronization
+import VideoData
 
 struct CommonOptions: ParsableArguments {
     @Option(help: "Seed of every random draw (training batches, masks, noise; sampling noise).")
@@ -151,6 +152,36 @@ struct SamplingOptions: ParsableArguments {
         guard [1, 2, 4].contains(ensemble) else { throw ValidationError("--ensemble must be 1, 2 or 4") }
         guard eta >= 0 else { throw ValidationError("--eta must be >= 0") }
         if let warmStart, !(warmStart > 0 && warmStart <= 1) { throw ValidationError("--warm-start must lie in (0, 1]") }
+    }
+}
+
+/// The videos `mcvd train`, `eval` and `scene-cuts` read: files and folders (their files, sorted, hidden ones
+/// left out) and, with --data-md, every present file of the footage list (VideoData's FootageList).
+struct FootageOptions: ParsableArguments {
+    @Argument(help: "Video files or folders of videos (any format GStreamer's decodebin reads).")
+    var videos: [String] = []
+
+    @Flag(help: "Add every existing video file the footage list names (docs/data.md; see --data-md-path).")
+    var dataMd = false
+
+    @Option(help: "The footage list to read with --data-md (default: ./docs/data.md, then ./DATA.md).")
+    var dataMdPath: String?
+
+    func validate() throws {
+        guard !videos.isEmpty || dataMd else { throw ValidationError("give at least one video file or folder, or --data-md") }
+        if dataMdPath != nil && !dataMd { throw ValidationError("--data-md-path applies to --data-md") }
+    }
+
+    /// The named videos (folders expanded), then the footage list's present files not named already; the
+    /// list's summary line is printed after `prefix`.
+    func paths(summaryPrefix prefix: String = "") throws -> [String] {
+        var paths = try expandVideoPaths(videos)
+        if dataMd {
+            let list = try FootageList(path: dataMdPath)
+            print(prefix + list.summary)
+            paths += list.present.filter { !paths.contains($0) }
+        }
+        return paths
     }
 }
 

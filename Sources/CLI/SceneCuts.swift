@@ -24,12 +24,7 @@ extension Mcvd {
                 of pairs (i - 1, i + 1), and the PSNR of their blend against frame i.
                 """)
 
-        @Argument(help: "Video files (any format GStreamer's decodebin reads).")
-        var videos: [String] = []
-        @Flag(help: "Add every existing video file the footage list names (docs/data.md).")
-        var dataMd = false
-        @Option(help: "The footage list to read with --data-md (default: ./docs/data.md, then ./DATA.md).")
-        var dataMdPath: String?
+        @OptionGroup var footage: FootageOptions
         @Option(help: "Frame height the videos are decoded at.")
         var size: Int = 64
         @Option(help: "Scene-cut thresholds to report, comma-separated.")
@@ -46,7 +41,6 @@ extension Mcvd {
         var dump: String?
 
         func validate() throws {
-            if videos.isEmpty && !dataMd { throw ValidationError("name video files or pass --data-md") }
             guard size >= 16, spliced >= 1, maxFrames >= 3 else { throw ValidationError("--size >= 16, --spliced >= 1, --max-frames >= 3") }
         }
 
@@ -58,12 +52,7 @@ extension Mcvd {
         }
 
         func run() throws {
-            var paths = videos
-            if dataMd {
-                let footage = try FootageList(path: dataMdPath)
-                print("# \(footage.summary)")
-                paths += footage.present
-            }
+            let paths = try footage.paths(summaryPrefix: "# ")
             let cuts = try list(thresholds, "--thresholds"), stills = try list(staticThresholds, "--static-thresholds")
             var decoded: [(name: String, video: DecodedVideo)] = []
             for path in paths {

@@ -21,14 +21,7 @@ extension Mcvd {
                 --resume needs to continue exactly where it stopped. Ctrl-C saves a checkpoint and exits.
                 """)
 
-        @Argument(help: "Video files or folders of videos (any format GStreamer's decodebin reads).")
-        var videos: [String] = []
-
-        @Flag(help: "Add every existing video file the footage list names (docs/data.md; see --data-md-path).")
-        var dataMd = false
-
-        @Option(help: "The footage list to read with --data-md (default: ./docs/data.md, then ./DATA.md).")
-        var dataMdPath: String?
+        @OptionGroup var footage: FootageOptions
 
         @Option(name: .customLong("config"), help: "JSON config: model/data/diffusion/training/optim sections (docs/training.md).")
         var configFile: String?
@@ -120,8 +113,6 @@ extension Mcvd {
         }
 
         func validate() throws {
-            guard !videos.isEmpty || dataMd else { throw ValidationError("give at least one video file or folder, or --data-md") }
-            if dataMdPath != nil && !dataMd { throw ValidationError("--data-md-path applies to --data-md") }
             guard checkpointEvery >= 1, validateEvery >= 1, validationClips >= 1, logEvery >= 1 else {
                 throw ValidationError("--checkpoint-every, --validate-every, --validation-clips and --log-every must be >= 1")
             }
@@ -234,12 +225,7 @@ extension Mcvd {
             print("parameters: \(trainer.model.parameterCount)")
 
             // Data.
-            var paths = try expandVideoPaths(videos)
-            if dataMd {
-                let list = try FootageList(path: dataMdPath)
-                print(list.summary)
-                paths += list.present.filter { !paths.contains($0) }
-            }
+            let paths = try footage.paths()
             let dataset = VideoDataset(paths: paths, height: settings.size, channels: settings.channels,
                                        validationFraction: settings.validationFraction, maxFrames: maxFrames) { line in
                 if line.hasPrefix("skipped") { stderrLine("warning: \(line)") } else { print(line) }
@@ -325,7 +311,7 @@ extension Mcvd {
             if synthetic != nil { progress.note("clips drawn: \(drawn.real) real, \(drawn.synthetic) synthetic") }
             if interruptRequested.load(ordering: .relaxed) {
                 progress.note("interrupted: checkpoint at step \(trainer.step) saved to \(outPath); "
-                              + "continue with: mcvd train --resume \(outPath) \(dataMd ? "--data-md" : "<videos>")")
+                              + "continue with: mcvd train --resume \(outPath) \(footage.dataMd ? "--data-md" : "<videos>")")
             } else {
                 progress.note("done: \(trainer.step) steps in \(clock(elapsed)); model saved to \(outPath)")
             }
