@@ -19,7 +19,9 @@
 # frame-rate conversion); residual over the motion-compensated base; masks 0.25 / 0.25 (56% of samples
 # are interpolation); 90% of the samples trained as the noise-free one-step sampler runs the network.
 # From step LR_DROP_AT (default 7451, where the shipped model's first phase ended) the peak learning rate
-# is 5e-5 instead of 2e-4 (`mcvd train --resume ... --lr 5e-5`; docs/default-model.md, third session).
+# is 5e-5 instead of 2e-4 (`mcvd train --resume ... --lr 5e-5`; docs/default-model.md, third session);
+# from step BASE_FROM_FRAME_AT (default 9129) the motion base is computed on the whole frames
+# (`--base-from-frame`; docs/default-model.md, fourth session).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 total=${1:-30000}
@@ -28,6 +30,7 @@ out=$root/models/default.safetensors
 threads=${MCVD_THREADS:-1}
 chunk=${CHUNK:-1000}
 drop_at=${LR_DROP_AT:-7451}
+frame_at=${BASE_FROM_FRAME_AT:-9129}
 export PATH=/opt/swift/usr/bin:$PATH
 cd "$root"
 swift build -c release --product mcvd 2>&1 | tail -1
@@ -58,12 +61,17 @@ echo "train-default: $done_steps of $total steps done (from: ${from:-scratch})"
 while [ "$done_steps" -lt "$total" ]; do
   next=$(( done_steps + chunk < total ? done_steps + chunk : total ))
   [ "$done_steps" -lt "$drop_at" ] && [ "$next" -gt "$drop_at" ] && next=$drop_at
+  [ "$done_steps" -lt "$frame_at" ] && [ "$next" -gt "$frame_at" ] && next=$frame_at
   lr=()
   if [ -n "$from" ] && [ "$done_steps" -ge "$drop_at" ] && ! meta "$from" train.options | grep -q '"lr":5e-05'; then
     lr=(--lr 5e-5)
   fi
+  frame=()
+  if [ -n "$from" ] && [ "$done_steps" -ge "$frame_at" ] && ! meta "$from" mcvd.train.settings | grep -q '"baseFromFrame":true'; then
+    frame=(--base-from-frame)
+  fi
   if [ -n "$from" ]; then
-    "$mcvd" train "${common[@]}" --resume "$from" "${lr[@]}" --out "$state" --steps "$next"
+    "$mcvd" train "${common[@]}" --resume "$from" "${lr[@]}" "${frame[@]}" --out "$state" --steps "$next"
   else
     "$mcvd" train "${common[@]}" --out "$state" --steps "$next" --seed 1 \
         --size 64 --crop 32 --batch 16 --past 2 --current 1 --future 2 --condition-stride 2 --dropout 0.1 \
