@@ -30,12 +30,15 @@ enum GapChoice: Equatable {
     /// offsets from `rangeStart` (the element's input: kept frame j is frame rangeStart + 2j, target t lies
     /// in gap (t - 1 - rangeStart) / 2), with scene-threshold / static-threshold (0 = off) and a model of k
     /// past and f future frames. The pair tests are the element's: Motion's SceneCut score of the estimate
-    /// method=motion renders from, and StaticContent.
+    /// method=motion renders from, and StaticContent. `known`: scores already made (Evaluation.pairScores),
+    /// by the frame index of a pair's later frame; the other pairs are scored here.
     static func choose(frames: [[UInt8]], width: Int, height: Int, channels: Int, rangeStart: Int, targets: [Int],
-                       k: Int, f: Int, sceneThreshold: Float, staticThreshold: Float) throws -> [GapChoice] {
+                       k: Int, f: Int, sceneThreshold: Float, staticThreshold: Float,
+                       known: [Int: (scene: Float, staticDifference: Float)] = [:]) throws -> [GapChoice] {
         let kept = stride(from: rangeStart, to: frames.count, by: 2).map { frames[$0] }
         let interpolator = MotionInterpolator()
         var scores: [Int: (scene: Float, staticDifference: Float)] = [:]   // by the later kept frame of a pair
+        for (frame, s) in known where frame > rangeStart && (frame - rangeStart) % 2 == 0 { scores[(frame - rangeStart) / 2] = s }
         func pair(_ later: Int) throws -> (scene: Float, staticDifference: Float) {
             if let known = scores[later] { return known }
             let s = try Evaluation.pairScores(kept[later - 1], kept[later], width: width, height: height,

@@ -170,12 +170,17 @@ extension Mcvd {
                 // Every method's estimate of every target, in `methods` order.
                 var estimates: [[[UInt8]]] = []
                 let f = video.frames
+                // The scene and static scores of each target's pair (t - 1, t + 1), from the motion method's
+                // estimate: the model row's gap decisions read them.
+                var pairScores: [Int: (scene: Float, staticDifference: Float)] = [:]
                 if task == .interpolate {
                     estimates.append(targets.map { f[$0 - 1] })
                     estimates.append(targets.map { Evaluation.blend(f[$0 - 1], f[$0 + 1]) })
-                    estimates.append(try targets.map {
-                        try Evaluation.motion(f[$0 - 1], f[$0 + 1], width: video.width, height: video.height,
-                                              channels: video.channels, interpolator: interpolator)
+                    estimates.append(try targets.map { t in
+                        let m = try Evaluation.motionWithScores(f[t - 1], f[t + 1], width: video.width, height: video.height,
+                                                                channels: video.channels, interpolator: interpolator)
+                        pairScores[t + 1] = (m.scene, m.staticDifference)
+                        return m.frame
                     })
                     if useMinterpolate, let ffmpeg {
                         estimates.append(try minterpolated(video, range: cut..<n, targets: targets, ffmpeg: ffmpeg))
@@ -189,7 +194,8 @@ extension Mcvd {
                     if task == .interpolate {
                         let c = try GapChoice.choose(frames: f, width: video.width, height: video.height, channels: video.channels,
                                                      rangeStart: cut, targets: targets, k: runner.k, f: runner.f,
-                                                     sceneThreshold: Float(sceneThreshold), staticThreshold: Float(staticThreshold))
+                                                     sceneThreshold: Float(sceneThreshold), staticThreshold: Float(staticThreshold),
+                                                     known: pairScores)
                         let counts = [("scene cut", c.filter { $0 == .sceneCut }.count), ("static", c.filter { $0 == .still }.count),
                                       ("fallback", c.filter { $0 == .fallback }.count)].filter { $0.1 > 0 }
                         if !counts.isEmpty {

@@ -36,26 +36,27 @@ public enum Evaluation {
     /// gives the nearer original (a for t <= 0.5). `interpolator` is reused across calls.
     public static func motion(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int, channels: Int, t: Float = 0.5,
                               interpolator: MotionInterpolator) throws -> [UInt8] {
-        precondition(channels == 1 || channels == 3)
-        precondition(a.count == width * height * channels && b.count == a.count)
-        var fa = a, fb = b, out = [UInt8](repeating: 0, count: a.count)
-        try fa.withUnsafeMutableBytes { pa in try fb.withUnsafeMutableBytes { pb in try out.withUnsafeMutableBytes { po in
-            func planes(_ p: UnsafeMutableRawBufferPointer) -> [MotionPlane] {
-                (0..<channels).map { c in
-                    MotionPlane(base: p.baseAddress! + c, width: width, height: height, rowStride: width * channels, pixelStride: channels)
-                }
-            }
-            let (qa, qb, qo) = (planes(pa), planes(pb), planes(po))
-            func luma(_ q: [MotionPlane]) -> LumaSource { channels == 1 ? .plane(q[0]) : .rgb(q[0], q[1], q[2]) }
+        try motionWithScores(a, b, width: width, height: height, channels: channels, t: t, interpolator: interpolator).frame
+    }
+
+    /// `motion` and, from the same estimate, the pair's scores (`pairScores`; the scene score at time t).
+    public static func motionWithScores(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int, channels: Int, t: Float = 0.5,
+                                        interpolator: MotionInterpolator) throws -> (frame: [UInt8], scene: Float, staticDifference: Float) {
+        var out = [UInt8](repeating: 0, count: a.count)
+        let scores = try withPlanes(a, b, width: width, height: height, channels: channels) { qa, qb in
             try interpolator.estimate(a: luma(qa), b: luma(qb))
             interpolator.prepare(t: t)
-            if interpolator.isSceneCut {
-                po.copyBytes(from: t <= 0.5 ? pa : pb)
-            } else {
-                try interpolator.render(t: t, a: qa, b: qb, output: qo)
+            let scores = (interpolator.sceneScore, try StaticContent.difference(luma(qa), luma(qb)))
+            try out.withUnsafeMutableBytes { po in
+                if interpolator.isSceneCut {
+                    po.copyBytes(from: t <= 0.5 ? a : b)
+                } else {
+                    try interpolator.render(t: t, a: qa, b: qb, output: planes(po, width: width, height: height, channels: channels))
+                }
             }
-        } } }
-        return out
+            return scores
+        }
+        return (out, scores.0, scores.1)
     }
 
     /// The scene-cut score (Motion's SceneCut, as the element's scene-threshold reads it: the estimate
@@ -63,21 +64,33 @@ public enum Evaluation {
     /// per 16x16 block, the element's static-threshold) of frames a and b (HWC bytes, 1 or 3 channels).
     public static func pairScores(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int, channels: Int,
                                   interpolator: MotionInterpolator) throws -> (scene: Float, staticDifference: Float) {
+        try withPlanes(a, b, width: width, height: height, channels: channels) { qa, qb in
+            try interpolator.estimate(a: luma(qa), b: luma(qb))
+            interpolator.prepare(t: 0.5)
+            return (interpolator.sceneScore, try StaticContent.difference(luma(qa), luma(qb)))
+        }
+    }
+
+    /// Motion's planes of two HWC byte frames (1 or 3 channels) for `body`.
+    static func withPlanes<R>(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int, channels: Int,
+                              _ body: ([MotionPlane], [MotionPlane]) throws -> R) throws -> R {
         precondition(channels == 1 || channels == 3)
         precondition(a.count == width * height * channels && b.count == a.count)
         var fa = a, fb = b
         return try fa.withUnsafeMutableBytes { pa in try fb.withUnsafeMutableBytes { pb in
-            func luma(_ p: UnsafeMutableRawBufferPointer) -> LumaSource {
-                let q = (0..<channels).map { c in
-                    MotionPlane(base: p.baseAddress! + c, width: width, height: height, rowStride: width * channels, pixelStride: channels)
-                }
-                return channels == 1 ? .plane(q[0]) : .rgb(q[0], q[1], q[2])
-            }
-            try interpolator.estimate(a: luma(pa), b: luma(pb))
-            interpolator.prepare(t: 0.5)
-            return (interpolator.sceneScore, try StaticContent.difference(luma(pa), luma(pb)))
+            try body(planes(pa, width: width, height: height, channels: channels), planes(pb, width: width, height: height, channels: channels))
         } }
     }
+
+    /// The channel planes of an HWC byte frame.
+    static func planes(_ p: UnsafeMutableRawBufferPointer, width: Int, height: Int, channels: Int) -> [MotionPlane] {
+        (0..<channels).map { c in
+            MotionPlane(base: p.baseAddress! + c, width: width, height: height, rowStride: width * channels, pixelStride: channels)
+        }
+    }
+
+    /// Luma of 1 (gray) or 3 (RGB) channel planes.
+    static func luma(_ q: [MotionPlane]) -> LumaSource { q.count == 1 ? .plane(q[0]) : .rgb(q[0], q[1], q[2]) }
 
     /// Linear extrapolation of the next frame: 2 * last - secondLast per sample, clipped to 0...255.
     public static func extrapolate(last: [UInt8], secondLast: [UInt8]) -> [UInt8] {
