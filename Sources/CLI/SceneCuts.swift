@@ -61,47 +61,27 @@ extension Mcvd {
                 }
             }
             let interpolator = MotionInterpolator()
-            func score(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int) throws -> Float {
-                var fa = a, fb = b
-                return try fa.withUnsafeMutableBytes { pa in try fb.withUnsafeMutableBytes { pb in
-                    let qa = MotionPlane(base: pa.baseAddress!, width: width, height: height, rowStride: width, pixelStride: 1)
-                    let qb = MotionPlane(base: pb.baseAddress!, width: width, height: height, rowStride: width, pixelStride: 1)
-                    try interpolator.estimate(a: .plane(qa), b: .plane(qb))
-                    interpolator.prepare(t: 0.5)
-                    return interpolator.sceneScore
-                } }
-            }
-            func difference(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int) throws -> Float {
-                var fa = a, fb = b
-                return try fa.withUnsafeMutableBytes { pa in try fb.withUnsafeMutableBytes { pb in
-                    try StaticContent.difference(
-                        .plane(MotionPlane(base: pa.baseAddress!, width: width, height: height, rowStride: width, pixelStride: 1)),
-                        .plane(MotionPlane(base: pb.baseAddress!, width: width, height: height, rowStride: width, pixelStride: 1)))
-                } }
+            func score(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int) throws -> (scene: Float, staticDifference: Float) {
+                try Evaluation.pairScores(a, b, width: width, height: height, channels: 1, interpolator: interpolator)
             }
 
-            // Inside the videos: scores of pairs 1 and 2 apart; static differences of (i - 1, i + 1).
+            // Inside the videos: scores of pairs 1 and 2 apart; static differences of (i - 1, i + 1), the
+            // pairs 2 apart.
             var inside: [Int: [(video: String, score: Float)]] = [1: [], 2: []]
+            var ranked: [(video: String, i: Int, d: Int, score: Float)] = []   // every inside pair, for the top list
             var statics: [(difference: Float, psnr: Double)] = []
             for (name, v) in decoded {
                 let f = v.frames
                 for d in [1, 2] where f.count > d {
-                    for i in 0..<(f.count - d) { inside[d]!.append((name, try score(f[i], f[i + d], width: v.width, height: v.height))) }
-                }
-                for i in 1..<max(1, f.count - 1) {
-                    let diff = try difference(f[i - 1], f[i + 1], width: v.width, height: v.height)
-                    statics.append((diff, Metrics.psnr(f[i], Evaluation.blend(f[i - 1], f[i + 1]))))
+                    for i in 0..<(f.count - d) {
+                        let s = try score(f[i], f[i + d], width: v.width, height: v.height)
+                        inside[d]!.append((name, s.scene))
+                        ranked.append((name, i, d, s.scene))
+                        if d == 2 { statics.append((s.staticDifference, Metrics.psnr(f[i + 1], Evaluation.blend(f[i], f[i + 2])))) }
+                    }
                 }
                 let worst = inside[1]!.filter { $0.video == name }.map(\.score).max() ?? 0
                 print("video=\(name) frames=\(f.count) size=\(v.width)x\(v.height) max_score_d1=\(fmt(worst))")
-            }
-            var ranked: [(video: String, i: Int, d: Int, score: Float)] = []
-            for (name, v) in decoded {
-                for d in [1, 2] where v.frames.count > d {
-                    for i in 0..<(v.frames.count - d) {
-                        ranked.append((name, i, d, try score(v.frames[i], v.frames[i + d], width: v.width, height: v.height)))
-                    }
-                }
             }
             for r in ranked.sorted(by: { $0.score > $1.score }).prefix(top) {
                 print("top video=\(r.video) frames=\(r.i),\(r.i + r.d) score=\(fmt(r.score))")
@@ -125,7 +105,7 @@ extension Mcvd {
                     for m in 0..<spliced {
                         let fa = crop(a, frame: (a.frames.count * (2 * m + 1)) / (2 * spliced), width: w)
                         let fb = crop(b, frame: (b.frames.count * (2 * m + 1)) / (2 * spliced), width: w)
-                        splicedScores.append(try score(fa, fb, width: w, height: a.height))
+                        splicedScores.append(try score(fa, fb, width: w, height: a.height).scene)
                     }
                 }
             }
