@@ -154,30 +154,36 @@ public final class VideoDataset: @unchecked Sendable {
                 if j < layout.past { (index, offset) = (0, (b * layout.past + j) * plane) }
                 else if j < layout.past + layout.current { (index, offset) = (1, (b * layout.current + j - layout.past) * plane) }
                 else { (index, offset) = (2, (b * layout.future + j - layout.past - layout.current) * plane) }
-                func write(_ dst: inout [Float]) {
-                    dst.withUnsafeMutableBufferPointer { d in
-                        src.withUnsafeBufferPointer { s in
-                            for c in 0..<channels {
-                                for yy in 0..<crop {
-                                    let row = (y + yy) * width
-                                    let o = offset + (c * crop + yy) * crop
-                                    for xx in 0..<crop {
-                                        let sx = x + (flip ? crop - 1 - xx : xx)
-                                        d[o + xx] = Float(s[(row + sx) * channels + c]) / 127.5 - 1
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                let window = (x: x, y: y, width: crop, height: crop)
                 switch index {
-                case 0: write(&out.past)
-                case 1: write(&out.current)
-                default: write(&out.future)
+                case 0: planar(src, width: width, window: window, flip: flip, into: &out.past, at: offset)
+                case 1: planar(src, width: width, window: window, flip: flip, into: &out.current, at: offset)
+                default: planar(src, width: width, window: window, flip: flip, into: &out.future, at: offset)
                 }
             }
         }
         return out
+    }
+
+    /// The `window` of an HWC byte frame `width` wide (mirrored within the window when `flip`), as planar
+    /// floats code / 127.5 - 1 (C x window height x window width) written into `dst` from `offset`.
+    func planar(_ src: [UInt8], width: Int, window: (x: Int, y: Int, width: Int, height: Int), flip: Bool,
+                into dst: inout [Float], at offset: Int) {
+        let (w, h) = (window.width, window.height)
+        dst.withUnsafeMutableBufferPointer { d in
+            src.withUnsafeBufferPointer { s in
+                for c in 0..<channels {
+                    for yy in 0..<h {
+                        let row = (window.y + yy) * width
+                        let o = offset + (c * h + yy) * w
+                        for xx in 0..<w {
+                            let sx = window.x + (flip ? w - 1 - xx : xx)
+                            d[o + xx] = Float(s[(row + sx) * channels + c]) / 127.5 - 1
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// For each clip of `batch` (made by `batch(...)` on this dataset): the whole decoded frames of its past
@@ -188,21 +194,16 @@ public final class VideoDataset: @unchecked Sendable {
         return batch.origins.map { o -> BaseContext? in
             guard !o.synthetic else { return nil }
             let v = videos[o.video]
-            func planar(_ index: Int) -> [Float] {
-                let src = v.frames[o.frame + offsets[index]]
-                var out = [Float](repeating: 0, count: channels * v.width * v.height)
-                for c in 0..<channels {
-                    for y in 0..<v.height {
-                        for x in 0..<v.width {
-                            let sx = o.flipped ? v.width - 1 - x : x
-                            out[(c * v.height + y) * v.width + x] = Float(src[(y * v.width + sx) * channels + c]) / 127.5 - 1
-                        }
-                    }
+            let whole = (x: 0, y: 0, width: v.width, height: v.height), size = channels * v.width * v.height
+            func frames(_ indices: [Int]) -> [Float] {
+                var out = [Float](repeating: 0, count: indices.count * size)
+                for (j, index) in indices.enumerated() {
+                    planar(v.frames[o.frame + offsets[index]], width: v.width, window: whole, flip: o.flipped, into: &out, at: j * size)
                 }
                 return out
             }
-            let past = (0..<layout.past).flatMap { planar($0) }
-            let future = (0..<layout.future).flatMap { planar(layout.past + layout.current + $0) }
+            let past = frames(Array(0..<layout.past))
+            let future = frames((0..<layout.future).map { layout.past + layout.current + $0 })
             return BaseContext(past: past, future: future, width: v.width, height: v.height,
                                x: o.flipped ? v.width - crop - o.x : o.x, y: o.y)
         }
