@@ -64,7 +64,7 @@ extension Mcvd {
         // Data.
         @Option(help: "Frame colour: gray or rgb (default gray).") var channels: ChannelsArgument?
         @Option(help: "Frame height the videos are decoded at; the model's image size (default 64).") var size: Int?
-        @Option(help: "Square training crop, <= size (default: size).") var crop: Int?
+        @Option(help: "Square training crop, <= size (default: size; may change on --resume).") var crop: Int?
         @Option(help: "Past conditioning frames k (default 2).") var past: Int?
         @Option(help: "Frames to denoise n (default 1).") var current: Int?
         @Option(help: "Future conditioning frames f (default 1).") var future: Int?
@@ -77,7 +77,7 @@ extension Mcvd {
         @Option(help: "A still image or folder of images for --synthetic (repeatable; default: the photos tools/install-data.sh installs).")
         var stills: [String] = []
         // Training.
-        @Option(help: "Clips per step (default 8).") var batch: Int?
+        @Option(help: "Clips per step (default 8; may change on --resume).") var batch: Int?
         @Option(help: "Total training steps (default 10000; with --resume: the new total).") var steps: Int?
         @Option(help: "Adam learning rate (default 2e-4; with --resume: the peak rate from the checkpoint's step on, e.g. lower for a last phase).") var lr: Double?
         @Option(help: "Linear learning-rate warm-up steps (default 1000).") var warmup: Int?
@@ -96,6 +96,10 @@ extension Mcvd {
         var seeBase: Bool?
         @Flag(inversion: .prefixedNo, help: "Motion base: compute a real clip's base on its whole decoded frames and crop it, as inference computes it, instead of on the training crop (data.base_from_frame; may change on --resume).")
         var baseFromFrame: Bool?
+
+        /// Settings a resumed run may change: what the training draws are, not the model or its optimisation
+        /// (the network is fully convolutional: the crop and batch change the draws, not the weights' shapes).
+        static let resumable = ["--synthetic", "--stills", "--base-from-frame", "--crop", "--batch"]
 
         /// The options that define the model and its training, which a resumed run takes from the checkpoint.
         var settingFlags: [(String, Bool)] {
@@ -120,10 +124,10 @@ extension Mcvd {
             if let resume {
                 guard FileManager.default.fileExists(atPath: resume) else { throw ValidationError("--resume: no file \(resume)") }
                 // Data that only adds training draws may change on resume; the model and its training may not.
-                let given = settingFlags.filter { $0.1 && !["--synthetic", "--stills", "--base-from-frame"].contains($0.0) }.map(\.0)
+                let given = settingFlags.filter { $0.1 && !Self.resumable.contains($0.0) }.map(\.0)
                 guard given.isEmpty else {
                     throw ValidationError("--resume takes the model and training settings from the checkpoint; "
-                                          + "drop \(given.joined(separator: ", ")) (only --steps, --lr, --see-base, --synthetic, --stills and --base-from-frame may change)")
+                                          + "drop \(given.joined(separator: ", ")) (only --steps, --lr, --see-base, \(Self.resumable.joined(separator: ", ")) may change)")
                 }
             } else {
                 _ = try resolvedSettings()
@@ -197,6 +201,8 @@ extension Mcvd {
                 if let synthetic { s.synthetic = synthetic }
                 if !stills.isEmpty { s.stills = stills }
                 if let baseFromFrame { s.baseFromFrame = baseFromFrame }
+                if let crop { s.crop = crop }
+                if let batch { s.batch = batch }
                 do { try s.check() } catch let e as SettingsError { throw CLIError(e.description) }
                 trainer = try Trainer(checkpoint: resume, seeBase: widen, learningRate: lr)
                 guard trainer.options == s.trainingOptions, trainer.model.config == s.unetConfig else {

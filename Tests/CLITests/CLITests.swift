@@ -309,8 +309,21 @@ struct CLIFailure: Error, CustomStringConvertible {
         #expect(file.metadata["mcvd.train.settings"]?.contains("\"lr\":5") == true)
         r = try CLI.run(["train", try CLI.video(), "--resume", checkpoint, "--steps", "4", "--lr", "0", "--out", next])
         #expect(r.status != 0 && r.output.contains("--lr must be > 0"), "\(r.output)")
-        r = try CLI.run(["train", try CLI.video(), "--resume", checkpoint, "--steps", "4", "--batch", "2", "--out", next])
-        #expect(r.status != 0 && r.output.contains("drop --batch"), "\(r.output)")
+        r = try CLI.run(["train", try CLI.video(), "--resume", checkpoint, "--steps", "4", "--dropout", "0.2", "--out", next])
+        #expect(r.status != 0 && r.output.contains("drop --dropout"), "\(r.output)")
+    }
+
+    /// `train --resume --crop --batch` changes the draws, not the model: the run continues with the new crop
+    /// and batch (stored in the settings), and a crop the size does not allow is refused.
+    @Test func resumeWithANewCropAndBatch() throws {
+        let checkpoint = try Self.model(), next = "\(CLI.dir)/resume-crop.safetensors"
+        var r = try CLI.run(["train", try CLI.video(), "--resume", checkpoint, "--steps", "5", "--crop", "8", "--batch", "3", "--out", next])
+        #expect(r.status == 0 && r.output.contains("crop=8"), "\(r.output)")
+        let settings = try #require(try SafeTensors(path: next).metadata["mcvd.train.settings"])
+        #expect(settings.contains("\"crop\":8") && settings.contains("\"batch\":3"), "\(settings)")
+        #expect(try SafeTensors(path: next).metadata["step"] == "5")
+        r = try CLI.run(["train", try CLI.video(), "--resume", checkpoint, "--steps", "5", "--crop", "32", "--out", next])
+        #expect(r.status != 0 && r.output.contains("crop 32 must be <= size 16"), "\(r.output)")
     }
 
     static func pngs(_ dir: String) throws -> [String] {
