@@ -164,21 +164,23 @@ struct ModelRunner {
                     ? BlockCondition(past: (0..<k).reversed().map { planes[t - 1 - 2 * $0] }, future: (0..<f).map { planes[t + 1 + 2 * $0] })
                     : BlockCondition(past: model.conditionOffsets.past.map { planes[t + $0] })   // t-1-(k-1)s, ..., t-1
             }
-            let made = try generator.sample(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
-                                            noiseBlocks: part.map(\.block))
+            let overMotion = task == .interpolate && colourFromMotion
+            let made = try generator.sampleWithBases(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
+                                                     noiseBlocks: part.map(\.block), bases: overMotion)
             for (m, block) in zip(part, made) {
                 let t = targets[m.index]
-                // Written over the frame whose colour a 1-channel model keeps (the file header).
-                let canvas: [UInt8]
-                if task == .interpolate && colourFromMotion {
+                if overMotion {
+                    // The model's correction added to the luma of motion's colour frame (as the element).
                     guard let motion else { throw CLIError("a gray motion-base model on RGB frames needs the motion method's frames") }
-                    canvas = motion[m.index]
+                    let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: motion[m.index])
+                    try buffer.view.addLuma(zip(block.frames[0], block.bases[0]).map { $0 - $1 }, range: model.range)
+                    out[m.index] = buffer.bytes
                 } else {
-                    canvas = v.frames[t - 1]
+                    // Written over the frame whose colour a 1-channel model keeps (the file header).
+                    let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: v.frames[t - 1])
+                    try buffer.view.write(block.frames[0], channels: model.channels, range: model.range, keepColour: true)
+                    out[m.index] = buffer.bytes
                 }
-                let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: canvas)
-                try buffer.view.write(block[0], channels: model.channels, range: model.range, keepColour: true)
-                out[m.index] = buffer.bytes
             }
         }
         return out

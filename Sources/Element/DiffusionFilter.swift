@@ -253,7 +253,7 @@ extension McvdFilter {
         case .model(let given): inputs = given
         }
         let fallback = settings.withLock { $0.diffusion.fallback }
-        var made: [[Float]]?
+        var made: FrameGenerator.SampledBlock?
         var late = inputs == nil
         var cancelled = false
         var rendered: [Int: BufferPtr] = [:]
@@ -287,8 +287,8 @@ extension McvdFilter {
                 if rendered[j] == nil {
                     var info = info
                     let canvas = colourCanvas(from: from, to: to, t: Float(j + 1) / Float(n + 1), engine: engine, info: &info)
-                    defer { bufferUnref(canvas) }
-                    rendered[j] = try engine.render(made[j], over: canvas, info: &info)
+                    defer { bufferUnref(canvas.buffer) }
+                    rendered[j] = try engine.render(made, frame: j, over: canvas.buffer, addsCorrection: canvas.motion, info: &info)
                 }
             } catch {
                 postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: \(error)")
@@ -301,22 +301,22 @@ extension McvdFilter {
         return cancelled ? GST_FLOW_FLUSHING : ret
     }
 
-    /// The frame a 1-channel model's frame is written over (it keeps that frame's colour): for a model
-    /// refining the motion base on a colour stream, method=motion's full-colour frame at t (the model's
-    /// luma then lands on motion-compensated colour, as `mcvd eval` scores it); else
-    /// (and on a scene cut or a motion failure) the earlier original. Returns a new ref.
-    /// Runs on the worker, with the engine's own motion state (the streaming thread's `stream.motion` serves
-    /// the scene-cut test) and the gap's caps `info`.
-    func colourCanvas(from: HeldFrame, to: HeldFrame, t: Float, engine: DiffusionEngine, info: inout GstVideoInfo) -> BufferPtr {
-        guard engine.model.channels == 1, engine.model.base == .motion, engine.format.family != .gray else {
-            return bufferRef(from.buffer)
-        }
+    /// The frame a 1-channel model's frame goes over (it keeps that frame's colour): for a model refining
+    /// the motion base on a colour stream, method=motion's full-colour frame at t, to which the model adds
+    /// its correction (`motion` true; on a scene cut there the nearer original, as `mcvd eval`'s motion
+    /// row gives; the model's luma change then lands on motion's colour, as `mcvd eval` scores it); else,
+    /// and when motion fails, the earlier original, written over with the model's luma (`motion` false).
+    /// Returns a new ref. Runs on the worker, with the engine's own motion state (the streaming thread's
+    /// `stream.motion` serves the scene-cut test) and the gap's caps `info`.
+    func colourCanvas(from: HeldFrame, to: HeldFrame, t: Float, engine: DiffusionEngine,
+                      info: inout GstVideoInfo) -> (buffer: BufferPtr, motion: Bool) {
+        guard engine.correctsMotionColour else { return (bufferRef(from.buffer), false) }
         switch engine.canvasMotion.synthesize(info: &info, from.buffer, to.buffer, t: t) {
-        case .frame(let out): return out
-        case .sceneCut(let useFirst): return bufferRef(useFirst ? from.buffer : to.buffer)
+        case .frame(let out): return (out, true)
+        case .sceneCut(let useFirst): return (bufferRef(useFirst ? from.buffer : to.buffer), true)
         case .failed(let why):
             gstLog(.warning, element, "motion colour for the model's frame failed (\(why)); keeping the earlier frame's colour")
-            return bufferRef(from.buffer)
+            return (bufferRef(from.buffer), false)
         }
     }
 }

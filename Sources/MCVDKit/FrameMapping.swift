@@ -149,6 +149,33 @@ extension FrameView {
     }
 }
 
+extension FrameView {
+    /// Adds a 1-channel model's correction (H, W: its frame minus its base, in the model's range) to the
+    /// frame's luma, keeping its colour: the Y code (gray, YUV) and every RGB channel move by the same
+    /// number of codes (the change times the code range: what the model's luma input, the Y code or
+    /// BT.601 luma over the maximum, moves by), each rounded and clamped to the codes; chroma and alpha
+    /// untouched. A correction of zero leaves every code as it is.
+    public func addLuma(_ correction: [Float], range: SampleRange = .symmetric) throws {
+        let w = width, h = height
+        guard correction.count == w * h else {
+            throw MCVDKitError("luma correction has \(correction.count) values, \(format.name) \(w)x\(h) needs \(w * h)")
+        }
+        let maxCode = format.maxValue
+        let scale = Float(maxCode) * (range == .symmetric ? 0.5 : 1)
+        let planes = format.family == .rgb ? [access(0), access(1), access(2)] : [access(0)]
+        correction.withUnsafeBufferPointer { d in
+            for a in planes {
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let code = Float(a.load(x, y)) + d[y * w + x] * scale
+                        a.store(x, y, min(max(Int(code.rounded()), 0), maxCode))
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// YUV codes <-> RGB in [0, 1] for one format's depth and a colour space.
 struct YUVCodes {
     let kr: Float, kb: Float, kg: Float

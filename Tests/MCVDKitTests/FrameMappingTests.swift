@@ -170,6 +170,36 @@ func packedFrame(_ format: PixelFormat, width w: Int, height h: Int, _ px: [(Flo
         }
     }
 
+    /// A 1-channel model's correction over a colour frame (the motion base's frame): every luma-carrying
+    /// component (Y; R, G and B) moves by the correction times the code range, rounded and clamped; chroma,
+    /// alpha and padding stay; zero leaves every byte; a wrong-sized correction is an error.
+    @Test(arguments: PixelFormat.allCases)
+    func addLumaMovesLumaOnly(_ format: PixelFormat) throws {
+        for (w, h) in Self.sizes {
+            let frame = try packedFrame(format, width: w, height: h, picture(width: w, height: h, seed: UInt64(w + 7 * h)))
+            let copy = try FrameBuffer(format: format, width: w, height: h, bytes: frame.bytes, colour: frame.colour)
+            try copy.view.addLuma([Float](repeating: 0, count: w * h))
+            #expect(copy.bytes == frame.bytes, "\(format.name): a zero correction changed the frame")
+            // Steps of 0.02 in [-1, 1] units (1.275 codes at 8 bits), and two that clamp.
+            var correction: [Float] = (0..<(w * h)).map { i in Float(i % 9 - 4) * 0.02 }
+            correction[0] = 3; correction[1] = -3
+            try copy.view.addLuma(correction)
+            let moved = format.family == .rgb ? 3 : 1, m = format.maxValue
+            var before = samples(frame), after = samples(copy)
+            for c in 0..<moved {
+                for i in 0..<(w * h) {
+                    let moved: Float = Float(before[c * w * h + i]) + correction[i] * Float(m) / 2
+                    let want = min(max(Int(moved.rounded()), 0), m)
+                    #expect(after[c * w * h + i] == want, "\(format.name) component \(c) pixel \(i)")
+                }
+            }
+            #expect(after[0] == m && after[1] == 0, "\(format.name): clamping")
+            before.removeFirst(moved * w * h); after.removeFirst(moved * w * h)
+            #expect(before == after, "\(format.name): chroma or alpha changed")
+            #expect(throws: MCVDKitError.self) { try copy.view.addLuma([Float](repeating: 0, count: w * h + 1)) }
+        }
+    }
+
     @Test func rangesClampingAndColourSpaces() throws {
         // [0, 1] models; values outside the range clamp to the extreme codes.
         let g = try FrameBuffer(format: .gray16LE, width: 3, height: 1, bytes: [0, 0, 0xff, 0x7f, 0xff, 0xff])

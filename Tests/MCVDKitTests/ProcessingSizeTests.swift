@@ -106,6 +106,16 @@ func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1)
         #expect(size(height: 300, width: 3, processingSize: 16) == [16, 2, 1])    // at least one multiple
     }
 
+    /// The model's base for `conds` at hh x ww, (N, n, C, H, W), from the task's and the base's own calls.
+    static func base(_ model: Model, task: Task, _ conds: [BlockCondition], _ hh: Int, _ ww: Int) throws -> [Float] {
+        let shape = model.shape(height: hh, width: ww)
+        let cond = try task.conditioning(shape: shape, samples: conds.count,
+                                         past: task.usesPast ? conds.flatMap { $0.past.flatMap { $0 } } : nil,
+                                         future: task.usesFuture ? conds.flatMap { $0.future.flatMap { $0 } } : nil)
+        if model.base == .blend { return task.baseline(shape: shape, cond: cond) }
+        return try model.base.values(task: task, shape: shape, cond: cond, symmetric: true, conditionStride: model.conditionStride)
+    }
+
     /// The scaled path by hand, with the library's pieces called one by one.
     static func handComposed(_ model: Model, task: Task, conditions: [BlockCondition], h: Int, w: Int, ph: Int, pw: Int,
                              settings: SamplingSettings, noiseBlock: UInt32) throws -> [[[Float]]] {
@@ -113,15 +123,7 @@ func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1)
         func down(_ f: [Float]) -> [Float] { Resample.area(f, channels: c, height: h, width: w, toHeight: ph, toWidth: pw) }
         let small = conditions.map { BlockCondition(past: $0.past.map(down), future: $0.future.map(down)) }
         let made = try Generator(model: model, height: ph, width: pw, settings: settings).sample(task: task, conditions: small, noiseBlock: noiseBlock)
-        func base(_ conds: [BlockCondition], _ hh: Int, _ ww: Int) throws -> [Float] {
-            let shape = model.shape(height: hh, width: ww)
-            let cond = try task.conditioning(shape: shape, samples: conds.count,
-                                             past: task.usesPast ? conds.flatMap { $0.past.flatMap { $0 } } : nil,
-                                             future: task.usesFuture ? conds.flatMap { $0.future.flatMap { $0 } } : nil)
-            if model.base == .blend { return task.baseline(shape: shape, cond: cond) }
-            return try model.base.values(task: task, shape: shape, cond: cond, symmetric: true, conditionStride: model.conditionStride)
-        }
-        let bs = try base(small, ph, pw), bf = try base(conditions, h, w)
+        let bs = try base(model, task: task, small, ph, pw), bf = try base(model, task: task, conditions, h, w)
         let (fs, ffs, n) = (c * ph * pw, c * h * w, model.frames)
         return made.indices.map { i in
             (0..<n).map { j in
@@ -153,6 +155,15 @@ func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1)
         let pc = [BlockCondition(past: [frames[3], frames[4]])]
         #expect(try gen.sample(task: .predict, conditions: pc, noiseBlock: 1)
                 == Self.handComposed(model, task: .predict, conditions: pc, h: h, w: w, ph: 16, pw: 20, settings: settings, noiseBlock: 1))
+        // With the bases: the same frames, and the model's base at full size (what a 1-channel model's
+        // correction over motion's colour frame is taken against).
+        let withBases = try gen.sampleWithBases(task: .interpolate, prepared: prepared, noiseBlock: 4)
+        #expect(withBases.map(\.frames) == expected)
+        let fullBase = try Self.base(model, task: .interpolate, conditions, h, w)
+        for i in 0..<3 { #expect(withBases[i].bases == [Array(fullBase[i * c * h * w ..< (i + 1) * c * h * w])], "sample \(i)") }
+        #expect(try gen.sampleWithBases(task: .interpolate, conditions: conditions, noiseBlocks: [4, 4, 4]).map(\.bases)
+                == withBases.map(\.bases))
+        #expect(try gen.sampleWithBases(task: .interpolate, prepared: prepared, noiseBlock: 4, bases: false).allSatisfy { $0.bases.isEmpty })
         // The full-size base matters: not the small output upsampled.
         let small = try Generator(model: model, height: 16, width: 20, settings: settings).sample(
             task: .interpolate, conditions: [BlockCondition(past: prepared[0].past.map(\.working), future: prepared[0].future.map(\.working))],
@@ -178,6 +189,14 @@ func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1)
             .sample(task: .interpolate, conditions: [BlockCondition(past: [pad(frames[0]), pad(frames[1])], future: [pad(frames[2])])], noiseBlock: 2)
         let cropped = (0..<3).flatMap { ch in (0..<h).flatMap { y in (0..<w).map { x in padded[0][0][(ch * 38 + y) * 46 + x] } } }
         #expect(made[0][0] == cropped)
+        // The base at native size: the padded frames' base cropped back, beside the same frames.
+        let block = try gen.sampleWithBases(task: .interpolate, conditions: [BlockCondition(past: [frames[0], frames[1]], future: [frames[2]])],
+                                            noiseBlocks: [2])[0]
+        #expect(block.frames == made[0])
+        let paddedBase = try Self.base(model, task: .interpolate, [BlockCondition(past: [pad(frames[0]), pad(frames[1])], future: [pad(frames[2])])], 38, 46)
+        var croppedBase: [Float] = []
+        for ch in 0..<3 { for y in 0..<h { for x in 0..<w { croppedBase.append(paddedBase[(ch * 38 + y) * 46 + x]) } } }
+        #expect(block.bases == [croppedBase])
     }
 
     @Test func badInput() throws {
