@@ -165,20 +165,20 @@ struct ModelRunner {
                     : BlockCondition(past: model.conditionOffsets.past.map { planes[t + $0] })   // t-1-(k-1)s, ..., t-1
             }
             let overMotion = task == .interpolate && colourFromMotion
-            let made = try generator.sampleWithBases(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
-                                                     noiseBlocks: part.map(\.block), bases: overMotion)
+            let made = try generator.sample(task: task == .interpolate ? .interpolate : .predict, conditions: conditions,
+                                            noiseBlocks: part.map(\.block), output: overMotion ? .corrections : .frames)
             for (m, block) in zip(part, made) {
                 let t = targets[m.index]
                 if overMotion {
                     // The model's correction added to the luma of motion's colour frame (as the element).
                     guard let motion else { throw CLIError("a gray motion-base model on RGB frames needs the motion method's frames") }
                     let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: motion[m.index])
-                    try buffer.view.addLuma(zip(block.frames[0], block.bases[0]).map { $0 - $1 }, range: model.range)
+                    try buffer.view.addLuma(block[0], range: model.range)
                     out[m.index] = buffer.bytes
                 } else {
                     // Written over the frame whose colour a 1-channel model keeps (the file header).
                     let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: v.frames[t - 1])
-                    try buffer.view.write(block.frames[0], channels: model.channels, range: model.range, keepColour: true)
+                    try buffer.view.write(block[0], channels: model.channels, range: model.range, keepColour: true)
                     out[m.index] = buffer.bytes
                 }
             }

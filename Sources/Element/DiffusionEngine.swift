@@ -173,17 +173,17 @@ final class DiffusionEngine {
     }
 
     /// A 1-channel model over the motion base on a colour stream: its correction (its frame minus its base)
-    /// is added to method=motion's colour frame (`render(_:frame:over:addsCorrection:)`), as `mcvd eval` does.
+    /// is added to method=motion's colour frame (`render(_:over:addsCorrection:info:)`), as `mcvd eval` does.
     var correctsMotionColour: Bool { model.channels == 1 && model.base == .motion && format.family != .gray }
 
     /// The model's n frames for one gap (k past originals oldest first, f future nearest first), with noise
-    /// block `block`, and their bases at full size when `correctsMotionColour`. Throws Cancelled when the
-    /// cancel flag is set.
-    func generate(past: [FrameGenerator.Prepared], future: [FrameGenerator.Prepared], block: UInt32) throws -> FrameGenerator.SampledBlock {
+    /// block `block`; its corrections instead when `correctsMotionColour`. Throws Cancelled when the cancel
+    /// flag is set.
+    func generate(past: [FrameGenerator.Prepared], future: [FrameGenerator.Prepared], block: UInt32) throws -> [[Float]] {
         try simulateSlowModel()
         return try Engine.$threadsInTask.withValue(threads) {
-            try generator.sampleWithBases(task: .interpolate, prepared: [(past: past, future: future)], noiseBlock: block,
-                                          bases: correctsMotionColour)[0]
+            try generator.sample(task: .interpolate, prepared: [(past: past, future: future)], noiseBlock: block,
+                                 output: correctsMotionColour ? .corrections : .frames)[0]
         }
     }
 
@@ -204,17 +204,10 @@ final class DiffusionEngine {
         }
     }
 
-    /// A new frame buffer: a copy of `base` (an original) with the model's frame written over it.
-    /// A model frame written over a copy of `base` (a frame of `info`), keeping its colour (1-channel model).
-    func render(_ planar: [Float], over base: BufferPtr, info: inout GstVideoInfo) throws -> BufferPtr {
-        try render(FrameGenerator.SampledBlock(frames: [planar]), frame: 0, over: base, addsCorrection: false, info: &info)
-    }
-
-    /// Frame j of `block` as a new buffer over a copy of `base` (a frame of `info`): the model's correction
-    /// added to its luma (`addsCorrection`: `base` is motion's colour frame) or the model's frame written
-    /// over it (a 1-channel model keeps `base`'s colour).
-    func render(_ block: FrameGenerator.SampledBlock, frame j: Int, over base: BufferPtr, addsCorrection: Bool,
-                info: inout GstVideoInfo) throws -> BufferPtr {
+    /// A new buffer: a copy of `base` (a frame of `info`) with the model's frame written over it (a 1-channel
+    /// model keeps `base`'s colour), or with its correction added to its luma (`addsCorrection`: `base` is
+    /// motion's colour frame).
+    func render(_ planar: [Float], over base: BufferPtr, addsCorrection: Bool = false, info: inout GstVideoInfo) throws -> BufferPtr {
         guard let out = gst_buffer_new_allocate(nil, info.size, nil) else {
             throw DiffusionError("Out of memory allocating a \(info.size)-byte frame")
         }
@@ -227,10 +220,9 @@ final class DiffusionEngine {
             defer { dst.unmap() }
             _ = gst_video_frame_copy(&dst.frame, &src.frame)
             if addsCorrection {
-                guard block.bases.count > j else { throw DiffusionError("the model's base was not kept for its correction") }
-                try view(&dst).addLuma(zip(block.frames[j], block.bases[j]).map { $0 - $1 }, range: model.range)
+                try view(&dst).addLuma(planar, range: model.range)
             } else {
-                try view(&dst).write(block.frames[j], channels: model.channels, range: model.range, keepColour: true)
+                try view(&dst).write(planar, channels: model.channels, range: model.range, keepColour: true)
             }
         } catch {
             bufferUnref(out)

@@ -253,12 +253,15 @@ extension McvdFilter {
         case .model(let given): inputs = given
         }
         let fallback = settings.withLock { $0.diffusion.fallback }
-        var made: FrameGenerator.SampledBlock?
+        var made: [[Float]]?   // the model's frames, or its corrections (engine.correctsMotionColour)
         var late = inputs == nil
         var cancelled = false
         var rendered: [Int: BufferPtr] = [:]
         defer { for b in rendered.values { bufferUnref(b) } }
         let n = engine.generated
+        let fallbackFrame = { [self] (weight: Int) -> BufferPtr? in
+            fallback == .blend ? blend(from.buffer, to.buffer, weight: weight) : bufferMakeWritable(bufferRef(from.buffer))
+        }
         let model = { [self] (weight: Int, t: UInt) -> BufferPtr? in
             if made == nil, !late, let inputs {
                 if modelWouldBeLate(t) {
@@ -278,17 +281,23 @@ extension McvdFilter {
             }
             guard let made else {
                 stats.withLock { $0.framesFallback += 1; if inputs != nil { $0.framesFallbackQoS += 1 } }
-                if fallback == .blend { return blend(from.buffer, to.buffer, weight: weight) }
-                return bufferMakeWritable(bufferRef(from.buffer))
+                return fallbackFrame(weight)
             }
             // The model's n frames sit at (j + 1) / (n + 1) of the gap; a slot takes the nearest one.
             let j = min(max(Int((Double(weight) * Double(n + 1) / 256).rounded()) - 1, 0), n - 1)
             do {
                 if rendered[j] == nil {
                     var info = info
-                    let canvas = colourCanvas(from: from, to: to, t: Float(j + 1) / Float(n + 1), engine: engine, info: &info)
-                    defer { bufferUnref(canvas.buffer) }
-                    rendered[j] = try engine.render(made, frame: j, over: canvas.buffer, addsCorrection: canvas.motion, info: &info)
+                    if engine.correctsMotionColour {
+                        guard let canvas = motionCanvas(from: from, to: to, t: Float(j + 1) / Float(n + 1), engine: engine, info: &info) else {
+                            stats.withLock { $0.framesFallback += 1 }
+                            return fallbackFrame(weight)
+                        }
+                        defer { bufferUnref(canvas) }
+                        rendered[j] = try engine.render(made[j], over: canvas, addsCorrection: true, info: &info)
+                    } else {
+                        rendered[j] = try engine.render(made[j], over: from.buffer, info: &info)
+                    }
                 }
             } catch {
                 postStreamError(element, GST_STREAM_ERROR_FAILED, "method=diffusion: \(error)")
@@ -301,22 +310,19 @@ extension McvdFilter {
         return cancelled ? GST_FLOW_FLUSHING : ret
     }
 
-    /// The frame a 1-channel model's frame goes over (it keeps that frame's colour): for a model refining
-    /// the motion base on a colour stream, method=motion's full-colour frame at t, to which the model adds
-    /// its correction (`motion` true; on a scene cut there the nearer original, as `mcvd eval`'s motion
-    /// row gives; the model's luma change then lands on motion's colour, as `mcvd eval` scores it); else,
-    /// and when motion fails, the earlier original, written over with the model's luma (`motion` false).
-    /// Returns a new ref. Runs on the worker, with the engine's own motion state (the streaming thread's
-    /// `stream.motion` serves the scene-cut test) and the gap's caps `info`.
-    func colourCanvas(from: HeldFrame, to: HeldFrame, t: Float, engine: DiffusionEngine,
-                      info: inout GstVideoInfo) -> (buffer: BufferPtr, motion: Bool) {
-        guard engine.correctsMotionColour else { return (bufferRef(from.buffer), false) }
+    /// The frame a 1-channel model refining the motion base on a colour stream adds its correction to:
+    /// method=motion's full-colour frame at t (the model's luma change then lands on motion-compensated
+    /// colour, as `mcvd eval` scores it; on a scene cut there, the nearer original, as eval's motion row
+    /// gives). A new ref; nil when motion fails (a warning; the slot gets the fallback). Runs on the
+    /// worker, with the engine's own motion state (the streaming thread's `stream.motion` serves the
+    /// scene-cut test) and the gap's caps `info`.
+    func motionCanvas(from: HeldFrame, to: HeldFrame, t: Float, engine: DiffusionEngine, info: inout GstVideoInfo) -> BufferPtr? {
         switch engine.canvasMotion.synthesize(info: &info, from.buffer, to.buffer, t: t) {
-        case .frame(let out): return (out, true)
-        case .sceneCut(let useFirst): return (bufferRef(useFirst ? from.buffer : to.buffer), true)
+        case .frame(let out): return out
+        case .sceneCut(let useFirst): return bufferRef(useFirst ? from.buffer : to.buffer)
         case .failed(let why):
-            gstLog(.warning, element, "motion colour for the model's frame failed (\(why)); keeping the earlier frame's colour")
-            return (bufferRef(from.buffer), false)
+            gstLog(.warning, element, "motion's frame for the model's correction failed (\(why)): the fallback instead")
+            return nil
         }
     }
 }

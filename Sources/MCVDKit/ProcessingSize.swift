@@ -5,9 +5,9 @@
 // same base computed at full resolution, then clipped to the data range (rounding is the frame mapping's,
 // on write). Frames no taller than the processing size, and processingSize 0, run natively: edge-padded
 // on the right and bottom to the size multiple and cropped back. What a 1-channel model does to colour
-// is the frame mapping's (FrameMapping.swift, keepColour), as at native size; `sampleWithBases` also
-// gives the model's base at full size, so that a 1-channel model over the motion base can add its
-// correction to method=motion's colour frame (FrameView.addLuma) instead of replacing that frame's luma.
+// is the frame mapping's (FrameMapping.swift, keepColour), as at native size; or the caller asks for the
+// correction itself (`Output.corrections`), which a 1-channel model over the motion base adds to
+// method=motion's colour frame (FrameView.addLuma) instead of replacing that frame's luma.
 import Diffusion
 import MotionBase
 
@@ -168,67 +168,59 @@ public final class FrameGenerator: BlockSampler {
         return try sample(task: task, prepared: prepared, noiseBlock: noiseBlock)
     }
 
+    /// What a sampling call gives at the full size.
+    public enum Output: Sendable {
+        /// The model's frames.
+        case frames
+        /// The model's correction: its frames minus its base, for adding to another estimate of the
+        /// same base (a 1-channel model over the motion base adds it to method=motion's colour frame,
+        /// FrameView.addLuma). Scaled: the correction at the working size upsampled, not clipped, and
+        /// the base at full size is never computed; native: the frames minus the base, cropped.
+        case corrections
+    }
+
     /// The same with one noise block per condition (Generator.sample(task:conditions:noiseBlocks:)).
-    public func sample(task: Task, conditions: [BlockCondition], noiseBlocks: [UInt32]) throws -> [[[Float]]] {
-        try sampleWithBases(task: task, conditions: conditions, noiseBlocks: noiseBlocks, bases: false).map(\.frames)
+    public func sample(task: Task, conditions: [BlockCondition], noiseBlocks: [UInt32], output: Output = .frames) throws -> [[[Float]]] {
+        let prepared = try conditions.map { c in (past: try c.past.map(prepare), future: try c.future.map(prepare)) }
+        return try sample(task: task, prepared: prepared, output: output) { try generator.sample(task: task, conditions: $0, noiseBlocks: noiseBlocks) }
     }
 
     /// The same on prepared frames (a stream prepares each frame once; it conditions several gaps).
-    public func sample(task: Task, prepared: [(past: [Prepared], future: [Prepared])], noiseBlock: UInt32 = 0) throws -> [[[Float]]] {
-        try sample(task: task, prepared: prepared, bases: false) { try generator.sample(task: task, conditions: $0, noiseBlock: noiseBlock) }
-            .map(\.frames)
-    }
-
-    /// A block at the full size with the model's residual base there (the same size): `frames - bases`
-    /// is the model's correction (after clipping to the data range).
-    public struct SampledBlock {
-        public var frames: [[Float]]
-        public var bases: [[Float]]
-        public init(frames: [[Float]], bases: [[Float]] = []) { self.frames = frames; self.bases = bases }
-    }
-
-    /// `sample(task:conditions:noiseBlocks:)` with each block's base at full size (for a model without a
-    /// residual base, the task's baseline); `bases` false: the frames only (bases empty).
-    public func sampleWithBases(task: Task, conditions: [BlockCondition], noiseBlocks: [UInt32], bases: Bool = true) throws -> [SampledBlock] {
-        let prepared = try conditions.map { c in (past: try c.past.map(prepare), future: try c.future.map(prepare)) }
-        return try sample(task: task, prepared: prepared, bases: bases) { try generator.sample(task: task, conditions: $0, noiseBlocks: noiseBlocks) }
-    }
-
-    /// `sample(task:prepared:noiseBlock:)` with each block's base at full size (`bases` as above).
-    public func sampleWithBases(task: Task, prepared: [(past: [Prepared], future: [Prepared])], noiseBlock: UInt32 = 0,
-                                bases: Bool = true) throws -> [SampledBlock] {
-        try sample(task: task, prepared: prepared, bases: bases) { try generator.sample(task: task, conditions: $0, noiseBlock: noiseBlock) }
+    public func sample(task: Task, prepared: [(past: [Prepared], future: [Prepared])], noiseBlock: UInt32 = 0,
+                       output: Output = .frames) throws -> [[[Float]]] {
+        try sample(task: task, prepared: prepared, output: output) { try generator.sample(task: task, conditions: $0, noiseBlock: noiseBlock) }
     }
 
     /// `draw` samples the conditions at the working size; the result is mapped back to the full size.
-    /// `bases`: also the base at full size (computed anyway when scaled; at native size once more, as the
-    /// sampler computed it, cropped); else `bases` is empty.
-    func sample(task: Task, prepared: [(past: [Prepared], future: [Prepared])], bases: Bool,
-                draw: ([BlockCondition]) throws -> [[[Float]]]) throws -> [SampledBlock] {
+    func sample(task: Task, prepared: [(past: [Prepared], future: [Prepared])], output: Output,
+                draw: ([BlockCondition]) throws -> [[[Float]]]) throws -> [[[Float]]] {
         let small = prepared.map { BlockCondition(past: $0.past.map(\.working), future: $0.future.map(\.working)) }
         let made = try draw(small)
-        guard scaled else {
-            let smallBase = bases ? try base(task: task, conditions: small, height: workingHeight, width: workingWidth) : []
-            return made.indices.map { i in
-                SampledBlock(frames: made[i].map(crop), bases: bases ? smallBase[i].map(crop) : [])
+        guard scaled || output == .corrections else { return made.map { $0.map(crop) } }
+        let smallBase = try base(task: task, conditions: small, height: workingHeight, width: workingWidth)
+        func correction(_ i: Int, _ j: Int) -> [Float] {
+            var c = made[i][j]
+            for e in c.indices { c[e] -= smallBase[i][j][e] }
+            return c
+        }
+        guard scaled else { return made.indices.map { i in made[i].indices.map { j in crop(correction(i, j)) } } }
+        // The correction over the base at the working size, upsampled (over the base at full size).
+        let up = made.indices.map { i in
+            made[i].indices.map { j in
+                Resample.bilinear(correction(i, j), channels: channels, height: workingHeight, width: workingWidth,
+                                  toHeight: height, toWidth: width)
             }
         }
-        // The correction over the base at the working size, upsampled over the base at full size.
-        let smallBase = try base(task: task, conditions: small, height: workingHeight, width: workingWidth)
+        if output == .corrections { return up }
         let fullBase = try base(task: task, conditions: prepared.map { BlockCondition(past: $0.past.map(\.full), future: $0.future.map(\.full)) },
                                 height: height, width: width)
         let (lo, hi): (Float, Float) = model.range == .symmetric ? (-1, 1) : (0, 1)
         return made.indices.map { i in
-            let frames = made[i].indices.map { j in
-                var correction = made[i][j]
-                for e in correction.indices { correction[e] -= smallBase[i][j][e] }
-                let up = Resample.bilinear(correction, channels: channels, height: workingHeight, width: workingWidth,
-                                           toHeight: height, toWidth: width)
+            made[i].indices.map { j in
                 var out = fullBase[i][j]
-                for e in out.indices { out[e] = min(max(out[e] + up[e], lo), hi) }
+                for e in out.indices { out[e] = min(max(out[e] + up[i][j][e], lo), hi) }
                 return out
             }
-            return SampledBlock(frames: frames, bases: bases ? fullBase[i] : [])
         }
     }
 

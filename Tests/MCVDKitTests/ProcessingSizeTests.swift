@@ -155,15 +155,22 @@ func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1)
         let pc = [BlockCondition(past: [frames[3], frames[4]])]
         #expect(try gen.sample(task: .predict, conditions: pc, noiseBlock: 1)
                 == Self.handComposed(model, task: .predict, conditions: pc, h: h, w: w, ph: 16, pw: 20, settings: settings, noiseBlock: 1))
-        // With the bases: the same frames, and the model's base at full size (what a 1-channel model's
-        // correction over motion's colour frame is taken against).
-        let withBases = try gen.sampleWithBases(task: .interpolate, prepared: prepared, noiseBlock: 4)
-        #expect(withBases.map(\.frames) == expected)
+        // Corrections: the working size's output minus its base, upsampled, not clipped; over the full-size
+        // base and clipped they are the frames (what a 1-channel model adds to motion's colour frame).
+        let corrections = try gen.sample(task: .interpolate, prepared: prepared, noiseBlock: 4, output: .corrections)
+        #expect(try gen.sample(task: .interpolate, conditions: conditions, noiseBlocks: [4, 4, 4], output: .corrections).count == 3)
+        let small3 = try Generator(model: model, height: 16, width: 20, settings: settings).sample(
+            task: .interpolate, conditions: prepared.map { BlockCondition(past: $0.past.map(\.working), future: $0.future.map(\.working)) },
+            noiseBlock: 4)
+        let smallBase = try Self.base(model, task: .interpolate, prepared.map { BlockCondition(past: $0.past.map(\.working), future: $0.future.map(\.working)) }, 16, 20)
         let fullBase = try Self.base(model, task: .interpolate, conditions, h, w)
-        for i in 0..<3 { #expect(withBases[i].bases == [Array(fullBase[i * c * h * w ..< (i + 1) * c * h * w])], "sample \(i)") }
-        #expect(try gen.sampleWithBases(task: .interpolate, conditions: conditions, noiseBlocks: [4, 4, 4]).map(\.bases)
-                == withBases.map(\.bases))
-        #expect(try gen.sampleWithBases(task: .interpolate, prepared: prepared, noiseBlock: 4, bases: false).allSatisfy { $0.bases.isEmpty })
+        let (fs, ffs) = (c * 16 * 20, c * h * w)
+        for i in 0..<3 {
+            let corr = (0..<fs).map { e in small3[i][0][e] - smallBase[i * fs + e] }
+            let up = Resample.bilinear(corr, channels: c, height: 16, width: 20, toHeight: h, toWidth: w)
+            #expect(corrections[i] == [up], "sample \(i)")
+            #expect((0..<ffs).map { e in min(max(fullBase[i * ffs + e] + up[e], -1), 1) } == expected[i][0], "sample \(i)")
+        }
         // The full-size base matters: not the small output upsampled.
         let small = try Generator(model: model, height: 16, width: 20, settings: settings).sample(
             task: .interpolate, conditions: [BlockCondition(past: prepared[0].past.map(\.working), future: prepared[0].future.map(\.working))],
@@ -189,14 +196,13 @@ func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1)
             .sample(task: .interpolate, conditions: [BlockCondition(past: [pad(frames[0]), pad(frames[1])], future: [pad(frames[2])])], noiseBlock: 2)
         let cropped = (0..<3).flatMap { ch in (0..<h).flatMap { y in (0..<w).map { x in padded[0][0][(ch * 38 + y) * 46 + x] } } }
         #expect(made[0][0] == cropped)
-        // The base at native size: the padded frames' base cropped back, beside the same frames.
-        let block = try gen.sampleWithBases(task: .interpolate, conditions: [BlockCondition(past: [frames[0], frames[1]], future: [frames[2]])],
-                                            noiseBlocks: [2])[0]
-        #expect(block.frames == made[0])
+        // Corrections at native size: the frames minus the padded frames' base, cropped back.
+        let corrections = try gen.sample(task: .interpolate, conditions: [BlockCondition(past: [frames[0], frames[1]], future: [frames[2]])],
+                                         noiseBlocks: [2], output: .corrections)
         let paddedBase = try Self.base(model, task: .interpolate, [BlockCondition(past: [pad(frames[0]), pad(frames[1])], future: [pad(frames[2])])], 38, 46)
-        var croppedBase: [Float] = []
-        for ch in 0..<3 { for y in 0..<h { for x in 0..<w { croppedBase.append(paddedBase[(ch * 38 + y) * 46 + x]) } } }
-        #expect(block.bases == [croppedBase])
+        var want: [Float] = []
+        for ch in 0..<3 { for y in 0..<h { for x in 0..<w { want.append(padded[0][0][(ch * 38 + y) * 46 + x] - paddedBase[(ch * 38 + y) * 46 + x]) } } }
+        #expect(corrections == [[want]])
     }
 
     @Test func badInput() throws {
