@@ -18,9 +18,27 @@ public enum Resample {
     /// Works for any sizes (a dimension that grows gets the covering sample, or two weighted).
     public static func area(_ x: [Float], channels c: Int, height h: Int, width w: Int,
                             toHeight oh: Int, toWidth ow: Int) -> [Float] {
+        separable(x, channels: c, height: h, width: w, toHeight: oh, toWidth: ow,
+                  columns: areaTaps(from: w, to: ow), rows: areaTaps(from: h, to: oh))
+    }
+
+    /// Bilinear interpolation with half-pixel centres (output sample o sits at source coordinate
+    /// (o + 0.5) n / m - 0.5, clamped to the first and last sample: OpenCV's INTER_LINEAR, PyTorch's
+    /// align_corners=False).
+    public static func bilinear(_ x: [Float], channels c: Int, height h: Int, width w: Int,
+                                toHeight oh: Int, toWidth ow: Int) -> [Float] {
+        separable(x, channels: c, height: h, width: w, toHeight: oh, toWidth: ow,
+                  columns: linearTaps(from: w, to: ow), rows: linearTaps(from: h, to: oh))
+    }
+
+    /// Output sample o of a dimension: the sum over i of source[start + i] * weights[i], in that order.
+    typealias Taps = [(start: Int, weights: [Float])]
+
+    /// A separable filter: rows filtered by `columns` into (C, H, OW), then columns by `rows`.
+    static func separable(_ x: [Float], channels c: Int, height h: Int, width w: Int, toHeight oh: Int, toWidth ow: Int,
+                          columns tx: Taps, rows ty: Taps) -> [Float] {
         precondition(x.count == c * h * w && oh > 0 && ow > 0)
         if oh == h && ow == w { return x }
-        let tx = areaTaps(from: w, to: ow), ty = areaTaps(from: h, to: oh)
         var rows = [Float](repeating: 0, count: c * h * ow)     // horizontal pass: (C, H, OW)
         var out = [Float](repeating: 0, count: c * oh * ow)
         x.withUnsafeBufferPointer { src in rows.withUnsafeMutableBufferPointer { r in
@@ -47,40 +65,9 @@ public enum Resample {
         return out
     }
 
-    /// Bilinear interpolation with half-pixel centres (output sample o sits at source coordinate
-    /// (o + 0.5) n / m - 0.5, clamped to the first and last sample: OpenCV's INTER_LINEAR, PyTorch's
-    /// align_corners=False).
-    public static func bilinear(_ x: [Float], channels c: Int, height h: Int, width w: Int,
-                                toHeight oh: Int, toWidth ow: Int) -> [Float] {
-        precondition(x.count == c * h * w && oh > 0 && ow > 0)
-        if oh == h && ow == w { return x }
-        let tx = linearTaps(from: w, to: ow), ty = linearTaps(from: h, to: oh)
-        var rows = [Float](repeating: 0, count: c * h * ow)     // horizontal pass: (C, H, OW)
-        var out = [Float](repeating: 0, count: c * oh * ow)
-        x.withUnsafeBufferPointer { src in rows.withUnsafeMutableBufferPointer { r in
-            for p in 0..<(c * h) {
-                let s = p * w, d = p * ow
-                for o in 0..<ow {
-                    let t = tx[o]
-                    r[d + o] = src[s + t.i0] * (1 - t.f) + src[s + t.i1] * t.f
-                }
-            }
-        } }
-        rows.withUnsafeBufferPointer { r in out.withUnsafeMutableBufferPointer { dst in
-            for ch in 0..<c {
-                for o in 0..<oh {
-                    let t = ty[o], d = (ch * oh + o) * ow
-                    let a = (ch * h + t.i0) * ow, b = (ch * h + t.i1) * ow
-                    for x in 0..<ow { dst[d + x] = r[a + x] * (1 - t.f) + r[b + x] * t.f }
-                }
-            }
-        } }
-        return out
-    }
-
     /// Output o of m covers source [o n / m, (o + 1) n / m); in units of 1/m sample i covers [i m, (i + 1) m),
     /// so the overlaps are exact integers.
-    static func areaTaps(from n: Int, to m: Int) -> [(start: Int, weights: [Float])] {
+    static func areaTaps(from n: Int, to m: Int) -> Taps {
         (0..<m).map { o in
             let lo = o * n, hi = (o + 1) * n
             let first = lo / m, last = (hi - 1) / m
@@ -89,11 +76,14 @@ public enum Resample {
         }
     }
 
-    static func linearTaps(from n: Int, to m: Int) -> [(i0: Int, i1: Int, f: Float)] {
+    /// Two taps, (1 - f) and f, from the sample at or left of the output's centre (one tap at the last sample).
+    static func linearTaps(from n: Int, to m: Int) -> Taps {
         (0..<m).map { o in
             let s = max((Double(o) + 0.5) * Double(n) / Double(m) - 0.5, 0)
-            let i0 = min(Int(s), n - 1), i1 = min(i0 + 1, n - 1)
-            return (i0, i1, i0 == n - 1 ? 0 : Float(s - Double(i0)))
+            let i0 = min(Int(s), n - 1)
+            if i0 == n - 1 { return (i0, [1]) }
+            let f = Float(s - Double(i0))
+            return (i0, [1 - f, f])
         }
     }
 }
