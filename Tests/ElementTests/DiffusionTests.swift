@@ -218,6 +218,24 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         }
     }
 
+    /// Frame `pts` of the harness's caps (that many frame durations in), its bytes from `fill`.
+    static func buffer(_ h: Harness, pts i: Int, fill: (inout [UInt8]) -> Void) -> UnsafeMutablePointer<GstBuffer> {
+        var bytes = [UInt8](repeating: 0, count: Int(h.info.size))
+        fill(&bytes)
+        let b = gst_buffer_new_allocate(nil, h.info.size, nil)!
+        _ = bytes.withUnsafeBytes { gst_buffer_fill(b, 0, $0.baseAddress, h.info.size) }
+        b.pointee.pts = UInt(i) * frame
+        b.pointee.duration = frame
+        return b
+    }
+
+    /// Pushes frames 0-4 of `make`, then EOS; the buffers that came out.
+    static func pushFiveThenEOS(_ h: Harness, _ make: (Harness, Int) -> UnsafeMutablePointer<GstBuffer>) -> [Out] {
+        for i in 0..<5 { #expect(gst_harness_push(h.h, make(h, i)) == GST_FLOW_OK) }
+        #expect(h.event(gst_event_new_eos()))
+        return h.pullAll()
+    }
+
     /// A 1-channel model over the motion base on a colour stream keeps the colour of method=motion's frame:
     /// I420's inserted U and V planes equal method=motion's exactly (the model writes luma only), and they
     /// are not the earlier original's (which a model over another base keeps).
@@ -227,25 +245,17 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         let caps = "video/x-raw,format=I420,width=32,height=32,framerate=10/1"
         // A smooth pattern (luma and chroma) moving 2 px right per frame: real motion, no scene cut.
         func moving(_ h: Harness, _ i: Int) -> UnsafeMutablePointer<GstBuffer> {
-            var bytes = [UInt8](repeating: 0, count: Int(h.info.size))
-            func wave(_ x: Int, _ y: Int, _ period: Double) -> UInt8 {
-                UInt8(128 + 60 * sin(Double(x - 2 * i) * 2 * .pi / period) * cos(Double(y) * 2 * .pi / 29))
+            Self.buffer(h, pts: i) { bytes in
+                func wave(_ x: Int, _ y: Int, _ period: Double) -> UInt8 {
+                    UInt8(128 + 60 * sin(Double(x - 2 * i) * 2 * .pi / period) * cos(Double(y) * 2 * .pi / 29))
+                }
+                for y in 0..<32 { for x in 0..<32 { bytes[y * 32 + x] = wave(x, y, 13) } }
+                for y in 0..<16 { for x in 0..<16 {
+                    bytes[1024 + y * 16 + x] = wave(2 * x, 2 * y, 17); bytes[1280 + y * 16 + x] = wave(2 * x, 2 * y + 5, 11)
+                } }
             }
-            for y in 0..<32 { for x in 0..<32 { bytes[y * 32 + x] = wave(x, y, 13) } }
-            for y in 0..<16 { for x in 0..<16 {
-                bytes[1024 + y * 16 + x] = wave(2 * x, 2 * y, 17); bytes[1280 + y * 16 + x] = wave(2 * x, 2 * y + 5, 11)
-            } }
-            let b = gst_buffer_new_allocate(nil, h.info.size, nil)!
-            _ = bytes.withUnsafeBytes { gst_buffer_fill(b, 0, $0.baseAddress, h.info.size) }
-            b.pointee.pts = UInt(i) * Self.frame
-            b.pointee.duration = Self.frame
-            return b
         }
-        func run(_ h: Harness) -> [Out] {
-            for i in 0..<5 { #expect(gst_harness_push(h.h, moving(h, i)) == GST_FLOW_OK) }
-            #expect(h.event(gst_event_new_eos()))
-            return h.pullAll()
-        }
+        func run(_ h: Harness) -> [Out] { Self.pushFiveThenEOS(h, moving) }
         let model = Harness(Self.diffusion(["steps": "1"], model: path), caps: caps)
         let motion = Harness(["method": "motion"], caps: caps)
         let a = run(model), b = run(motion)
@@ -271,27 +281,15 @@ func samplesOf(_ bytes: [UInt8], _ info: GstVideoInfo) -> [[Int]] {
         let caps = "video/x-raw,format=RGB,width=32,height=32,framerate=10/1"
         // A smooth colour pattern moving 2 px right per frame (each channel its own phase and period).
         func moving(_ h: Harness, _ i: Int) -> UnsafeMutablePointer<GstBuffer> {
-            var bytes = [UInt8](repeating: 0, count: Int(h.info.size))
             let stride = Int(h.info.stride.0)
-            for y in 0..<32 {
-                for x in 0..<32 {
-                    for c in 0..<3 {
-                        let v = 128 + 60 * sin(Double(x - 2 * i) * 2 * .pi / Double(11 + 3 * c) + Double(c)) * cos(Double(y + 4 * c) * 2 * .pi / 29)
-                        bytes[y * stride + 3 * x + c] = UInt8(v)
-                    }
-                }
+            return Self.buffer(h, pts: i) { bytes in
+                for y in 0..<32 { for x in 0..<32 { for c in 0..<3 {
+                    let v = 128 + 60 * sin(Double(x - 2 * i) * 2 * .pi / Double(11 + 3 * c) + Double(c)) * cos(Double(y + 4 * c) * 2 * .pi / 29)
+                    bytes[y * stride + 3 * x + c] = UInt8(v)
+                } } }
             }
-            let b = gst_buffer_new_allocate(nil, h.info.size, nil)!
-            _ = bytes.withUnsafeBytes { gst_buffer_fill(b, 0, $0.baseAddress, h.info.size) }
-            b.pointee.pts = UInt(i) * Self.frame
-            b.pointee.duration = Self.frame
-            return b
         }
-        func run(_ h: Harness) -> [Out] {
-            for i in 0..<5 { #expect(gst_harness_push(h.h, moving(h, i)) == GST_FLOW_OK) }
-            #expect(h.event(gst_event_new_eos()))
-            return h.pullAll()
-        }
+        func run(_ h: Harness) -> [Out] { Self.pushFiveThenEOS(h, moving) }
         let zero = Harness(Self.diffusion(["steps": "1"], model: path), caps: caps)
         let motion = Harness(["method": "motion"], caps: caps)
         let z = run(zero), m = run(motion)
