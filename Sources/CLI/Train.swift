@@ -96,10 +96,12 @@ extension Mcvd {
         var seeBase: Bool?
         @Flag(inversion: .prefixedNo, help: "Motion base: compute a real clip's base on its whole decoded frames and crop it, as inference computes it, instead of on the training crop (data.base_from_frame; may change on --resume).")
         var baseFromFrame: Bool?
+        @Flag(inversion: .prefixedNo, help: "Read half of the real training clips backwards in time (k = f: the past becomes the future; data.time_reverse; may change on --resume).")
+        var timeReverse: Bool?
 
         /// Settings a resumed run may change: what the training draws are, not the model or its optimisation
         /// (the network is fully convolutional: the crop and batch change the draws, not the weights' shapes).
-        static let resumable = ["--synthetic", "--stills", "--base-from-frame", "--crop", "--batch"]
+        static let resumable = ["--synthetic", "--stills", "--base-from-frame", "--time-reverse", "--crop", "--batch"]
 
         /// The options that define the model and its training, which a resumed run takes from the checkpoint.
         var settingFlags: [(String, Bool)] {
@@ -113,7 +115,8 @@ extension Mcvd {
              ("--p-mask-future", pMaskFuture != nil), ("--synchronised", synchronised != nil),
              ("--parameterization", parameterization != nil), ("--residual", residual != nil), ("--base", base != nil),
              ("--one-step-fraction", oneStepFraction != nil), ("--seed", common.seed != nil),
-             ("--no-see-base", seeBase == false), ("--base-from-frame", baseFromFrame != nil)]
+             ("--no-see-base", seeBase == false), ("--base-from-frame", baseFromFrame != nil),
+             ("--time-reverse", timeReverse != nil)]
         }
 
         func validate() throws {
@@ -173,6 +176,7 @@ extension Mcvd {
                 if let seed = common.seed { s.seed = seed }
                 if let seeBase { s.baseFrames = seeBase ? s.current : 0 }
                 if let baseFromFrame { s.baseFromFrame = baseFromFrame }
+                if let timeReverse { s.timeReverse = timeReverse }
                 try s.check()
             } catch let e as SettingsError {
                 throw ValidationError(e.description)
@@ -201,6 +205,7 @@ extension Mcvd {
                 if let synthetic { s.synthetic = synthetic }
                 if !stills.isEmpty { s.stills = stills }
                 if let baseFromFrame { s.baseFromFrame = baseFromFrame }
+                if let timeReverse { s.timeReverse = timeReverse }
                 if let crop { s.crop = crop }
                 if let batch { s.batch = batch }
                 do { try s.check() } catch let e as SettingsError { throw CLIError(e.description) }
@@ -240,8 +245,7 @@ extension Mcvd {
             if let narrow = dataset.videos.first(where: { $0.width < settings.cropSize }) {
                 throw CLIError("\(narrow.path) is \(narrow.width)x\(narrow.height) at size \(settings.size): narrower than crop \(settings.cropSize)")
             }
-            let layout = ClipLayout(past: settings.past, current: settings.current, future: settings.future,
-                                    frameSkip: settings.frameSkip, conditionStride: settings.stride)
+            let layout = settings.layout
             let trainClips = dataset.clipCount(split: .train, layout: layout)
             guard trainClips > 0 else {
                 throw CLIError("no video has \(layout.span) frames in its training range (past + current + future with frame skip)")
@@ -287,7 +291,8 @@ extension Mcvd {
             while trainer.step < total && !interruptRequested.load(ordering: .relaxed) {
                 let t0 = Date()     // the step's time includes making its batch
                 let batch = try dataset.batch(split: .train, layout: layout, count: settings.batch, crop: settings.cropSize,
-                                              seed: settings.seed, step: trainer.step, synthetic: synthetic)
+                                              seed: settings.seed, step: trainer.step, reverse: settings.timeReverse == true,
+                                              synthetic: synthetic)
                 let drawnSynthetic = batch.origins.filter(\.synthetic).count
                 drawn.synthetic += drawnSynthetic
                 drawn.real += batch.count - drawnSynthetic

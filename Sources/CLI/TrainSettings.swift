@@ -7,6 +7,7 @@ import Foundation
 import MotionBase
 import Training
 import UNet
+import VideoData
 
 struct TrainSettings: Codable, Equatable {
     // model:
@@ -46,6 +47,9 @@ struct TrainSettings: Codable, Equatable {
     /// BaseContext), as inference computes it, instead of on the crop; nil or false: on the crop (runs
     /// before it existed).
     var baseFromFrame: Bool?
+    /// Half of the real training clips read backwards in time (VideoDataset.batch's `reverse`; layouts
+    /// with k = f); nil or false: none (runs before it existed).
+    var timeReverse: Bool?
     // diffusion:
     var parameterization = Parameterization.v
     var residual = true
@@ -70,6 +74,10 @@ struct TrainSettings: Codable, Equatable {
     var weightDecay = 0.0
 
     var cropSize: Int { crop ?? size }
+    /// The frames of one training clip.
+    var layout: ClipLayout {
+        ClipLayout(past: past, current: current, future: future, frameSkip: frameSkip, conditionStride: stride)
+    }
 
     var unetConfig: UNetConfig {
         UNetConfig(ngf: ngf, chMult: chMult, numResBlocks: numResBlocks, attnResolutions: attnResolutions,
@@ -112,6 +120,8 @@ struct TrainSettings: Codable, Equatable {
         try need(oneStepFraction.map { (0...1).contains($0) } ?? true, "one-step fraction must lie in [0, 1]")
         try need(!(baseFromFrame ?? false) || (residual && base == .motion),
                  "base_from_frame applies to the motion base of a residual model (--base motion)")
+        try need(!(timeReverse ?? false) || layout.reversible,
+                 "time_reverse needs as many past as future frames (k = f) at symmetric offsets")
         try need((oneStepFraction ?? 0) == 0 || parameterization == .v,
                  "one-step samples need the v parameterisation (an eps model cannot express x0 from x = 0)")
         try need(numSteps >= 2 && betaMin > 0 && betaMax < 1 && betaMin <= betaMax, "bad diffusion schedule")
@@ -203,6 +213,7 @@ struct TrainSettings: Codable, Equatable {
             case "validation_fraction": validationFraction = try double(v, key)
             case "synthetic": synthetic = try int(v, key)
             case "base_from_frame": baseFromFrame = try bool(v, key)
+            case "time_reverse": timeReverse = try bool(v, key)
             case "stills":
                 guard let a = v as? [Any] else { throw fail("stills must be a list of paths") }
                 stills = try a.map { try string($0, key) }
@@ -258,7 +269,7 @@ struct TrainSettings: Codable, Equatable {
             + "ema=\(emaRate.map { "\($0)" } ?? "off") p_mask=\(pMaskPast)/\(pMaskFuture)\(synchronised ? " sync" : "") "
             + "\(parameterization.rawValue)\(residual ? " residual base=\((base ?? .blend).rawValue)" : "") dropout=\(dropout) seed=\(seed)"
             + "\((oneStepFraction ?? 0) > 0 ? " one-step=\(oneStepFraction!)" : "")" + ((baseFrames ?? 0) > 0 ? " sees-base" : "")
-            + (baseFromFrame == true ? " base-from-frame" : "")
+            + (baseFromFrame == true ? " base-from-frame" : "") + (timeReverse == true ? " time-reverse" : "")
     }
 
     static let metadataKey = "mcvd.train.settings"

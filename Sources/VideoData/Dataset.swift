@@ -32,6 +32,12 @@ public struct ClipLayout: Sendable, Equatable {
     }
     /// Source frames one clip covers.
     public var span: Int { (offsets.last ?? 0) + 1 }
+    /// Whether the clip read backwards is a clip of the same layout (k = f and the offsets symmetric):
+    /// then a time-reversed clip's past is the forward clip's future, nearest last, and so on.
+    public var reversible: Bool {
+        let o = offsets
+        return past == future && o.reversed().map { span - 1 - $0 } == o
+    }
 }
 
 /// A batch: each array is (N, frames, C, S, S) flattened, values in [-1, 1].
@@ -41,9 +47,10 @@ public struct ClipBatch: Sendable {
     public var past: [Float]
     public var current: [Float]
     public var future: [Float]
-    /// Where each sample came from: (video index, first source frame, crop x, crop y, flipped, false), or
-    /// for a synthetic clip (-1, its index among the synthetic clips, 0, 0, false, true).
-    public var origins: [(video: Int, frame: Int, x: Int, y: Int, flipped: Bool, synthetic: Bool)]
+    /// Where each sample came from: (video index, first source frame, crop x, crop y, flipped, false,
+    /// reversed in time), or for a synthetic clip (-1, its index among the synthetic clips, 0, 0, false,
+    /// true, false).
+    public var origins: [(video: Int, frame: Int, x: Int, y: Int, flipped: Bool, synthetic: Bool, reversed: Bool)]
 }
 
 public struct DatasetError: Error, CustomStringConvertible {
@@ -107,8 +114,11 @@ public final class VideoDataset: @unchecked Sendable {
     /// when `augment`), drawn from Philox streams (seed, sample b, step): the same arguments give the same
     /// batch. The clip is uniform over all clip positions of the split across videos and, when `synthetic`
     /// is given, its `count` clips too (clip i of it rendered at crop x crop, neither cropped nor flipped).
+    /// `reverse` (with `augment`, on a reversible layout): half of the real clips, by the flip draw's second
+    /// bit, are read backwards in time (the past becomes the future: a valid clip of the same layout;
+    /// interpolation and prediction of the past learn from every forward clip); no other draw changes.
     public func batch(split: Split, layout: ClipLayout, count: Int, crop: Int, seed: UInt64, step: Int,
-                      augment: Bool = true, synthetic: SyntheticClips? = nil) throws -> ClipBatch {
+                      augment: Bool = true, reverse: Bool = false, synthetic: SyntheticClips? = nil) throws -> ClipBatch {
         let real = clipCount(split: split, layout: layout)
         let total = real + (synthetic?.count ?? 0)
         guard total > 0 else {
@@ -126,15 +136,19 @@ public final class VideoDataset: @unchecked Sendable {
                             current: [Float](repeating: 0, count: count * layout.current * plane),
                             future: [Float](repeating: 0, count: count * layout.future * plane), origins: [])
         let offsets = layout.offsets
+        if reverse && augment && !layout.reversible {
+            throw DatasetError(description: "time reversal needs as many past as future frames at symmetric offsets (layout \(offsets))")
+        }
         for b in 0..<count {
-            // Four draws: clip index, crop x, crop y, flip; modulo bias < bound / 2^32, negligible here.
+            // Four draws: clip index, crop x, crop y, flip (bit 0) and time reversal (bit 1); modulo bias
+            // < bound / 2^32, negligible here.
             let r = NoiseStream(seed: seed, sample: UInt32(b), block: 0xDA7A, step: UInt32(truncatingIfNeeded: step)).bits(4)
             var k = Int(r[0]) % total
             let frames: [[UInt8]], width: Int, x: Int, y: Int, flip: Bool
             if k >= real, let synthetic {
                 frames = synthetic.cachedFrames(index: k - real, layout: layout, width: crop, height: crop)
                 (width, x, y, flip) = (crop, 0, 0, false)
-                out.origins.append((-1, k - real, 0, 0, false, true))
+                out.origins.append((-1, k - real, 0, 0, false, true, false))
             } else {
                 var vi = 0
                 while k >= starts(video: vi, split: split, layout: layout).count {
@@ -145,9 +159,10 @@ public final class VideoDataset: @unchecked Sendable {
                 let first = starts(video: vi, split: split, layout: layout).lowerBound + k
                 x = Int(r[1]) % (v.width - crop + 1); y = Int(r[2]) % (v.height - crop + 1)
                 flip = augment && r[3] & 1 == 1
+                let reversed = reverse && augment && r[3] & 2 == 2
                 width = v.width
-                frames = offsets.map { v.frames[first + $0] }
-                out.origins.append((vi, first, x, y, flip, false))
+                frames = (reversed ? offsets.reversed() : offsets).map { v.frames[first + $0] }
+                out.origins.append((vi, first, x, y, flip, false, reversed))
             }
             for (j, src) in frames.enumerated() {
                 let (index, offset): (Int, Int)
@@ -187,7 +202,7 @@ public final class VideoDataset: @unchecked Sendable {
     }
 
     /// For each clip of `batch` (made by `batch(...)` on this dataset): the whole decoded frames of its past
-    /// and future (flipped as its crop was) and where its crop lies in them, for the trainer to compute
+    /// and future (flipped and time-reversed as its crop was) and where its crop lies in them, for the trainer to compute
     /// the motion base on (Diffusion's BaseContext); nil for synthetic clips (rendered at the crop size).
     public func baseContexts(_ batch: ClipBatch) -> [BaseContext?] {
         let layout = batch.layout, offsets = layout.offsets, crop = batch.size
@@ -198,7 +213,8 @@ public final class VideoDataset: @unchecked Sendable {
             func frames(_ indices: [Int]) -> [Float] {
                 var out = [Float](repeating: 0, count: indices.count * size)
                 for (j, index) in indices.enumerated() {
-                    planar(v.frames[o.frame + offsets[index]], width: v.width, window: whole, flip: o.flipped, into: &out, at: j * size)
+                    let source = o.reversed ? offsets[offsets.count - 1 - index] : offsets[index]
+                    planar(v.frames[o.frame + source], width: v.width, window: whole, flip: o.flipped, into: &out, at: j * size)
                 }
                 return out
             }

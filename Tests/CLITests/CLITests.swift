@@ -326,6 +326,20 @@ struct CLIFailure: Error, CustomStringConvertible {
         #expect(r.status != 0 && r.output.contains("crop 32 must be <= size 16"), "\(r.output)")
     }
 
+    /// `--time-reverse` is recorded (and may be turned on at a resume) and needs k = f: the default layout
+    /// (k = 2, f = 1) is refused with the reason.
+    @Test func timeReverseNeedsASymmetricLayout() throws {
+        let out = "\(CLI.dir)/reversal.safetensors"
+        var r = try CLI.run(["train", try CLI.video()] + CLI.tiny + ["--steps", "2", "--time-reverse", "--out", out])
+        #expect(r.status != 0 && r.output.contains("time_reverse needs as many past as future frames"), "\(r.output)")
+        r = try CLI.run(["train", try CLI.video()] + CLI.tiny + ["--past", "1", "--future", "1", "--steps", "2", "--time-reverse", "--out", out])
+        #expect(r.status == 0 && r.output.contains("time-reverse"), "\(r.output)")
+        #expect(try SafeTensors(path: out).metadata["mcvd.train.settings"]?.contains("\"timeReverse\":true") == true)
+        r = try CLI.run(["train", try CLI.video(), "--resume", out, "--steps", "4", "--no-time-reverse", "--out", out])
+        #expect(r.status == 0 && !r.output.contains(" time-reverse"), "\(r.output)")
+        #expect(try SafeTensors(path: out).metadata["mcvd.train.settings"]?.contains("\"timeReverse\":false") == true)
+    }
+
     static func pngs(_ dir: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") }.sorted()
     }

@@ -117,6 +117,48 @@ func makeVideo(_ name: String, _ pipeline: String) throws -> String {
         #expect(flips > 0 && flips < 18)
     }
 
+    /// Time reversal: with `reverse`, some real clips (not all) are the same draw read backwards: the same
+    /// origin and crop, past = the forward clip's future nearest last, future = its past nearest first,
+    /// current the same frame; base contexts reversed alike; every other draw unchanged; off by default,
+    /// without `augment` and refused for a layout that is not symmetric in time.
+    @Test func timeReversal() throws {
+        #expect(ClipLayout(past: 2, current: 1, future: 2, conditionStride: 2).reversible)
+        #expect(ClipLayout(past: 1, current: 2, future: 1, conditionStride: 3).reversible)
+        #expect(!ClipLayout(past: 2, current: 1, future: 1).reversible && !ClipLayout(past: 2, current: 1, future: 0).reversible)
+        let ds = VideoDataset(videos: [synthetic(0, frames: 30, c: 3), synthetic(1, frames: 30, c: 3)], channels: 3)
+        let layout = ClipLayout(past: 2, current: 1, future: 2, conditionStride: 2)
+        let plane = 3 * 25
+        var reversed = 0
+        for step in 0..<8 {
+            let f = try ds.batch(split: .train, layout: layout, count: 3, crop: 5, seed: 4, step: step)
+            let r = try ds.batch(split: .train, layout: layout, count: 3, crop: 5, seed: 4, step: step, reverse: true)
+            #expect(f.origins.allSatisfy { !$0.reversed })
+            let contexts = ds.baseContexts(r)
+            for s in 0..<3 {
+                let (a, b) = (f.origins[s], r.origins[s])
+                #expect(a.video == b.video && a.frame == b.frame && a.x == b.x && a.y == b.y && a.flipped == b.flipped)
+                func frame(_ x: [Float], _ i: Int) -> [Float] { Array(x[(s * 2 + i) * plane ..< (s * 2 + i + 1) * plane]) }
+                #expect(Array(r.current[s * plane ..< (s + 1) * plane]) == Array(f.current[s * plane ..< (s + 1) * plane]))
+                if b.reversed {
+                    reversed += 1
+                    #expect(frame(r.past, 0) == frame(f.future, 1) && frame(r.past, 1) == frame(f.future, 0), "step \(step) clip \(s)")
+                    #expect(frame(r.future, 0) == frame(f.past, 1) && frame(r.future, 1) == frame(f.past, 0), "step \(step) clip \(s)")
+                } else {
+                    #expect(frame(r.past, 0) == frame(f.past, 0) && frame(r.future, 1) == frame(f.future, 1))
+                }
+                let c = try #require(contexts[s])
+                #expect(c.crop(c.past, channels: 3, size: 5) == Array(r.past[s * 2 * plane ..< (s + 1) * 2 * plane]))
+                #expect(c.crop(c.future, channels: 3, size: 5) == Array(r.future[s * 2 * plane ..< (s + 1) * 2 * plane]))
+            }
+            let plain = try ds.batch(split: .train, layout: layout, count: 3, crop: 5, seed: 4, step: step, augment: false, reverse: true)
+            #expect(plain.origins.allSatisfy { !$0.reversed && !$0.flipped })
+        }
+        #expect(reversed > 0 && reversed < 24)
+        #expect(throws: DatasetError.self) {
+            try ds.batch(split: .train, layout: ClipLayout(past: 2, current: 1, future: 1), count: 1, crop: 5, seed: 1, step: 0, reverse: true)
+        }
+    }
+
     @Test func clipValuesCropsAndFlips() throws {
         let ds = VideoDataset(videos: [synthetic(0, frames: 30, c: 3), synthetic(1, frames: 30, c: 3)], channels: 3)
         let layout = ClipLayout(past: 1, current: 2, future: 1, frameSkip: 3)
