@@ -13,7 +13,9 @@
 # docs/training.md). Commit it to keep the hours trained; the repo keeps one such file, replaced.
 # Resumes from the local full state when it is at least as far as the shipped file, else from the shipped
 # file, else starts from scratch. Cost, measured on an AMD EPYC (Zen 3, AVX2, 1 thread, other core busy):
-# 0.6-1.0 s per step of 16 clips of 32x32, about 4,000-5,000 steps an hour: 30,000 steps take about 6-7 hours.
+# 0.6-1.0 s per step of 16 clips of 32x32, about 4,000-5,000 steps an hour; from WHOLE_CROP_AT 1.1 s per
+# step of 8 clips of 64x64, about 3,300 steps an hour: the shipped 23,000 steps take about 5.5 hours,
+# 30,000 about 7.5.
 # The settings (docs/default-model.md says why): concat U-Net ngf 32, ch_mult 1,2,2, one res block,
 # attention at 16 (1.65M parameters); k = 2 past, n = 1, f = 2 future frames at condition stride 2 (2x
 # frame-rate conversion); residual over the motion-compensated base; masks 0.25 / 0.25 (56% of samples
@@ -21,7 +23,10 @@
 # From step LR_DROP_AT (default 7451, where the shipped model's first phase ended) the peak learning rate
 # is 5e-5 instead of 2e-4 (`mcvd train --resume ... --lr 5e-5`; docs/default-model.md, third session);
 # from step BASE_FROM_FRAME_AT (default 9129) the motion base is computed on the whole frames
-# (`--base-from-frame`; docs/default-model.md, fourth session).
+# (`--base-from-frame`; docs/default-model.md, fourth session); from step WHOLE_CROP_AT (default 18000)
+# the training crops are 64 x 64 (the whole height at 64 rows) in batches of 8 (`--crop 64 --batch 8`),
+# and from step TIME_REVERSE_AT (default 19500) half of the clips are read backwards in time
+# (`--time-reverse`; docs/default-model.md, fifth session).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 total=${1:-30000}
@@ -31,6 +36,8 @@ threads=${MCVD_THREADS:-1}
 chunk=${CHUNK:-1000}
 drop_at=${LR_DROP_AT:-7451}
 frame_at=${BASE_FROM_FRAME_AT:-9129}
+crop_at=${WHOLE_CROP_AT:-18000}
+reverse_at=${TIME_REVERSE_AT:-19500}
 export PATH=/opt/swift/usr/bin:$PATH
 cd "$root"
 swift build -c release --product mcvd 2>&1 | tail -1
@@ -62,6 +69,8 @@ while [ "$done_steps" -lt "$total" ]; do
   next=$(( done_steps + chunk < total ? done_steps + chunk : total ))
   [ "$done_steps" -lt "$drop_at" ] && [ "$next" -gt "$drop_at" ] && next=$drop_at
   [ "$done_steps" -lt "$frame_at" ] && [ "$next" -gt "$frame_at" ] && next=$frame_at
+  [ "$done_steps" -lt "$crop_at" ] && [ "$next" -gt "$crop_at" ] && next=$crop_at
+  [ "$done_steps" -lt "$reverse_at" ] && [ "$next" -gt "$reverse_at" ] && next=$reverse_at
   lr=()
   if [ -n "$from" ] && [ "$done_steps" -ge "$drop_at" ] && ! meta "$from" train.options | grep -q '"lr":5e-05'; then
     lr=(--lr 5e-5)
@@ -70,8 +79,16 @@ while [ "$done_steps" -lt "$total" ]; do
   if [ -n "$from" ] && [ "$done_steps" -ge "$frame_at" ] && ! meta "$from" mcvd.train.settings | grep -q '"baseFromFrame":true'; then
     frame=(--base-from-frame)
   fi
+  crop=()
+  if [ -n "$from" ] && [ "$done_steps" -ge "$crop_at" ] && ! meta "$from" mcvd.train.settings | grep -q '"crop":64'; then
+    crop=(--crop 64 --batch 8)
+  fi
+  reverse=()
+  if [ -n "$from" ] && [ "$done_steps" -ge "$reverse_at" ] && ! meta "$from" mcvd.train.settings | grep -q '"timeReverse":true'; then
+    reverse=(--time-reverse)
+  fi
   if [ -n "$from" ]; then
-    "$mcvd" train "${common[@]}" --resume "$from" "${lr[@]}" "${frame[@]}" --out "$state" --steps "$next"
+    "$mcvd" train "${common[@]}" --resume "$from" "${lr[@]}" "${frame[@]}" "${crop[@]}" "${reverse[@]}" --out "$state" --steps "$next"
   else
     "$mcvd" train "${common[@]}" --out "$state" --steps "$next" --seed 1 \
         --size 64 --crop 32 --batch 16 --past 2 --current 1 --future 2 --condition-stride 2 --dropout 0.1 \
