@@ -202,8 +202,9 @@ public final class VideoDataset: @unchecked Sendable {
     }
 
     /// For each clip of `batch` (made by `batch(...)` on this dataset): the whole decoded frames of its past
-    /// and future (flipped and time-reversed as its crop was) and where its crop lies in them, for the trainer to compute
-    /// the motion base on (Diffusion's BaseContext); nil for synthetic clips (rendered at the crop size).
+    /// and future (flipped and time-reversed as its crop was) and where its crop lies in them, for the
+    /// trainer to compute the motion base on (Diffusion's BaseContext); nil for synthetic clips (rendered at
+    /// the crop size).
     public func baseContexts(_ batch: ClipBatch) -> [BaseContext?] {
         let layout = batch.layout, offsets = layout.offsets, crop = batch.size
         return batch.origins.map { o -> BaseContext? in
