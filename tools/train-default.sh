@@ -14,7 +14,7 @@
 # Resumes from the local full state when it is at least as far as the shipped file, else from the shipped
 # file, else starts from scratch. Cost, measured on an AMD EPYC (Zen 3, AVX2, 1 thread, other core busy):
 # 0.6-1.0 s per step of 16 clips of 32x32, about 4,000-5,000 steps an hour; from WHOLE_CROP_AT 1.1 s per
-# step of 8 clips of 64x64, about 3,300 steps an hour: the shipped 23,000 steps take about 5.5 hours,
+# step of 8 clips of 64x64, about 3,300 steps an hour: the shipped 23,310 steps take about 6 hours,
 # 30,000 about 7.5.
 # The settings (docs/default-model.md says why): concat U-Net ngf 32, ch_mult 1,2,2, one res block,
 # attention at 16 (1.65M parameters); k = 2 past, n = 1, f = 2 future frames at condition stride 2 (2x
