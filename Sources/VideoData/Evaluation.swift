@@ -44,9 +44,7 @@ public enum Evaluation {
                                         interpolator: MotionInterpolator) throws -> (frame: [UInt8], scene: Float, staticDifference: Float) {
         var out = [UInt8](repeating: 0, count: a.count)
         let scores = try withPlanes(a, b, width: width, height: height, channels: channels) { qa, qb in
-            try interpolator.estimate(a: luma(qa), b: luma(qb))
-            interpolator.prepare(t: t)
-            let scores = (interpolator.sceneScore, try StaticContent.difference(luma(qa), luma(qb)))
+            let scores = try estimate(qa, qb, t: t, interpolator: interpolator)
             try out.withUnsafeMutableBytes { po in
                 if interpolator.isSceneCut {
                     po.copyBytes(from: t <= 0.5 ? a : b)
@@ -56,7 +54,7 @@ public enum Evaluation {
             }
             return scores
         }
-        return (out, scores.0, scores.1)
+        return (out, scores.scene, scores.staticDifference)
     }
 
     /// The scene-cut score (Motion's SceneCut, as the element's scene-threshold reads it: the estimate
@@ -65,10 +63,17 @@ public enum Evaluation {
     public static func pairScores(_ a: [UInt8], _ b: [UInt8], width: Int, height: Int, channels: Int,
                                   interpolator: MotionInterpolator) throws -> (scene: Float, staticDifference: Float) {
         try withPlanes(a, b, width: width, height: height, channels: channels) { qa, qb in
-            try interpolator.estimate(a: luma(qa), b: luma(qb))
-            interpolator.prepare(t: 0.5)
-            return (interpolator.sceneScore, try StaticContent.difference(luma(qa), luma(qb)))
+            try estimate(qa, qb, t: 0.5, interpolator: interpolator)
         }
+    }
+
+    /// The motion estimate of a pair, prepared for time t, and the pair's scene score (at t) and static
+    /// difference: what `motionWithScores` renders from and `pairScores` reports.
+    static func estimate(_ qa: [MotionPlane], _ qb: [MotionPlane], t: Float,
+                         interpolator: MotionInterpolator) throws -> (scene: Float, staticDifference: Float) {
+        try interpolator.estimate(a: luma(qa), b: luma(qb))
+        interpolator.prepare(t: t)
+        return (interpolator.sceneScore, try StaticContent.difference(luma(qa), luma(qb)))
     }
 
     /// Motion's planes of two HWC byte frames (1 or 3 channels) for `body`.
