@@ -169,18 +169,17 @@ struct ModelRunner {
                                             noiseBlocks: part.map(\.block), output: overMotion ? .corrections : .frames)
             for (m, block) in zip(part, made) {
                 let t = targets[m.index]
+                if overMotion && motion == nil { throw CLIError("a gray motion-base model on RGB frames needs the motion method's frames") }
+                // The model's correction added to the luma of motion's colour frame (as the element), or its
+                // frame written over the frame whose colour a 1-channel model keeps (the file header).
+                let buffer = try FrameBuffer(format: format, width: v.width, height: v.height,
+                                             bytes: overMotion ? motion![m.index] : v.frames[t - 1])
                 if overMotion {
-                    // The model's correction added to the luma of motion's colour frame (as the element).
-                    guard let motion else { throw CLIError("a gray motion-base model on RGB frames needs the motion method's frames") }
-                    let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: motion[m.index])
                     try buffer.view.addLuma(block[0], range: model.range)
-                    out[m.index] = buffer.bytes
                 } else {
-                    // Written over the frame whose colour a 1-channel model keeps (the file header).
-                    let buffer = try FrameBuffer(format: format, width: v.width, height: v.height, bytes: v.frames[t - 1])
                     try buffer.view.write(block[0], channels: model.channels, range: model.range, keepColour: true)
-                    out[m.index] = buffer.bytes
                 }
+                out[m.index] = buffer.bytes
             }
         }
         return out
