@@ -38,6 +38,8 @@ public struct ClipLayout: Sendable, Equatable {
         let o = offsets
         return past == future && o.reversed().map { span - 1 - $0 } == o
     }
+    /// The source frames of a clip's frames (past, current, future in order), read forwards or backwards.
+    public func offsets(reversed: Bool) -> [Int] { reversed ? offsets.reversed() : offsets }
 }
 
 /// A batch: each array is (N, frames, C, S, S) flattened, values in [-1, 1].
@@ -161,7 +163,7 @@ public final class VideoDataset: @unchecked Sendable {
                 flip = augment && r[3] & 1 == 1
                 let reversed = reverse && augment && r[3] & 2 == 2
                 width = v.width
-                frames = (reversed ? offsets.reversed() : offsets).map { v.frames[first + $0] }
+                frames = layout.offsets(reversed: reversed).map { v.frames[first + $0] }
                 out.origins.append((vi, first, x, y, flip, false, reversed))
             }
             for (j, src) in frames.enumerated() {
@@ -206,16 +208,15 @@ public final class VideoDataset: @unchecked Sendable {
     /// trainer to compute the motion base on (Diffusion's BaseContext); nil for synthetic clips (rendered at
     /// the crop size).
     public func baseContexts(_ batch: ClipBatch) -> [BaseContext?] {
-        let layout = batch.layout, offsets = layout.offsets, crop = batch.size
+        let layout = batch.layout, crop = batch.size
         return batch.origins.map { o -> BaseContext? in
             guard !o.synthetic else { return nil }
-            let v = videos[o.video]
+            let v = videos[o.video], offsets = layout.offsets(reversed: o.reversed)
             let whole = (x: 0, y: 0, width: v.width, height: v.height), size = channels * v.width * v.height
             func frames(_ indices: [Int]) -> [Float] {
                 var out = [Float](repeating: 0, count: indices.count * size)
                 for (j, index) in indices.enumerated() {
-                    let source = o.reversed ? offsets[offsets.count - 1 - index] : offsets[index]
-                    planar(v.frames[o.frame + source], width: v.width, window: whole, flip: o.flipped, into: &out, at: j * size)
+                    planar(v.frames[o.frame + offsets[index]], width: v.width, window: whole, flip: o.flipped, into: &out, at: j * size)
                 }
                 return out
             }
