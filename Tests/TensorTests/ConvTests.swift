@@ -33,11 +33,13 @@ import Testing
         let xo = Owned(n, s.inChannels, h, w, x), yo = Owned(n, s.outChannels, oh, ow)
         let arena = Arena()
         withEachKernelSet { kernel in
-            yo.t.data.update(repeating: .nan, count: yo.t.count)
-            withThreads(threads) {
-                conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, arena: arena)
+            withEachConvMethod { method in
+                yo.t.data.update(repeating: .nan, count: yo.t.count)
+                withThreads(threads) {
+                    conv2d(xo.t, weight: wt, bias: b, shape: s, into: yo.t, arena: arena)
+                }
+                expectClose(yo.array, want, tol: 1e-5, "conv \(s) threads \(threads) \(kernel) winograd \(method)")
             }
-            expectClose(yo.array, want, tol: 1e-5, "conv \(s) threads \(threads) \(kernel)")
         }
     }
 
@@ -45,6 +47,7 @@ import Testing
     /// task only) give the same bits: 3x3 with one image split by outputs, batches split by bands, 1x1.
     @Test(arguments: [(ConvShape(inChannels: 16, outChannels: 40, kernel: 3), 1, 12, 12),
                       (ConvShape(inChannels: 9, outChannels: 13, kernel: 3), 3, 20, 17),
+                      (ConvShape(inChannels: 32, outChannels: 24, kernel: 3), 1, 66, 63),   // Winograd: bands, odd W
                       (ConvShape(inChannels: 24, outChannels: 20, kernel: 1), 2, 9, 11)])
     func tilesGiveTheSameBitsAtAnyThreadCount(shape s: ConvShape, n: Int, h: Int, w: Int) {
         var rng = Rng(UInt64(s.outChannels))
@@ -52,18 +55,20 @@ import Testing
         let wt = rng.array(s.outChannels * s.reduction, scale: 0.3), b = rng.array(s.outChannels)
         withEachKernelSet { kernels in
             guard kernels.tiles else { return }
-            var results: [[Float]] = []
-            for threads in [1, 2, 3] {
-                let y = Owned(n, s.outChannels, h, w)
-                withThreads(threads) {
-                    #expect(Parallel.shared.threads == threads)
-                    conv2d(x.t, weight: wt, bias: b, shape: s, into: y.t, arena: Arena())
+            withEachConvMethod { method in
+                var results: [[Float]] = []
+                for threads in [1, 2, 3] {
+                    let y = Owned(n, s.outChannels, h, w)
+                    withThreads(threads) {
+                        #expect(Parallel.shared.threads == threads)
+                        conv2d(x.t, weight: wt, bias: b, shape: s, into: y.t, arena: Arena())
+                    }
+                    results.append(y.array)
                 }
-                results.append(y.array)
+                #expect(results[0] == results[1] && results[0] == results[2], "\(s) \(kernels) \(method): thread counts differ")
+                let want = Naive.conv2d(x.array, n: n, c: s.inChannels, h: h, w: w, weight: wt, bias: b, shape: s)
+                expectClose(results[0], want, tol: 1e-5, "\(s) \(kernels) winograd \(method)")
             }
-            #expect(results[0] == results[1] && results[0] == results[2], "\(s) \(kernels): thread counts differ")
-            let want = Naive.conv2d(x.array, n: n, c: s.inChannels, h: h, w: w, weight: wt, bias: b, shape: s)
-            expectClose(results[0], want, tol: 1e-5, "\(s) \(kernels)")
         }
     }
 
@@ -155,19 +160,22 @@ import Testing
         var rng = Rng(UInt64(c * o + h))
         let x = Owned(n, c, h, w, rng.array(n * c * h * w)), dy = Owned(n, o, h, w, rng.array(n * o * h * w))
         let wt = rng.array(o * c * k * k, scale: 0.3)
-        var results: [(Engine.KernelSet, [Float])] = []
+        var results: [(String, [Float])] = []
         withEachKernelSet { kernels in
-            let dx = Owned(n, c, h, w), dW = Owned(1, 1, 1, o * c * k * k, [Float](repeating: 0.5, count: o * c * k * k))
-            let dB = Owned(1, 1, 1, o, [Float](repeating: 0, count: o))
-            wt.withUnsafeBufferPointer { p in
-                withThreads(2) {
-                    conv2dBackward(x.t, weight: p.baseAddress!, shape: s, dy: dy.t, dx: dx.t, dWeight: dW.t.data,
-                                   dBias: dB.t.data, arena: Arena())
+            withEachConvMethod { method in
+                guard kernels.tiles || method == .never else { return }
+                let dx = Owned(n, c, h, w), dW = Owned(1, 1, 1, o * c * k * k, [Float](repeating: 0.5, count: o * c * k * k))
+                let dB = Owned(1, 1, 1, o, [Float](repeating: 0, count: o))
+                wt.withUnsafeBufferPointer { p in
+                    withThreads(2) {
+                        conv2dBackward(x.t, weight: p.baseAddress!, shape: s, dy: dy.t, dx: dx.t, dWeight: dW.t.data,
+                                       dBias: dB.t.data, arena: Arena())
+                    }
                 }
+                results.append(("\(kernels) winograd \(method)", dx.array + dW.array + dB.array))
             }
-            results.append((kernels, dx.array + dW.array + dB.array))
         }
-        #expect(results.count >= 2 && results.last?.0 == .openblas)
+        #expect(results.count >= 3 && results.last?.0 == "openblas winograd never")
         for (kernels, r) in results.dropLast() {
             expectClose(r, results.last!.1, tol: 1e-5, "conv \(s) backward: \(kernels) vs OpenBLAS")
         }

@@ -54,3 +54,11 @@ func withEachKernelSet(_ body: (Engine.KernelSet) -> Void) {
         Engine.$kernelsInTask.withValue(kernel) { body(kernel) }
     }
 }
+
+/// Runs body with the 3x3 convolutions on the tiles direct (`never`) and as Winograd F(2x2, 3x3)
+/// (`always`, whatever the shape), for this test's task only.
+func withEachConvMethod(_ body: (WinogradChoice) -> Void) {
+    for method in [WinogradChoice.never, .always] {
+        Engine.$winogradInTask.withValue(method) { body(method) }
+    }
+}
