@@ -90,10 +90,11 @@ public func packConv3x3Weights(_ w: UnsafePointer<Float>, inChannels c: Int, out
 /// x: (N, C, H, W), w: (O, C, k, k), b: (O) -> y: (N, O, OH, OW);
 /// y = (conv(x) + b + residual) * scale, residual (N, O, OH, OW) optional.
 /// packedWeight: `packConv3x3Weights` of w for 3x3 stride-1 pad-1 convolutions (optional; row stride
-/// packedConv3x3Stride(O)).
+/// packedConv3x3Stride(O)); winogradWeight: `packWinogradWeights` of that (optional, read only with
+/// packedWeight and when the convolution runs as Winograd).
 public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, shape s: ConvShape,
                    into y: Tensor, residual: Tensor? = nil, scale: Float = 1, packedWeight: UnsafePointer<Float>? = nil,
-                   arena: Arena) {
+                   winogradWeight: UnsafePointer<Float>? = nil, arena: Arena) {
     precondition(x.c == s.inChannels && y.c == s.outChannels && x.n == y.n, "conv2d: channels/batch")
     let (oh, ow) = s.outSize(x.h, x.w)
     precondition(y.h == oh && y.w == ow, "conv2d: output \(y.shape) for input \(x.shape)")
@@ -107,7 +108,8 @@ public func conv2d(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
             return UnsafePointer(p)
         }()
         if path.tiles {
-            conv3x3Tiles(path, x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
+            conv3x3Tiles(path, x, packed: wt, winograd: packedWeight == nil ? nil : winogradWeight, bias: bias, into: y,
+                         residual: residual, scale: scale, arena: arena)
         } else {
             conv3x3Rows(x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
         }

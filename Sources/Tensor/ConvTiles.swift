@@ -29,10 +29,11 @@ func tileProduct(_ path: Engine.KernelSet, x: UnsafePointer<Float>, channelStrid
 /// padded rows per band: input rows + halo, row stride W + 2, plus 16 zeros per channel that the last
 /// tile may read. 3x3: x (N, C, H, W), wt packed (9C, packedConv3x3Stride(O)) -> y (N, O, H, W),
 /// y = (conv + b + residual) * scale.
-func conv3x3Tiles(_ path: Engine.KernelSet, _ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                  into y: Tensor, residual: Tensor?, scale: Float, arena: Arena) {
+func conv3x3Tiles(_ path: Engine.KernelSet, _ x: Tensor, packed wt: UnsafePointer<Float>, winograd: UnsafePointer<Float>? = nil,
+                  bias: UnsafePointer<Float>?, into y: Tensor, residual: Tensor?, scale: Float, arena: Arena) {
     if Engine.usesWinograd(path, c: x.c, o: y.c, h: x.h, w: x.w) {
-        conv3x3Winograd(path, x, packed: wt, bias: bias, into: y, residual: residual, scale: scale, arena: arena)
+        conv3x3Winograd(path, x, packed: wt, winograd: winograd, bias: bias, into: y, residual: residual, scale: scale,
+                        arena: arena)
         return
     }
     let pool = Parallel.shared, parts = pool.threads

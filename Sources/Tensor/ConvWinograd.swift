@@ -33,13 +33,15 @@ extension Engine {
 
     /// Whether a 3x3 stride-1 convolution C -> O over H x W runs as Winograd on `path`'s tiles now.
     /// auto: at least 16 input and output channels (fewer leave the 16 products too thin to pay for
-    /// the transforms) and at least 16 x 16 positions (at 8 x 8 the transforms cost more than they save).
+    /// the transforms) and at least 16 x 16 positions (at 8 x 8 the transforms cost more than they save),
+    /// on the avx2 and portable paths; the avx512 path keeps its direct tiles until Winograd is measured
+    /// on such a CPU (none was at hand: docs/engine-benchmark.md).
     static func usesWinograd(_ path: Engine.KernelSet, c: Int, o: Int, h: Int, w: Int) -> Bool {
         guard path.tiles else { return false }
         switch winogradInTask ?? winograd {
         case .never: return false
         case .always: return true
-        case .auto: return c >= 16 && o >= 16 && h * w >= 256
+        case .auto: return path != .avx512 && c >= 16 && o >= 16 && h * w >= 256
         }
     }
 }
@@ -81,7 +83,7 @@ func splitRow(_ src: UnsafePointer<Float>, _ w: Int, even: UnsafeMutablePointer<
 /// U_e = (G g G^T)_e for every (input, output) channel pair of a packed 3x3 weight (rows (tap, ci),
 /// stride `ld`, column oc), in blocks of `rows` output channels: u[((e * blocks + b) * c + ci) * rows + r]
 /// is output channel b * rows + r (zero past the packed padding). G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
-func winogradWeights(_ wt: UnsafePointer<Float>, c: Int, ld: Int, rows: Int, blocks: Int,
+private func winogradWeights(_ wt: UnsafePointer<Float>, c: Int, ld: Int, rows: Int, blocks: Int,
                      into u: UnsafeMutablePointer<Float>) {
     typealias V4 = SIMD4<Float>
     let plane = blocks * c * rows, half = V4(repeating: 0.5)
@@ -109,18 +111,34 @@ func winogradWeights(_ wt: UnsafePointer<Float>, c: Int, ld: Int, rows: Int, blo
     }
 }
 
+/// Floats of `packWinogradWeights`' output for a C -> O convolution.
+public func winogradWeightCount(inChannels c: Int, outChannels o: Int) -> Int { 16 * c * ((o + 7) & ~7) }
+
+/// The Winograd weights U_e of a packed 3x3 weight (`packConv3x3Weights`' layout, row stride
+/// packedConv3x3Stride(O)) in blocks of 8 output channels: conv2d's `winogradWeight`. Models derive
+/// them once when they derive the packed matrix; conv2d derives them per call when not given.
+public func packWinogradWeights(_ packed: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int,
+                                into u: UnsafeMutablePointer<Float>) {
+    winogradWeights(packed, c: c, ld: packedConv3x3Stride(o), rows: 8, blocks: (o + 7) / 8, into: u)
+}
+
 /// The 3x3 stride-1 pad-1 convolution as Winograd F(2x2, 3x3): x (N, C, H, W), wt packed (9C,
-/// packedConv3x3Stride(O)) -> y (N, O, H, W), y = (conv + b + residual) * scale (residual may be y
-/// itself: each value is read before it is written). Bands of tile rows (2 output rows each) are the
-/// work items; a single image with fewer bands than threads splits the output blocks instead.
-func conv3x3Winograd(_ path: Engine.KernelSet, _ x: Tensor, packed wt: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                     into y: Tensor, residual: Tensor?, scale: Float, arena: Arena) {
+/// packedConv3x3Stride(O)) or its Winograd weights `given` (`packWinogradWeights`) -> y (N, O, H, W),
+/// y = (conv + b + residual) * scale (residual may be y itself: each value is read before it is
+/// written). Bands of tile rows (2 output rows each) are the work items; a single image with fewer
+/// bands than threads splits the output blocks instead.
+func conv3x3Winograd(_ path: Engine.KernelSet, _ x: Tensor, packed wt: UnsafePointer<Float>, winograd given: UnsafePointer<Float>?,
+                     bias: UnsafePointer<Float>?, into y: Tensor, residual: Tensor?, scale: Float, arena: Arena) {
     let pool = Parallel.shared, parts = pool.threads
-    let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w, ld = packedConv3x3Stride(o)
-    let rows = path == .avx512 ? 8 : 4, blocks = (o + rows - 1) / rows, width = blocks * rows
+    let c = x.c, h = x.h, w = x.w, o = y.c, L = h * w
+    // Products of `rows` outputs (the path's tile) read U in its blocks of 8 (stride 8 per channel).
+    let rows = path == .avx512 ? 8 : 4, blocks = (o + rows - 1) / rows, blocks8 = (o + 7) / 8
     let th = (h + 1) / 2, tw = (w + 1) / 2
-    let u = arena.floats(16 * width * c)
-    winogradWeights(wt, c: c, ld: ld, rows: rows, blocks: blocks, into: u)
+    let u = given ?? {
+        let p = arena.floats(winogradWeightCount(inChannels: c, outChannels: o))
+        packWinogradWeights(wt, inChannels: c, outChannels: o, into: p)
+        return UnsafePointer(p)
+    }()
 
     let maxTileRows = max(1, min(th, winogradBandBudget / max(1, 16 * c * tw)))
     let splitOutputs = parts > 1 && x.n * ((th + maxTileRows - 1) / maxTileRows) < parts && blocks >= 2
@@ -253,9 +271,10 @@ func conv3x3Winograd(_ path: Engine.KernelSet, _ x: Tensor, packed wt: UnsafePoi
             withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { sh in   // on the stack: no allocation
                 sh[0] = 0
                 for e in 0..<16 {
+                    let oc = b * rows
                     tileProduct(path, x: v + e * c * ldt, channelStride: ldt, channels: c, shifts: UnsafeBufferPointer(sh),
-                                positions: (tiles + 7) & ~7, weights: u + (e * blocks + b) * c * rows,
-                                strides: WeightStrides(tap: 0, channel: rows, output: 1),
+                                positions: (tiles + 7) & ~7, weights: u + (e * blocks8 + oc / 8) * c * 8 + oc % 8,
+                                strides: WeightStrides(tap: 0, channel: 8, output: 1),
                                 outputs: 0..<rows, into: m + e * stride, ldo: ldt)
                 }
             }

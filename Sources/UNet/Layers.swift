@@ -13,14 +13,15 @@ final class LayerBuilder {
     private(set) var packs: [Pack] = []
 
     /// 3x3 convolutions over one input with `c` channels, packed side by side (Conv.packConv3x3Weights),
-    /// their biases concatenated after the matrix: returns (matrix, bias) offsets in the packed buffer.
-    struct Pack { let parts: [(weight: Int, bias: Int, o: Int)]; let c: Int; let matrix: Int; let bias: Int }
-    func pack3x3(_ parts: [(weight: Int, bias: Int, o: Int)], c: Int) -> (matrix: Int, bias: Int) {
+    /// their biases concatenated after the matrix, then the matrix's Winograd weights
+    /// (packWinogradWeights): returns (matrix, bias, winograd) offsets in the packed buffer.
+    struct Pack { let parts: [(weight: Int, bias: Int, o: Int)]; let c: Int; let matrix: Int; let bias: Int; let winograd: Int }
+    func pack3x3(_ parts: [(weight: Int, bias: Int, o: Int)], c: Int) -> (matrix: Int, bias: Int, winograd: Int) {
         let o = parts.reduce(0) { $0 + $1.o }
-        let matrix = packedTotal, bias = matrix + 9 * c * packedConv3x3Stride(o)
-        packs.append(Pack(parts: parts, c: c, matrix: matrix, bias: bias))
-        packedTotal = bias + ((o + 15) & ~15)
-        return (matrix, bias)
+        let matrix = packedTotal, bias = matrix + 9 * c * packedConv3x3Stride(o), winograd = bias + ((o + 15) & ~15)
+        packs.append(Pack(parts: parts, c: c, matrix: matrix, bias: bias, winograd: winograd))
+        packedTotal = winograd + ((winogradWeightCount(inChannels: c, outChannels: o) + 15) & ~15)
+        return (matrix, bias, winograd)
     }
 
     /// A parameter of the current module: all_modules.<index>.<suffix>.
@@ -49,13 +50,15 @@ struct Context {
 
 struct ConvLayer {
     let w: Int, b: Int
-    let packed: Int?
+    /// Offsets of the packed matrix and its Winograd weights (3x3 only).
+    let packed: Int?, winograd: Int?
     let shape: ConvShape
     init(_ builder: LayerBuilder, _ prefix: String, _ cin: Int, _ cout: Int, kernel: Int, pack: Bool = true) {
         shape = ConvShape(inChannels: cin, outChannels: cout, kernel: kernel)
         w = builder.param(prefix + "weight", [cout, cin, kernel, kernel])
         b = builder.param(prefix + "bias", [cout])
-        packed = kernel == 3 && pack ? builder.pack3x3([(w, b, cout)], c: cin).matrix : nil
+        let offsets = kernel == 3 && pack ? builder.pack3x3([(w, b, cout)], c: cin) : nil
+        packed = offsets?.matrix; winograd = offsets?.winograd
     }
     // x: (N, cin, H, W) -> y: (N, cout, H, W); y = (conv + b + residual) * scale
     func callAsFunction(_ x: Tensor, into y: Tensor, residual: Tensor? = nil, scale: Float = 1, _ ctx: Context) {
@@ -63,7 +66,8 @@ struct ConvLayer {
         ctx.profile.measure(kind, flops: shape.flops(n: x.n, oh: y.h, ow: y.w),
                             label: "\(shape.inChannels)->\(shape.outChannels) s\(shape.stride) \(x.h)x\(x.w)") {
             conv2d(x, weight: ctx.p(w), bias: ctx.p(b), shape: shape, into: y, residual: residual, scale: scale,
-                   packedWeight: packed.map { UnsafePointer(ctx.packed + $0) }, arena: ctx.arena)
+                   packedWeight: packed.map { UnsafePointer(ctx.packed + $0) },
+                   winogradWeight: winograd.map { UnsafePointer(ctx.packed + $0) }, arena: ctx.arena)
         }
     }
 }
@@ -86,7 +90,7 @@ struct LinearLayer {
 /// mlp_gamma and mlp_beta read the same actv, so they run as one convolution with 2C outputs.
 struct SpadeLayer {
     let shared: ConvLayer, gamma: ConvLayer, beta: ConvLayer
-    let both: (matrix: Int, bias: Int)
+    let both: (matrix: Int, bias: Int, winograd: Int)
     let channels: Int
     init(_ builder: LayerBuilder, _ prefix: String, channels: Int, condChannels: Int, spadeDim: Int) {
         self.channels = channels
@@ -113,7 +117,7 @@ struct SpadeLayer {
             if s.usesPackedWeights {
                 // weight is not read when packedWeight is given (it holds both convs).
                 conv2d(actv, weight: ctx.p(gamma.w), bias: ctx.packed + both.bias, shape: s, into: gb,
-                       packedWeight: ctx.packed + both.matrix, arena: ctx.arena)
+                       packedWeight: ctx.packed + both.matrix, winogradWeight: ctx.packed + both.winograd, arena: ctx.arena)
             } else {
                 // Few SPADE channels: conv2d runs im2col on raw weights, one conv each, then interleave
                 // per image into (gamma planes, beta planes).

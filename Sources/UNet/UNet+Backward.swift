@@ -63,8 +63,9 @@ public final class UNetTraining: @unchecked Sendable {
 
     func conv(_ l: ConvLayer, _ x: Tensor, into y: Tensor, residual: Tensor? = nil, scale: Float = 1) {
         let packed = usePackedWeights ? l.packed.map { UnsafePointer(model.packed + $0) } : nil
+        let winograd = usePackedWeights ? l.winograd.map { UnsafePointer(model.packed + $0) } : nil
         conv2d(x, weight: p + l.w, bias: p + l.b, shape: l.shape, into: y, residual: residual, scale: scale,
-               packedWeight: packed, arena: acts)
+               packedWeight: packed, winogradWeight: winograd, arena: acts)
     }
 
     func actNorm(_ l: ActNorm, _ x: Tensor) -> NormCache {

@@ -103,6 +103,7 @@ public final class UNet: @unchecked Sendable {
                 (packed + p.bias + column).update(from: params + part.bias, count: part.o)
                 column += part.o
             }
+            packWinogradWeights(packed + p.matrix, inChannels: p.c, outChannels: total, into: packed + p.winograd)
         }
     }
 
