@@ -105,7 +105,7 @@ let package = Package(
         .target(name: "VectorMath", swiftSettings: kernelSettings()),
         .target(name: "AVX512Kernels", dependencies: ["VectorMath", "ConvKernels"],
                 swiftSettings: kernelSettings(x86Only(["-target-cpu", "skylake-avx512"]))),
-        .target(name: "AVX2Kernels", dependencies: ["ConvKernels"],
+        .target(name: "AVX2Kernels", dependencies: ["VectorMath", "ConvKernels"],
                 swiftSettings: kernelSettings(x86Only(["-target-cpu", "haswell"]))),
         .target(name: "Tensor", dependencies: ["COpenBLAS", "VectorMath", "ConvKernels", "AVX512Kernels", "AVX2Kernels"],
                 swiftSettings: engineSettings(x86Only(["-target-cpu", "haswell"]))),

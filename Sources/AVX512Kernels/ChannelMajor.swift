@@ -3,7 +3,7 @@
 // accumulators, 3 loads and 8 broadcasts per 24 FMAs).
 import ConvKernels
 
-extension AVX512 {
+public enum AVX512 {
     /// See ConvKernels.channelMajorProduct.
     public static func channelMajorProduct(x: UnsafePointer<Float>, channelStride cs: Int, channels c: Int,
                                            shifts: UnsafeBufferPointer<Int>, positions: Int,

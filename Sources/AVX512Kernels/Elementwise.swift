@@ -1,9 +1,11 @@
-// VectorMath's elementwise kernels compiled for AVX-512: each wrapper inlines the @inlinable body, so
-// here it becomes zmm code (this module is built for skylake-avx512). Tensor calls these instead of its
-// own (AVX2) copies when `Engine.kernels` is .avx512.
+// VectorMath's elementwise kernels compiled for this module's CPU: each wrapper inlines the @inlinable
+// body, so it becomes the module's own code. One source, two modules: AVX512Kernels (skylake-avx512: zmm
+// code) and AVX2Kernels (haswell: ymm and FMA), whose Elementwise.swift is a link to this file. Tensor's
+// `Loops` picks one by the path that runs; called directly from Tensor the bodies were not inlined, and
+// VectorMath's own copy (built for the baseline: SSE2, no FMA) ran on AVX2 CPUs.
 import VectorMath
 
-public enum AVX512 {
+public enum Elementwise {
     public static func moments(_ p: UnsafePointer<Float>, count: Int, eps: Float) -> (Float, Float) {
         VectorMath.moments(p, count: count, eps: eps)
     }

@@ -1,7 +1,6 @@
 // Backward of Attention.swift: the 1x1 NIN map and the whole AttnBlockpp. The block's backward
 // recomputes its inside (norm, q, k, v, softmax rows) from x rather than keeping (L x L) probabilities
 // of every block alive between the passes. Matrix products go through sgemm.
-import AVX512Kernels
 import ConvKernels
 import VectorMath
 
@@ -75,7 +74,7 @@ public func attentionBlockBackward(_ x: Tensor, _ p: AttentionWeights, heads: In
     // y = (x + NIN_3(o)) * scale: dz = dy * scale flows to x directly and into NIN_3.
     let dz = carve(), dO = carve(), dQ = carve(), dK = carve(), dV = carve()
     // Images are independent from here to the NIN backwards: each half of the batch on its thread.
-    let wide = Engine.avx512   // read here: the worker thread does not see a test task's kernel choice
+    let loops = Loops.now   // read here: the worker thread does not see a test task's kernel choice
     runHalves(halves.count) { part in
         let probs = scratch + part * 2 * L * L, dP = probs + L * L
         for img in halves[part] {
@@ -90,7 +89,7 @@ public func attentionBlockBackward(_ x: Tensor, _ p: AttentionWeights, heads: In
                 sgemm(transA: true, m: L, n: L, k: ch, alpha: alpha, a: q.data + off, lda: L, b: k.data + off, ldb: L,
                       c: probs, ldc: L)
                 for i in 0..<L {
-                    let inv = 1 / (wide ? AVX512.softmaxNumerators(probs + i * L, L) : softmaxNumerators(probs + i * L, L))
+                    let inv = 1 / loops.softmaxNumerators(probs + i * L, L)
                     for j in 0..<L { probs[i * L + j] *= inv }
                 }
                 sgemm(transB: true, m: ch, n: L, k: L, a: v.data + off, lda: L, b: probs, ldb: L, c: o.data + off, ldc: L)

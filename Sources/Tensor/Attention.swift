@@ -1,7 +1,6 @@
 // The reference's AttnBlockpp: GroupNorm, q/k/v by 1x1 "NIN" maps, softmax(q^T k / sqrt(d)) over all
 // H*W positions per head, output NIN, residual add (optionally / sqrt 2). Query rows are split between
 // the threads; the matrix products go through sgemm (Conv.swift).
-import AVX512Kernels
 import ConvKernels
 import VectorMath
 
@@ -72,7 +71,7 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
     let parts = Parallel.shared.threads
     let scores = arena.floats(parts * block * L), inverse = arena.floats(parts * block)
     let alpha = 1 / Float(ch).squareRoot()
-    let wide = Engine.avx512
+    let loops = Loops.now
     // Reuse h for the attended values (N, C, H, W) before the output NIN.
     for img in 0..<n {
         for head in 0..<heads {
@@ -86,7 +85,7 @@ public func attentionBlock(_ x: Tensor, _ p: AttentionWeights, heads: Int, skipR
                     // s[i, j] = alpha * sum_c q[c, i] k[c, j]
                     sgemm(transA: true, m: m, n: L, k: ch, alpha: alpha, a: qh + i0, lda: L, b: kh, ldb: L,
                           c: s, ldc: L)
-                    for i in 0..<m { inv[i] = 1 / (wide ? AVX512.softmaxNumerators(s + i * L, L) : softmaxNumerators(s + i * L, L)) }
+                    for i in 0..<m { inv[i] = 1 / loops.softmaxNumerators(s + i * L, L) }
                     // o[c, i] = sum_j v[c, j] s[i, j] / sum_j s[i, j]
                     sgemm(transB: true, m: ch, n: m, k: L, a: vh, lda: L, b: s, ldb: L, c: oh + i0, ldc: L)
                     for cc in 0..<ch {

@@ -4,7 +4,6 @@
 // Work is split over groups (each thread owns its channels for every image), so no two threads add
 // into the same gradient entry and the result does not depend on the thread count.
 
-import AVX512Kernels
 import Foundation
 import VectorMath
 
@@ -31,7 +30,7 @@ public func groupNormBackward(_ x: Tensor, groups g: Int, eps: Float, _ m: NormM
                               _ grads: NormGradients = NormGradients()) {
     precondition(x.count == dy.count && x.count == dx.count && x.c % g == 0, "groupNormBackward: shapes")
     let cpg = x.c / g, plane = x.plane, c = x.c
-    let wide = Engine.avx512
+    let loops = Loops.now
     Parallel.shared.split(g) { groupRange in
         do {
             let xhatBuf = UnsafeMutablePointer<Float>.allocate(capacity: 2 * cpg * plane), dxhatBuf = xhatBuf + cpg * plane
@@ -40,8 +39,7 @@ public func groupNormBackward(_ x: Tensor, groups g: Int, eps: Float, _ m: NormM
                 let c0 = group * cpg
                 for img in 0..<x.n {
                     let base = img * x.imageCount + c0 * plane
-                    let (mean, rstd) = wide ? AVX512.moments(x.data + base, count: cpg * plane, eps: eps)
-                        : moments(x.data + base, count: cpg * plane, eps: eps)
+                    let (mean, rstd) = loops.moments(x.data + base, count: cpg * plane, eps: eps)
                     var sumD = 0.0, sumDX = 0.0
                     for cl in 0..<cpg {
                         let ch = c0 + cl, off = img * x.imageCount + ch * plane
@@ -53,15 +51,10 @@ public func groupNormBackward(_ x: Tensor, groups g: Int, eps: Float, _ m: NormM
                         let sg = m.spadeGamma.map { UnsafePointer($0.data + off) }
                         let sb = m.spadeBeta.map { UnsafePointer($0.data + off) }
                         let dsg = grads.spadeGamma.map { $0.data + off }, dsb = grads.spadeBeta.map { $0.data + off }
-                        let r = wide
-                            ? AVX512.normBackwardPlane(src, dy: dyp, count: plane, mean: mean, rstd: rstd, gamma: gm,
-                                                       beta: bt, scale: p0, shift: p1, spadeGamma: sg, spadeBeta: sb,
-                                                       silu: activation == .silu, xhat: xh, dxhat: dxh, dSpadeGamma: dsg,
-                                                       dSpadeBeta: dsb)
-                            : normBackwardPlane(src, dy: dyp, count: plane, mean: mean, rstd: rstd, gamma: gm, beta: bt,
-                                                scale: p0, shift: p1, spadeGamma: sg, spadeBeta: sb,
-                                                silu: activation == .silu, xhat: xh, dxhat: dxh, dSpadeGamma: dsg,
-                                                dSpadeBeta: dsb)
+                        let r = loops.normBackwardPlane(src, dy: dyp, count: plane, mean: mean, rstd: rstd, gamma: gm,
+                                                        beta: bt, scale: p0, shift: p1, spadeGamma: sg, spadeBeta: sb,
+                                                        silu: activation == .silu, xhat: xh, dxhat: dxh,
+                                                        dSpadeGamma: dsg, dSpadeBeta: dsb)
                         let (dGm, dBt, dP0, dP1) = (r.dGamma, r.dBeta, r.dScale, r.dShift)
                         sumD += r.sumD; sumDX += r.sumDX
                         grads.gamma?[ch] += Float(dGm)

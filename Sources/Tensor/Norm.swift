@@ -1,7 +1,6 @@
 // Group normalisation fused with what the reference applies right after it: a per-channel affine,
 // SPADE's spatial (1 + gamma, beta) maps, the time embedding's (1 + scale, shift), then SiLU.
 // One pass for the statistics and one for the output, split over (image, group) between threads.
-import AVX512Kernels
 import VectorMath
 
 /// The reference's group count for `channels` (min(C/4, 32), lowered until it divides C).
@@ -37,13 +36,12 @@ public func groupNorm(_ x: Tensor, groups g: Int, eps: Float, _ m: NormModulatio
                       activation: Activation, into y: Tensor) {
     precondition(x.count == y.count && x.c % g == 0, "groupNorm: shapes \(x.shape) -> \(y.shape), groups \(g)")
     let cpg = x.c / g, plane = x.plane, c = x.c
-    let wide = Engine.avx512
+    let loops = Loops.now
     Parallel.shared.split(x.n * g) { units in
         for unit in units {
             let img = unit / g, c0 = (unit % g) * cpg
             let base = img * x.imageCount + c0 * plane
-            let (mean, rstd) = wide ? AVX512.moments(x.data + base, count: cpg * plane, eps: eps)
-                : moments(x.data + base, count: cpg * plane, eps: eps)
+            let (mean, rstd) = loops.moments(x.data + base, count: cpg * plane, eps: eps)
             for ch in c0..<(c0 + cpg) {
                 // Fold every per-channel factor into a, b: t = x * a + b, then the spatial maps.
                 var a = rstd, b = -mean * rstd
@@ -55,12 +53,10 @@ public func groupNorm(_ x: Tensor, groups g: Int, eps: Float, _ m: NormModulatio
                 let src = x.data + off, dst = y.data + off
                 if let sg = m.spadeGamma, let sb = m.spadeBeta {
                     let moff = img * (m.spadeImageStride ?? x.imageCount) + ch * plane
-                    if wide { AVX512.modulateSpatial(src, dst, plane, a, b, sg.data + moff, sb.data + moff, post, activation == .silu) }
-                    else { modulateSpatial(src, dst, plane, a, b, sg.data + moff, sb.data + moff, post, activation == .silu) }
+                    loops.modulateSpatial(src, dst, plane, a, b, sg.data + moff, sb.data + moff, post, activation == .silu)
                 } else {
                     let fa = a * post.0, fb = b * post.0 + post.1
-                    if wide { AVX512.affineActivate(src, dst, plane, fa, fb, activation == .silu) }
-                    else { affineActivate(src, dst, plane, fa, fb, activation == .silu) }
+                    loops.affineActivate(src, dst, plane, fa, fb, activation == .silu)
                 }
             }
         }
@@ -71,9 +67,9 @@ public func groupNorm(_ x: Tensor, groups g: Int, eps: Float, _ m: NormModulatio
 public func silu(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
     // Halves on 16-float boundaries when large enough to be worth the second thread.
     let chunks = count >= 1 << 14 ? (count + 15) / 16 : 1
-    let wide = Engine.avx512
+    let loops = Loops.now
     Parallel.shared.split(chunks) { r in
         let range = chunks == 1 ? 0..<count : (r.lowerBound * 16)..<min(count, r.upperBound * 16)
-        if wide { AVX512.siluRun(x, y, range) } else { siluRun(x, y, range) }
+        loops.siluRun(x, y, range)
     }
 }
