@@ -206,66 +206,66 @@ func conv3x3Winograd(_ path: Engine.KernelSet, _ x: Tensor, packed wt: UnsafePoi
         // 3. Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1], plus bias and residual, times scale.
         let stride = rows * ldt
         func outputTransform(_ b: Int) {
-        for oc in (b * rows)..<min(o, (b + 1) * rows) {
-            let bv = bias?[oc] ?? 0
-            let yo = y.data + (img * o + oc) * L
-            let ro = residual.map { UnsafePointer($0.data + (img * o + oc) * L) }
-            for r in 0..<trows {
-                let oy = 2 * (ty0 + r), q = m + (oc - b * rows) * ldt + r * tw
-                let rows2 = min(2, h - oy)
-                var tx = 0
-                while tx < tw {   // 8 tiles at a time (lanes past tw read the zero tail and are not stored)
-                    let p = q + tx
-                    // Rows of A^T M (4 columns each), then A for the two output columns.
-                    let m0 = V8(p), m1 = V8(p + stride), m2 = V8(p + 2 * stride), m3 = V8(p + 3 * stride)
-                    let m4 = V8(p + 4 * stride), m5 = V8(p + 5 * stride), m6 = V8(p + 6 * stride), m7 = V8(p + 7 * stride)
-                    let m8 = V8(p + 8 * stride), m9 = V8(p + 9 * stride), m10 = V8(p + 10 * stride), m11 = V8(p + 11 * stride)
-                    let m12 = V8(p + 12 * stride), m13 = V8(p + 13 * stride), m14 = V8(p + 14 * stride), m15 = V8(p + 15 * stride)
-                    let s00 = m0 + m4 + m8, s01 = m1 + m5 + m9, s02 = m2 + m6 + m10, s03 = m3 + m7 + m11
-                    let s10 = m4 - m8 - m12, s11 = m5 - m9 - m13, s12 = m6 - m10 - m14, s13 = m7 - m11 - m15
-                    let outs = (s00 + s01 + s02, s01 - s02 - s03, s10 + s11 + s12, s11 - s12 - s13)
-                    let lanes = min(8, tw - tx)
-                    if lanes == 8 && 2 * tx + 16 <= w {
-                        // 8 whole tiles: the two columns interleaved into two vectors per output row.
-                        let bias8 = V8(repeating: bv), scale8 = V8(repeating: scale)
+            for oc in (b * rows)..<min(o, (b + 1) * rows) {
+                let bv = bias?[oc] ?? 0
+                let yo = y.data + (img * o + oc) * L
+                let ro = residual.map { UnsafePointer($0.data + (img * o + oc) * L) }
+                for r in 0..<trows {
+                    let oy = 2 * (ty0 + r), q = m + (oc - b * rows) * ldt + r * tw
+                    let rows2 = min(2, h - oy)
+                    var tx = 0
+                    while tx < tw {   // 8 tiles at a time (lanes past tw read the zero tail and are not stored)
+                        let p = q + tx
+                        // Rows of A^T M (4 columns each), then A for the two output columns.
+                        let m0 = V8(p), m1 = V8(p + stride), m2 = V8(p + 2 * stride), m3 = V8(p + 3 * stride)
+                        let m4 = V8(p + 4 * stride), m5 = V8(p + 5 * stride), m6 = V8(p + 6 * stride), m7 = V8(p + 7 * stride)
+                        let m8 = V8(p + 8 * stride), m9 = V8(p + 9 * stride), m10 = V8(p + 10 * stride), m11 = V8(p + 11 * stride)
+                        let m12 = V8(p + 12 * stride), m13 = V8(p + 13 * stride), m14 = V8(p + 14 * stride), m15 = V8(p + 15 * stride)
+                        let s00 = m0 + m4 + m8, s01 = m1 + m5 + m9, s02 = m2 + m6 + m10, s03 = m3 + m7 + m11
+                        let s10 = m4 - m8 - m12, s11 = m5 - m9 - m13, s12 = m6 - m10 - m14, s13 = m7 - m11 - m15
+                        let outs = (s00 + s01 + s02, s01 - s02 - s03, s10 + s11 + s12, s11 - s12 - s13)
+                        let lanes = min(8, tw - tx)
+                        if lanes == 8 && 2 * tx + 16 <= w {
+                            // 8 whole tiles: the two columns interleaved into two vectors per output row.
+                            let bias8 = V8(repeating: bv), scale8 = V8(repeating: scale)
+                            for dy in 0..<rows2 {
+                                let left = dy == 0 ? outs.0 : outs.2, right = dy == 0 ? outs.1 : outs.3
+                                let row = yo + (oy + dy) * w + 2 * tx
+                                var lo = V8(left[0], right[0], left[1], right[1], left[2], right[2], left[3], right[3]) + bias8
+                                var hi = V8(left[4], right[4], left[5], right[5], left[6], right[6], left[7], right[7]) + bias8
+                                if let ro {
+                                    let res = ro + (oy + dy) * w + 2 * tx
+                                    lo += V8(res); hi += V8(res + 8)
+                                }
+                                store8(row, lo * scale8); store8(row + 8, hi * scale8)
+                            }
+                            tx += 8
+                            continue
+                        }
                         for dy in 0..<rows2 {
                             let left = dy == 0 ? outs.0 : outs.2, right = dy == 0 ? outs.1 : outs.3
-                            let row = yo + (oy + dy) * w + 2 * tx
-                            var lo = V8(left[0], right[0], left[1], right[1], left[2], right[2], left[3], right[3]) + bias8
-                            var hi = V8(left[4], right[4], left[5], right[5], left[6], right[6], left[7], right[7]) + bias8
+                            let at = (oy + dy) * w + 2 * tx
+                            let row = yo + at
                             if let ro {
-                                let res = ro + (oy + dy) * w + 2 * tx
-                                lo += V8(res); hi += V8(res + 8)
+                                let res = ro + at
+                                for j in 0..<lanes {
+                                    let v0 = (left[j] + bv + res[2 * j]) * scale
+                                    if 2 * (tx + j) + 1 < w {
+                                        let v1 = (right[j] + bv + res[2 * j + 1]) * scale
+                                        row[2 * j] = v0; row[2 * j + 1] = v1
+                                    } else { row[2 * j] = v0 }
+                                }
+                            } else {
+                                for j in 0..<lanes {
+                                    row[2 * j] = (left[j] + bv) * scale
+                                    if 2 * (tx + j) + 1 < w { row[2 * j + 1] = (right[j] + bv) * scale }
+                                }
                             }
-                            store8(row, lo * scale8); store8(row + 8, hi * scale8)
                         }
                         tx += 8
-                        continue
                     }
-                    for dy in 0..<rows2 {
-                        let left = dy == 0 ? outs.0 : outs.2, right = dy == 0 ? outs.1 : outs.3
-                        let at = (oy + dy) * w + 2 * tx
-                        let row = yo + at
-                        if let ro {
-                            let res = ro + at
-                            for j in 0..<lanes {
-                                let v0 = (left[j] + bv + res[2 * j]) * scale
-                                if 2 * (tx + j) + 1 < w {
-                                    let v1 = (right[j] + bv + res[2 * j + 1]) * scale
-                                    row[2 * j] = v0; row[2 * j + 1] = v1
-                                } else { row[2 * j] = v0 }
-                            }
-                        } else {
-                            for j in 0..<lanes {
-                                row[2 * j] = (left[j] + bv) * scale
-                                if 2 * (tx + j) + 1 < w { row[2 * j + 1] = (right[j] + bv) * scale }
-                            }
-                        }
-                    }
-                    tx += 8
                 }
             }
-        }
         }
         for b in blocksRange {
             withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { sh in   // on the stack: no allocation
@@ -280,7 +280,6 @@ func conv3x3Winograd(_ path: Engine.KernelSet, _ x: Tensor, packed wt: UnsafePoi
             }
             outputTransform(b)
         }
-
     }
 
     if splitOutputs {
