@@ -81,17 +81,17 @@ func splitRow(_ src: UnsafePointer<Float>, _ w: Int, even: UnsafeMutablePointer<
 }
 
 /// U_e = (G g G^T)_e for every (input, output) channel pair of a packed 3x3 weight (rows (tap, ci),
-/// stride `ld`, column oc), in blocks of `rows` output channels: u[((e * blocks + b) * c + ci) * rows + r]
+/// stride `ld`, column oc), in blocks of rows = 8 output channels: u[((e * blocks + b) * c + ci) * rows + r]
 /// is output channel b * rows + r (zero past the packed padding). G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
-private func winogradWeights(_ wt: UnsafePointer<Float>, c: Int, ld: Int, rows: Int, blocks: Int,
+private func winogradWeights(_ wt: UnsafePointer<Float>, c: Int, ld: Int, blocks: Int,
                      into u: UnsafeMutablePointer<Float>) {
     typealias V4 = SIMD4<Float>
-    let plane = blocks * c * rows, half = V4(repeating: 0.5)
+    let rows = 8, plane = blocks * c * rows, half = V4(repeating: 0.5)
     /// G times a column (a, b, c) of g.
     @inline(__always) func gRows(_ a: V4, _ b: V4, _ cc: V4) -> (V4, V4, V4, V4) {
         (a, (a + b + cc) * half, (a - b + cc) * half, cc)
     }
-    // Four output channels at a time (rows is 4 or 8; the packed stride is a multiple of 16).
+    // Four output channels at a time (the packed stride is a multiple of 16).
     for ci in 0..<c {
         for oc in stride(from: 0, to: blocks * rows, by: 4) {
             let b = oc / rows, r = oc % rows
@@ -119,7 +119,7 @@ public func winogradWeightCount(inChannels c: Int, outChannels o: Int) -> Int { 
 /// them once when they derive the packed matrix; conv2d derives them per call when not given.
 public func packWinogradWeights(_ packed: UnsafePointer<Float>, inChannels c: Int, outChannels o: Int,
                                 into u: UnsafeMutablePointer<Float>) {
-    winogradWeights(packed, c: c, ld: packedConv3x3Stride(o), rows: 8, blocks: (o + 7) / 8, into: u)
+    winogradWeights(packed, c: c, ld: packedConv3x3Stride(o), blocks: (o + 7) / 8, into: u)
 }
 
 /// The 3x3 stride-1 pad-1 convolution as Winograd F(2x2, 3x3): x (N, C, H, W), wt packed (9C,
