@@ -33,15 +33,18 @@ extension Engine {
 
     /// Whether a 3x3 stride-1 convolution C -> O over H x W runs as Winograd on `path`'s tiles now.
     /// auto: at least 16 input and output channels (fewer leave the 16 products too thin to pay for
-    /// the transforms) and at least 16 x 16 positions (at 8 x 8 the transforms cost more than they save),
-    /// on the avx2 and portable paths; the avx512 path keeps its direct tiles until Winograd is measured
-    /// on such a CPU (none was at hand: docs/engine-benchmark.md).
+    /// the transforms) and at least 16 x 16 positions (at 8 x 8 the transforms cost more than they save)
+    /// on the avx2 and portable paths. The avx512 path's direct tiles are faster still below 64 x 64
+    /// positions and 32 channels (AMD EPYC with AVX-512, 1 thread, `mcvd bench --ops`, ms direct ->
+    /// Winograd: 64->64 @ 64x64 1.18 -> 1.04, 32->64 @ 64x64 0.60 -> 0.48, 32->32 @ 64x64 0.31 -> 0.31,
+    /// 128->64 @ 32x32 0.63 -> 0.64, 128->128 @ 16x16 0.32 -> 0.63, 16->16 @ 64x64 0.08 -> 0.12).
     static func usesWinograd(_ path: Engine.KernelSet, c: Int, o: Int, h: Int, w: Int) -> Bool {
         guard path.tiles else { return false }
         switch winogradInTask ?? winograd {
         case .never: return false
         case .always: return true
-        case .auto: return path != .avx512 && c >= 16 && o >= 16 && h * w >= 256
+        case .auto where path == .avx512: return c >= 32 && o >= 32 && h * w >= 4096
+        case .auto: return c >= 16 && o >= 16 && h * w >= 256
         }
     }
 }
