@@ -94,6 +94,8 @@ extension Mcvd {
         var oneStepFraction: Double?
         @Flag(inversion: .prefixedNo, help: "The network sees its residual base as n more conditioning frames (data.num_frames_base; residual models). With --resume of a model that does not, widens it: the new input weights start at zero, so training continues from the same function (docs/training.md).")
         var seeBase: Bool?
+        @Flag(help: "Motion base: the network sees the base's two sides, the last past and the first future frame each brought to the frame's time along the motion (2n more conditioning frames, data.num_frames_base = 2n), where they disagree the base is unsure. With --resume of a model over the motion base that sees no base, widens it as --see-base does (docs/training.md).")
+        var seeSides = false
         @Flag(inversion: .prefixedNo, help: "Motion base: compute a real clip's base on its whole decoded frames and crop it, as inference computes it, instead of on the training crop (data.base_from_frame; may change on --resume).")
         var baseFromFrame: Bool?
         @Flag(inversion: .prefixedNo, help: "Read half of the real training clips backwards in time (k = f: the past becomes the future; data.time_reverse; may change on --resume).")
@@ -175,6 +177,10 @@ extension Mcvd {
                 if let oneStepFraction { s.oneStepFraction = oneStepFraction }
                 if let seed = common.seed { s.seed = seed }
                 if let seeBase { s.baseFrames = seeBase ? s.current : 0 }
+                if seeSides {
+                    guard seeBase != true else { throw ValidationError("--see-base and --see-sides: give one") }
+                    s.baseFrames = 2 * s.current
+                }
                 if let baseFromFrame { s.baseFromFrame = baseFromFrame }
                 if let timeReverse { s.timeReverse = timeReverse }
                 try s.check()
@@ -196,10 +202,14 @@ extension Mcvd {
                 }
                 var s = try TrainSettings(json: json)
                 if let steps { s.steps = steps }
-                let widen = seeBase == true && (s.baseFrames ?? 0) == 0
+                guard !(seeSides && seeBase == true) else { throw CLIError("--see-base and --see-sides: give one") }
+                let views = seeSides ? 2 : seeBase == true ? 1 : 0
+                let widen = views > 0 && (s.baseFrames ?? 0) == 0
                 if widen {
-                    s.baseFrames = s.current
-                    do { try s.check() } catch let e as SettingsError { throw CLIError("--see-base: \(e.description)") }
+                    s.baseFrames = views * s.current
+                    do { try s.check() } catch let e as SettingsError {
+                        throw CLIError("\(seeSides ? "--see-sides" : "--see-base"): \(e.description)")
+                    }
                 }
                 if let lr { s.lr = lr }
                 if let synthetic { s.synthetic = synthetic }
@@ -209,7 +219,7 @@ extension Mcvd {
                 if let crop { s.crop = crop }
                 if let batch { s.batch = batch }
                 do { try s.check() } catch let e as SettingsError { throw CLIError(e.description) }
-                trainer = try Trainer(checkpoint: resume, seeBase: widen, learningRate: lr)
+                trainer = try Trainer(checkpoint: resume, seeBase: widen ? views : 0, learningRate: lr)
                 guard trainer.options == s.trainingOptions, trainer.model.config == s.unetConfig else {
                     throw CLIError("\(resume): the stored settings do not match its training state")
                 }

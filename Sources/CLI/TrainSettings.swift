@@ -57,7 +57,8 @@ struct TrainSettings: Codable, Equatable {
     /// before it existed still decode.
     var base: ResidualBase?
     /// Frames of the residual base the network sees as conditioning (data.num_frames_base): nil or 0 none,
-    /// else n (`current`). Optional so that settings saved before it existed still decode.
+    /// n (`current`) the base, 2n the motion base's two sides. Optional so that settings saved before it
+    /// existed still decode.
     var baseFrames: Int?
     var cosine = false
     var numSteps = 1000
@@ -115,7 +116,9 @@ struct TrainSettings: Codable, Equatable {
         try need(stills == nil || syntheticCount > 0, "stills are used only for synthetic clips: give --synthetic N (data.synthetic)")
         try need(residual || (base ?? .blend) == .blend,
                  "base \((base ?? .blend).rawValue) needs residual mode (a base is what a residual model refines): drop --no-residual")
-        try need([0, current].contains(baseFrames ?? 0), "data.num_frames_base must be 0 or num_frames (\(current))")
+        try need([0, current, 2 * current].contains(baseFrames ?? 0),
+                 "data.num_frames_base must be 0, num_frames (\(current)) or twice that (the motion base's two sides)")
+        try need((baseFrames ?? 0) != 2 * current || base == .motion, "the base's two sides (--see-sides) need --base motion")
         try need((baseFrames ?? 0) == 0 || residual, "a network that sees its base needs residual mode: drop --no-residual")
         try need(oneStepFraction.map { (0...1).contains($0) } ?? true, "one-step fraction must lie in [0, 1]")
         try need(!(baseFromFrame ?? false) || (residual && base == .motion),
@@ -268,7 +271,7 @@ struct TrainSettings: Codable, Equatable {
             + "\(syntheticCount > 0 ? " synthetic=\(syntheticCount)" : "") batch=\(batch) steps=\(steps) lr=\(lr) warmup=\(warmup) "
             + "ema=\(emaRate.map { "\($0)" } ?? "off") p_mask=\(pMaskPast)/\(pMaskFuture)\(synchronised ? " sync" : "") "
             + "\(parameterization.rawValue)\(residual ? " residual base=\((base ?? .blend).rawValue)" : "") dropout=\(dropout) seed=\(seed)"
-            + "\((oneStepFraction ?? 0) > 0 ? " one-step=\(oneStepFraction!)" : "")" + ((baseFrames ?? 0) > 0 ? " sees-base" : "")
+            + "\((oneStepFraction ?? 0) > 0 ? " one-step=\(oneStepFraction!)" : "")" + ((baseFrames ?? 0) == 2 * current ? " sees-sides" : (baseFrames ?? 0) > 0 ? " sees-base" : "")
             + (baseFromFrame == true ? " base-from-frame" : "") + (timeReverse == true ? " time-reverse" : "")
     }
 

@@ -44,8 +44,9 @@ public struct Conditioning: Sendable, Equatable {
     public var pastGiven: [Bool]
     /// Per sample: the future block is real frames.
     public var futureGiven: [Bool]
-    /// (N, n, C, H, W) or empty: the residual base b of each sample, appended to the stacked conditioning
-    /// of a model that sees its base (data.num_frames_base = n; sampleBlock and the trainer fill it in).
+    /// (N, v * n, C, H, W) or empty: what a model that sees its base is given of each sample's residual
+    /// base, appended to the stacked conditioning (data.num_frames_base = v * n: b itself for v = 1, the
+    /// motion base's two sides for v = 2; sampleBlock and the trainer fill it in).
     public var base: [Float] = []
 
     public init(past: [Float], future: [Float], pastGiven: [Bool], futureGiven: [Bool]) {
@@ -60,12 +61,13 @@ public struct Conditioning: Sendable, Equatable {
     public var samples: Int { pastGiven.count }
 
     /// The channel-stacked conditioning the concat U-Net appends to x: (N, (k+f)*C, H, W), past first,
-    /// as the reference's `torch.cat([cond_frames, future_frames], dim=1)`; then the base's n frames
-    /// when `base` is set ((N, (k+f+n)*C, H, W)).
+    /// as the reference's `torch.cat([cond_frames, future_frames], dim=1)`; then the base's v * n frames
+    /// when `base` is set ((N, (k+f+v*n)*C, H, W)).
     public func stacked(shape: BlockShape) -> [Float] {
         let n = samples, p = shape.past * shape.frameSize, f = shape.future * shape.frameSize
-        let b = base.isEmpty ? 0 : shape.sampleSize
-        precondition(past.count == n * p && future.count == n * f && base.count == n * b, "conditioning does not match the shape")
+        let b = n == 0 ? 0 : base.count / n
+        precondition(past.count == n * p && future.count == n * f && base.count == n * b && b % shape.sampleSize == 0,
+                     "conditioning does not match the shape")
         var out = [Float]()
         out.reserveCapacity(n * (p + f + b))
         for i in 0..<n {

@@ -74,6 +74,9 @@ public enum Task: String, Sendable, CaseIterable, Codable {
 /// for `task` and the conditioning of N samples, b as (N, n, C, H, W). Training and sampling pass the
 /// same function, so a model is sampled over the base it was trained over.
 public typealias BaselineFunction = @Sendable (_ task: Task, _ shape: BlockShape, _ cond: Conditioning) throws -> [Float]
+/// What a network that sees its base gets as conditioning, from the base b of the same task: (N, v * n, C,
+/// H, W) for data.num_frames_base = v * n (MotionBase's ResidualBase.seen; nil in BlockOptions = b itself).
+public typealias SeenBaseFunction = @Sendable (_ task: Task, _ shape: BlockShape, _ cond: Conditioning, _ b: [Float]) throws -> [Float]
 
 public enum TaskError: Error, Equatable {
     case missingBlock(String)
@@ -109,12 +112,16 @@ public struct BlockOptions: Sendable {
     public var baseline: BaselineFunction?
     /// The network sees the base b as n more conditioning frames (`Conditioning.base`; residual mode only).
     public var seesBase: Bool
+    /// With `seesBase`: what it sees, made from b (nil: b itself).
+    public var seenBase: SeenBaseFunction?
 
     public init(sampler: SamplerKind = .ddim, steps: Int = 100, spacing: TimestepSpacing = .skip, eta: Double = 0,
                 clip: Bool = true, residual: Bool = false, warmStart: Double? = nil, noise: NoiseSource = NoiseSource(),
-                baseline: BaselineFunction? = nil, start: StartPoint = .noise, seesBase: Bool = false) {
+                baseline: BaselineFunction? = nil, start: StartPoint = .noise, seesBase: Bool = false,
+                seenBase: SeenBaseFunction? = nil) {
         self.sampler = sampler
         self.seesBase = seesBase
+        self.seenBase = seenBase
         self.start = start
         self.steps = steps
         self.spacing = spacing
@@ -161,7 +168,7 @@ public func sampleBlock(network: @escaping ConditionalNetwork, schedule: NoiseSc
     }
     let b = options.residual ? try base() : nil
     var seen = cond
-    if options.seesBase, let b { seen.base = b }
+    if options.seesBase, let b { seen.base = try options.seenBase.map { try $0(task, shape, cond, b) } ?? b }
     let model = Denoiser(schedule: schedule, parameterization: parameterization, shape: shape,
                          network: network, cond: seen)
     // 2. Start.

@@ -183,7 +183,8 @@ public final class Generator {
                                    warmStart: settings.warmStart, noise: noise,
                                    baseline: model.base == .blend ? nil : model.base.function(symmetric: model.range == .symmetric,
                                                                                           conditionStride: model.conditionStride),
-                                   start: start, seesBase: model.seesBase)
+                                   start: start, seesBase: model.seesBase,
+                                   seenBase: model.baseViews > 1 ? model.base.seenFunction(views: model.baseViews, symmetric: model.range == .symmetric) : nil)
         let report: SamplerProgress? = progress.map { p in { done, total in try p(Int(noise.block), done, total) } }
         let x = try sampleBlock(network: network, schedule: model.schedule, parameterization: model.parameterization,
                                 shape: shape, task: task, cond: cond, options: options, progress: report)

@@ -66,6 +66,9 @@ public final class Model: @unchecked Sendable {
     public var base: ResidualBase { ResidualBase(rawValue: config.diffusion.base)! }
     /// The network sees the residual base as n more conditioning frames (data.num_frames_base).
     public var seesBase: Bool { config.unet.numFramesBase > 0 }
+    /// How it sees it (data.num_frames_base / n): 1 the base itself, 2 the motion base's two sides
+    /// (MotionBase's ResidualBase.seen); 0 not at all.
+    public var baseViews: Int { config.unet.numFramesBase / config.unet.numFrames }
     /// The frame size the model was trained at (square).
     public var imageSize: Int { config.unet.imageSize }
     /// Frame heights and widths must be multiples of this (2^(levels - 1)).
@@ -80,7 +83,7 @@ public final class Model: @unchecked Sendable {
 
     public var summary: String {
         "\(config.unet.summary)\(conditionStride > 1 ? " stride \(conditionStride)" : "") \(parameterization.rawValue)"
-            + (residual ? " residual" : "") + (residual && base != .blend ? " base=\(base.rawValue)" : "") + (seesBase ? " sees-base" : "")
+            + (residual ? " residual" : "") + (residual && base != .blend ? " base=\(base.rawValue)" : "") + (baseViews == 1 ? " sees-base" : baseViews == 2 ? " sees-sides" : "")
     }
 
     /// Frames a block conditioned on `count` frames at the condition stride s spans: (count - 1) s + 1.

@@ -290,9 +290,21 @@ public final class MotionInterpolator {
 
     // MARK: rendering
 
+    /// Which originals a rendered frame takes its samples from.
+    public enum Side: Sendable {
+        /// Both, weighted per pixel by where each is visible (the interpolated frame).
+        case both
+        /// A alone, sampled along the same motion (A brought to time t: one side of the interpolation).
+        case a
+        /// B alone, sampled along the same motion.
+        case b
+    }
+
     /// Writes into every plane of `output` the frame at time t from the same planes of A and B (same
     /// geometry as `output`). Planes may have any subsampling, pixel stride and 8/16-bit samples.
-    public func render(t: Float, a: [MotionPlane], b: [MotionPlane], output: [MotionPlane]) throws {
+    /// `side` .a or .b renders one original brought to time t along the same vectors (A's weight 1 or 0
+    /// everywhere) instead of their weighted mix.
+    public func render(t: Float, a: [MotionPlane], b: [MotionPlane], output: [MotionPlane], side: Side = .both) throws {
         guard a.count == output.count, b.count == output.count else {
             throw MotionError("render: \(a.count) / \(b.count) input planes for \(output.count) output planes")
         }
@@ -321,9 +333,9 @@ public final class MotionInterpolator {
         func run(_ k: Int) {
             for i in output.indices {
                 if output[i].bytesPerSample == 2 {
-                    self.renderPlane(UInt16.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts, slice: slice)
+                    self.renderPlane(UInt16.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts, slice: slice, side: side)
                 } else {
-                    self.renderPlane(UInt8.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts, slice: slice)
+                    self.renderPlane(UInt8.self, t: t, a: a[i], b: b[i], out: output[i], part: k, parts: parts, slice: slice, side: side)
                 }
             }
         }
@@ -332,7 +344,8 @@ public final class MotionInterpolator {
 
     /// Rows of band `part` of `parts` of one plane (scratch: `rowScratch`, sized by `render`).
     func renderPlane<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, t: Float, a: MotionPlane, b: MotionPlane,
-                                                              out: MotionPlane, part k: Int, parts: Int, slice: Int) {
+                                                              out: MotionPlane, part k: Int, parts: Int, slice: Int,
+                                                              side: Side = .both) {
         let field = tField, wA = weightA, nx = tField.nx, ny = tField.ny
         let unit = Float(1 << motionLevel) * Float(grid.step)
         // Plane pixel -> block coordinate: u = (x + 0.5) * kx - 0.5; ME-level pixels -> plane pixels: sx.
@@ -379,6 +392,11 @@ public final class MotionInterpolator {
                     }
                 }
                 while x < w { ox[x] = rx[nx - 1] * sx; oy[x] = ry[nx - 1] * sy; ow[x] = rw[nx - 1]; x += 1 }
+                switch side {
+                case .both: break
+                case .a: for x in 0..<w { ow[x] = 1 }
+                case .b: for x in 0..<w { ow[x] = 0 }
+                }
                 let orow = out.base + y * out.rowStride
                 let fyy = Float(y)
                 if cubic {

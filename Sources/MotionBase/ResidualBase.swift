@@ -68,6 +68,47 @@ public enum ResidualBase: String, Sendable, Codable, CaseIterable {
             try base.values(task: task, shape: shape, cond: cond, symmetric: symmetric, conditionStride: conditionStride)
         }
     }
+
+    /// What a network that sees its base is given as conditioning (data.num_frames_base = views * n), per
+    /// sample (N, views * n, C, H, W), from the base `b` (N, n, C, H, W) of the same task:
+    /// - views 1: b itself;
+    /// - views 2 (the motion base only): for interpolation, P and Q each brought to every current frame's
+    ///   time along the motion b was rendered with (Motion's one-sided renders: the n frames from P, then
+    ///   the n from Q; at a scene cut P and Q themselves), so the network sees where the two sides
+    ///   disagree, which b's mix hides; for every other task, b twice (two sides that agree).
+    public func seen(views: Int, b: [Float], task: Task, shape: BlockShape, cond: Conditioning, symmetric: Bool,
+                     interpolator: MotionInterpolator? = nil) throws -> [Float] {
+        guard b.count == cond.samples * shape.sampleSize else {
+            throw TaskError.badShape("the residual base has \(b.count) values, expected \(cond.samples * shape.sampleSize)")
+        }
+        switch views {
+        case 1:
+            return b
+        case 2 where self == .motion:
+            if task == .interpolate && shape.past > 0 && shape.future > 0 {
+                return try motionInterpolation(shape: shape, cond: cond, symmetric: symmetric,
+                                               interpolator: interpolator ?? MotionInterpolator(), sides: true)
+            }
+            var out = [Float]()
+            out.reserveCapacity(2 * b.count)
+            let size = shape.sampleSize
+            for i in 0..<cond.samples {
+                out += b[i * size ..< (i + 1) * size]
+                out += b[i * size ..< (i + 1) * size]
+            }
+            return out
+        default:
+            throw TaskError.unsupported("a network sees its base as 1 view, or as 2 (the motion base's two sides), not \(views) of base \(rawValue)")
+        }
+    }
+
+    /// `seen` as Diffusion's hook (a fresh Motion workspace per call).
+    public func seenFunction(views: Int, symmetric: Bool) -> SeenBaseFunction {
+        let base = self
+        return { task, shape, cond, b in
+            try base.seen(views: views, b: b, task: task, shape: shape, cond: cond, symmetric: symmetric)
+        }
+    }
 }
 
 /// A frame (C, H, W) of model floats as 8-bit codes (the rule in the file header).
@@ -79,14 +120,16 @@ func codes(_ x: ArraySlice<Float>, symmetric: Bool) -> [UInt8] {
 }
 
 /// Motion's frame at time w = (j + 1) / (n + 1) between the last past frame P and the first future
-/// frame Q of every sample, for j = 0 ..< n.
+/// frame Q of every sample, for j = 0 ..< n; with `sides`, instead the n frames rendered from P alone, then
+/// the n from Q alone (2n frames per sample; at a scene cut P's are P, Q's are Q).
 func motionInterpolation(shape: BlockShape, cond: Conditioning, symmetric: Bool,
-                         interpolator: MotionInterpolator) throws -> [Float] {
+                         interpolator: MotionInterpolator, sides: Bool = false) throws -> [Float] {
     let c = shape.channels, h = shape.height, w = shape.width, fs = shape.frameSize, n = shape.frames
     guard c == 1 || c == 3 else {
         throw TaskError.unsupported("the motion base needs 1 (gray) or 3 (RGB) channels, not \(c)")
     }
-    var out = [Float](repeating: 0, count: cond.samples * shape.sampleSize)
+    let views = sides ? 2 : 1
+    var out = [Float](repeating: 0, count: views * cond.samples * shape.sampleSize)
     var frame = [UInt8](repeating: 0, count: fs)
     for i in 0..<cond.samples {
         let p0 = (i * shape.past + shape.past - 1) * fs, q0 = i * shape.future * fs
@@ -99,18 +142,22 @@ func motionInterpolation(shape: BlockShape, cond: Conditioning, symmetric: Bool,
             let (qa, qb, qo) = (planes(pa), planes(pb), planes(po))
             func luma(_ q: [MotionPlane]) -> LumaSource { c == 1 ? .plane(q[0]) : .rgb(q[0], q[1], q[2]) }
             try interpolator.estimate(a: luma(qa), b: luma(qb))
-            for j in 0..<n {
-                let t = Float(j + 1) / Float(n + 1)
-                interpolator.prepare(t: t)
-                if interpolator.isSceneCut {
-                    po.copyMemory(from: UnsafeRawBufferPointer(t <= 0.5 ? pa : pb))
-                } else {
-                    try interpolator.render(t: t, a: qa, b: qb, output: qo)
-                }
-                let dst = (i * n + j) * fs
-                for e in 0..<fs {
-                    let v = Float(po[e])
-                    out[dst + e] = symmetric ? v / 127.5 - 1 : v / 255
+            let renders: [MotionInterpolator.Side] = sides ? [.a, .b] : [.both]
+            for (r, side) in renders.enumerated() {
+                for j in 0..<n {
+                    let t = Float(j + 1) / Float(n + 1)
+                    interpolator.prepare(t: t)
+                    if interpolator.isSceneCut {
+                        let nearer = side == .both ? (t <= 0.5 ? pa : pb) : (side == .a ? pa : pb)
+                        po.copyMemory(from: UnsafeRawBufferPointer(nearer))
+                    } else {
+                        try interpolator.render(t: t, a: qa, b: qb, output: qo, side: side)
+                    }
+                    let dst = ((i * views + r) * n + j) * fs
+                    for e in 0..<fs {
+                        let v = Float(po[e])
+                        out[dst + e] = symmetric ? v / 127.5 - 1 : v / 255
+                    }
                 }
             }
         } } }

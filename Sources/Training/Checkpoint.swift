@@ -74,20 +74,24 @@ extension Trainer {
     /// update 0, as a new run), the step and every draw named by it continue. Not the uninterrupted
     /// run's bits, but no training hour lost for a file an eighth of the checkpoint's size.
     ///
-    /// `seeBase` turns a residual model that does not see its base into one that does (data.num_frames_base
-    /// = n): the first convolution gains n * C input channels with zero weights, so the widened network
-    /// computes exactly what the file's did until training moves them; resumed lightly (fresh moments).
+    /// `seeBase` v >= 1 turns a residual model that does not see its base into one that does (data.num_frames_base
+    /// = v * n: 1 the base, 2 the motion base's two sides): the first convolution gains v * n * C input
+    /// channels with zero weights, so the widened network computes exactly what the file's did until
+    /// training moves them; resumed lightly (fresh moments). 0 leaves the model as it is.
     ///
     /// `learningRate` replaces the run's peak learning rate from this step on (e.g. a lower rate for a
     /// last phase); the checkpoint's other options stay.
-    public convenience init(checkpoint path: String, seeBase: Bool = false, learningRate: Double? = nil) throws {
+    public convenience init(checkpoint path: String, seeBase: Int = 0, learningRate: Double? = nil) throws {
         let file = try SafeTensors(path: path)
         guard let json = file.metadata["train.options"], let stepText = file.metadata["step"], let step = Int(stepText) else {
             throw CheckpointError(message: "\(path) is not a training checkpoint (no train.options / step metadata)")
         }
         var config = try UNetConfig(json: file.metadata["mcvd.config"] ?? "")
-        let widen = seeBase && config.numFramesBase == 0
-        if widen { config.numFramesBase = config.numFrames }
+        let widen = seeBase > 0 && config.numFramesBase == 0
+        if widen {
+            config.numFramesBase = seeBase * config.numFrames
+            try config.validate()
+        }
         let light = widen || file.metadata["train.adam_updates"] == nil
         let updates = light ? 0 : Int(file.metadata["train.adam_updates"] ?? "0")
         guard let updates, updates >= 0, step >= 0 else {
@@ -100,6 +104,9 @@ extension Trainer {
         }
         guard !widen || options.residual else {
             throw CheckpointError(message: "\(path): only a residual model can see its base")
+        }
+        guard !widen || seeBase == 1 || options.base == .motion else {
+            throw CheckpointError(message: "\(path): only a model over the motion base can see its two sides")
         }
         let model = try UNet(config: config)
         self.init(model: model, options: options)

@@ -44,7 +44,8 @@ public struct TrainingExample: Sendable {
 public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, schedule: NoiseSchedule,
                         parameterization: Parameterization, residual: Bool, base: ResidualBase = .blend,
                         conditionStride: Int = 1, masking: MaskingOptions, oneStepFraction: Double = 0,
-                        seesBase: Bool = false, contexts: [BaseContext?]? = nil, seed: UInt64, step: Int) -> TrainingExample {
+                        seesBase: Bool = false, baseViews: Int = 1, contexts: [BaseContext?]? = nil, seed: UInt64,
+                        step: Int) -> TrainingExample {
     let fs = shape.frameSize, k = shape.past, nf = shape.frames, f = shape.future, perClip = (k + nf + f) * fs
     precondition(clips.count == n * perClip, "clips: \(clips.count) values for \(n) clips of \(k + nf + f) frames")
     let s = UInt32(truncatingIfNeeded: step)
@@ -71,12 +72,16 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
     var cond = Conditioning(past: past, future: future, pastGiven: pastGiven, futureGiven: futureGiven)
 
     // 2. Residual mode: diffuse x0 - b, b the base of the task the masks leave (clips in [-1, 1]); a
-    //    network that sees its base gets b as n more conditioning frames (`seesBase`, residual only).
+    //    network that sees its base gets b as n more conditioning frames (`seesBase`, residual only), or
+    //    with `baseViews` 2 the motion base's two sides as 2n (ResidualBase.seen).
     precondition(!seesBase || residual, "a network that sees its base needs residual mode")
     if residual {
         let b = baselines(cond: cond, shape: shape, base: base, conditionStride: conditionStride, contexts: contexts)
         for j in x0.indices { x0[j] -= b[j] }
-        if seesBase { cond.base = b }
+        if seesBase {
+            cond.base = baseViews == 1 ? b : sampleBases(cond: cond, shape: shape, base: base, conditionStride: conditionStride,
+                                                         contexts: contexts, views: baseViews)
+        }
     }
 
     // 3. Levels and noise, then x_t and the target (Diffusion's addNoise).
@@ -121,10 +126,21 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
 /// message (the CLI checks it first).
 public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase = .blend, conditionStride: Int = 1,
                       contexts: [BaseContext?]? = nil) -> [Float] {
+    sampleBases(cond: cond, shape: shape, base: base, conditionStride: conditionStride, contexts: contexts, views: 0)
+}
+
+/// `baselines` (views 0), or what a network that sees its base is given of it (views v >= 1:
+/// ResidualBase.seen, per sample (N, v * n, C, H, W)), on the whole frames where a sample has a context.
+public func sampleBases(cond: Conditioning, shape: BlockShape, base: ResidualBase = .blend, conditionStride: Int = 1,
+                        contexts: [BaseContext?]? = nil, views: Int) -> [Float] {
     let fs = shape.frameSize
     let interpolator = base == .motion ? MotionInterpolator() : nil
     var out = [Float]()
-    out.reserveCapacity(cond.samples * shape.sampleSize)
+    out.reserveCapacity(max(views, 1) * cond.samples * shape.sampleSize)
+    func seen(_ b: [Float], _ task: Task, _ shape: BlockShape, _ cond: Conditioning) throws -> [Float] {
+        views == 0 ? b : try base.seen(views: views, b: b, task: task, shape: shape, cond: cond, symmetric: true,
+                                       interpolator: interpolator)
+    }
     for i in 0..<cond.samples {
         let p = cond.pastGiven[i] && shape.past > 0, f = cond.futureGiven[i] && shape.future > 0
         let task: Task = p ? (f ? .interpolate : .predict) : (f ? .predictPast : .generate)
@@ -140,10 +156,11 @@ public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase 
                                          pastGiven: [p], futureGiven: [f])
                 let b = try base.values(task: task, shape: wide, cond: whole, symmetric: true, conditionStride: conditionStride,
                                         interpolator: interpolator)
-                out += c.crop(b, channels: shape.channels, size: shape.width)
+                out += c.crop(try seen(b, task, wide, whole), channels: shape.channels, size: shape.width)
             } else {
-                out += try base.values(task: task, shape: shape, cond: one, symmetric: true, conditionStride: conditionStride,
-                                       interpolator: interpolator)
+                let b = try base.values(task: task, shape: shape, cond: one, symmetric: true, conditionStride: conditionStride,
+                                        interpolator: interpolator)
+                out += try seen(b, task, shape, one)
             }
         } catch {
             fatalError("residual base \(base.rawValue): \(error)")

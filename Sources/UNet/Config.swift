@@ -32,8 +32,9 @@ public struct UNetConfig: Sendable, Equatable {
     public var numFrames: Int
     public var numFramesCond: Int
     public var numFramesFuture: Int
-    /// Frames of the residual base the network sees after past and future (data.num_frames_base: 0, or
-    /// num_frames for a residual model conditioned on its base; not in the reference).
+    /// Frames of the residual base the network sees after past and future (data.num_frames_base: 0; num_frames
+    /// for a residual model conditioned on its base; 2 num_frames for one conditioned on the motion base's
+    /// two sides; not in the reference).
     public var numFramesBase: Int
 
     /// Conditioning frames (past + future, + the base's), as the reference's num_frames_cond of the network.
@@ -70,8 +71,8 @@ public struct UNetConfig: Sendable, Equatable {
         guard channels > 0, numFrames > 0, numFramesCond >= 0, numFramesFuture >= 0, spadeDim > 0 else {
             throw UNetError("config: channels/num_frames must be positive, cond counts >= 0")
         }
-        guard numFramesBase == 0 || numFramesBase == numFrames else {
-            throw UNetError("config: num_frames_base must be 0 or num_frames (\(numFrames)), got \(numFramesBase)")
+        guard [0, numFrames, 2 * numFrames].contains(numFramesBase) else {
+            throw UNetError("config: num_frames_base must be 0, num_frames (\(numFrames)) or twice that, got \(numFramesBase)")
         }
         guard imageSize > 0, imageSize % (1 << (chMult.count - 1)) == 0 else {
             throw UNetError("config: image_size \(imageSize) must be divisible by 2^\(chMult.count - 1)")

@@ -120,8 +120,8 @@ public struct ModelConfig: Sendable, Equatable {
         let numFrames = try d.int("num_frames", min: 1), numFramesCond = try d.int("num_frames_cond", min: 0)
         let numFramesFuture = try d.int("num_frames_future", default: 0, min: 0)
         let numFramesBase = try d.int("num_frames_base", default: 0, min: 0)
-        guard numFramesBase == 0 || numFramesBase == numFrames else {
-            throw ModelConfigError("data.num_frames_base", "must be 0 or num_frames (\(numFrames)), got \(numFramesBase)")
+        guard [0, numFrames, 2 * numFrames].contains(numFramesBase) else {
+            throw ModelConfigError("data.num_frames_base", "must be 0, num_frames (\(numFrames)) or twice that (the motion base's two sides), got \(numFramesBase)")
         }
         var data = ModelDataConfig()
         data.conditionStride = try d.int("condition_stride", default: 1, min: 1)
@@ -163,6 +163,9 @@ public struct ModelConfig: Sendable, Equatable {
         }
         guard numFramesBase == 0 || diffusion.residual else {
             throw ModelConfigError("data.num_frames_base", "needs diffusion.residual true (the base is what a residual model refines)")
+        }
+        guard numFramesBase != 2 * numFrames || diffusion.base == "motion" else {
+            throw ModelConfigError("data.num_frames_base", "twice num_frames (the base's two sides) needs diffusion.base motion (got \(diffusion.base))")
         }
         try f.noOthers()
 

@@ -170,6 +170,24 @@ import Testing
                     == Array(b[i * shape.sampleSize ..< (i + 1) * shape.sampleSize]))
         }
         #expect(throws: TaskError.self) { _ = try run(true, residual: false) }
+        // A `seenBase` hook: the network sees what it makes from b (here b and its negation: 2n frames).
+        seen = []
+        let hook: SeenBaseFunction = { _, shape, cond, b in
+            (0..<cond.samples).flatMap { i in
+                let own = Array(b[i * shape.sampleSize ..< (i + 1) * shape.sampleSize])
+                return own + own.map { -$0 }
+            }
+        }
+        let o = BlockOptions(sampler: .ddim, steps: 2, residual: true, noise: NoiseSource(seed: 3), seesBase: true, seenBase: hook)
+        let hooked = try sampleBlock(network: network, schedule: schedule, parameterization: .v, shape: shape,
+                                     task: .interpolate, cond: cond, options: o)
+        #expect(hooked == plain && seen.count == 2 && seen.allSatisfy { $0.base.count == 2 * b.count })
+        let wide = seen[0].stacked(shape: shape), size = shape.sampleSize
+        #expect(wide.count == n * (per + 2 * size))
+        for i in 0..<n {
+            let own = Array(b[i * size ..< (i + 1) * size])
+            #expect(Array(wide[i * (per + 2 * size) + per ..< (i + 1) * (per + 2 * size)]) == own + own.map { -$0 })
+        }
     }
 
     /// Warm start in residual mode starts from r = 0 (the baseline itself): with a model whose optimal

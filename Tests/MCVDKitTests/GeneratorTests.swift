@@ -4,6 +4,7 @@
 import Diffusion
 import Foundation
 import MCVDKit
+import MotionBase
 import Testing
 
 /// n planar frames of a moving gradient, C x 16 x 16 in [-1, 1].
@@ -44,6 +45,44 @@ func clip(_ n: Int, channels c: Int = 1, size: Int = 16) -> [[Float]] {
         let firstThree = try g.sample(task: .interpolate, conditions: [1, 2, 3].map {
             BlockCondition(past: [frames[$0 - 1], frames[$0]], future: [frames[$0 + 1]]) })
         #expect(Array(batched.prefix(3)) == firstThree.map { $0[0] })
+    }
+
+    /// A model over the motion base that sees its two sides (data.num_frames_base = 2n): the generator
+    /// gives the network the sides MotionBase makes (by hand: sampleBlock with ResidualBase.seen), so its
+    /// frames are those; the same weights given the base twice instead make other frames (the sides count).
+    @Test func sidesModelSeesMotionsTwoSides() throws {
+        var config = tinyConfig(past: 2, future: 1, residual: true, parameterization: "v", base: "motion")
+        var data = config["data"] as! [String: Any]
+        data["num_frames_base"] = 2
+        config["data"] = data
+        let model = try tinyModel("sides", config)
+        #expect(model.baseViews == 2 && model.summary.contains("sees-sides"))
+        let settings = SamplingSettings(sampler: .ddim, steps: 1, seed: 3)
+        let g = try Generator(model: model, height: 16, width: 16, settings: settings)
+        let frames = clip(5)
+        let made = try g.interpolate(frames).filter(\.generated).flatMap(\.pixels)
+        let shape = BlockShape(channels: 1, height: 16, width: 16, frames: 1, past: 2, future: 1)
+        let gaps = [1, 2, 3]
+        let cond = try Task.interpolate.conditioning(shape: shape, samples: 3, past: gaps.flatMap { frames[$0 - 1] + frames[$0] },
+                                                     future: gaps.flatMap { frames[$0 + 1] })
+        func byHand(_ seen: @escaping SeenBaseFunction) throws -> [Float] {
+            let options = BlockOptions(sampler: .ddim, steps: 1, residual: true, noise: NoiseSource(seed: 3, block: 0),
+                                       baseline: ResidualBase.motion.function(symmetric: true), start: .zero, seesBase: true,
+                                       seenBase: seen)
+            return try sampleBlock(network: conditionalNetwork(model.unet, height: 16, width: 16), schedule: .linear(),
+                                   parameterization: .v, shape: shape, task: .interpolate, cond: cond, options: options)
+        }
+        #expect(made == (try byHand(ResidualBase.motion.seenFunction(views: 2, symmetric: true))))
+        let twice: SeenBaseFunction = { _, _, _, b in
+            var out: [Float] = []
+            for i in 0..<3 {
+                let own = Array(b[i * 256 ..< (i + 1) * 256])
+                out += own
+                out += own
+            }
+            return out
+        }
+        #expect(made != (try byHand(twice)))
     }
 
     /// The test-time ensemble against plain samples of the transformed inputs, assembled here: 2 = the mean

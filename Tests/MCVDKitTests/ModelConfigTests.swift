@@ -64,7 +64,7 @@ import UNet
         ("diffusion", "residual", 0, "true or false"), ("diffusion", "steps", 10, "unknown field"),
         ("diffusion", "base", "optical-flow", "must be one of blend, motion, last, first, zeros"), ("diffusion", "base", 1, "string"),
         ("diffusion", "base", "motion", "needs diffusion.residual true"),
-        ("data", "num_frames_base", "1", "integer"), ("data", "num_frames_base", 2, "0 or num_frames"),
+        ("data", "num_frames_base", "1", "integer"), ("data", "num_frames_base", 3, "0, num_frames (1) or twice that"),
         ("data", "num_frames_base", 1, "needs diffusion.residual true"),
     ]
 
@@ -82,6 +82,26 @@ import UNet
         } catch {
             let text = "\(error)"
             #expect(text.contains("\(section).\(field)") && text.contains(words) && text.contains(path), "\(text)")
+        }
+    }
+
+    /// data.num_frames_base = 2n (the motion base's two sides) loads over the motion base only.
+    @Test func twoSidesNeedTheMotionBase() throws {
+        for base in ["blend", "motion"] {
+            var config = tinyConfig(residual: true, parameterization: "v", base: base)
+            var data = config["data"] as! [String: Any]
+            data["num_frames_base"] = 2
+            config["data"] = data
+            let json = jsonText(config)
+            if base == "motion" {
+                let model = try Model(path: try writeModel("sides-\(base)", json: json, weightsOf: try UNetConfig(json: json)))
+                #expect(model.baseViews == 2)
+            } else {
+                let path = try writeModel("sides-\(base)", json: json)
+                do { _ = try Model(path: path); Issue.record("loaded") } catch {
+                    #expect("\(error)".contains("data.num_frames_base") && "\(error)".contains("needs diffusion.base motion"), "\(error)")
+                }
+            }
         }
     }
 

@@ -104,6 +104,60 @@ func psnr(_ a: [Float], _ b: [Float], peak: Float) -> Double {
         }
     }
 
+    /// The motion base's two sides (data.num_frames_base = 2n, ResidualBase.seen): for interpolation P and
+    /// Q each brought to the frame's time along the base's motion: on a translated texture each side alone
+    /// is far nearer the true frame than the blend, and the base is their per-pixel mix (every code within
+    /// one of the two sides' range); at a scene cut the sides are P and Q themselves; for prediction the
+    /// base twice; other view counts and bases are errors.
+    @Test func motionBaseSeenFromBothSides() throws {
+        let (w, h, c) = (40, 32, 1)
+        var rng = TestRng(9)
+        let noise = (0..<(w * h)).map { _ in UInt8(rng.next() * 255) }
+        let pairs = [(movingTexture(width: w, height: h, channels: c, t: 0), movingTexture(width: w, height: h, channels: c, t: 1)),
+                     (noise, movingTexture(width: w, height: h, channels: c, t: 0))]
+        let shape = BlockShape(channels: c, height: h, width: w, frames: 1, past: 1, future: 1)
+        let fs = shape.frameSize
+        func planar(_ b: [UInt8]) -> [Float] { planarFloats(b, width: w, height: h, channels: c, symmetric: true) }
+        let cond = try Task.interpolate.conditioning(shape: shape, samples: 2, past: pairs.flatMap { planar($0.0) },
+                                                     future: pairs.flatMap { planar($0.1) })
+        let b = try ResidualBase.motion.values(task: .interpolate, shape: shape, cond: cond, symmetric: true)
+        let sides = try ResidualBase.motion.seen(views: 2, b: b, task: .interpolate, shape: shape, cond: cond, symmetric: true)
+        #expect(sides.count == 2 * b.count)
+        let (a0, b0) = (Array(sides[0 ..< fs]), Array(sides[fs ..< 2 * fs]))
+        #expect(a0 != b0, "the two sides of a moving texture are two renders")
+        // Away from the borders (where one side samples outside its frame) each side is the texture moved.
+        func inner(_ f: [Float]) -> [Float] { (4 ..< h - 4).flatMap { y in f[y * w + 4 ..< y * w + w - 4] } }
+        let truth = inner(planar(movingTexture(width: w, height: h, channels: c, t: 0.5)))
+        let blend = Task.interpolate.baseline(shape: shape, cond: cond)
+        let pBlend = psnr(inner(Array(blend[0 ..< fs])), truth, peak: 2)
+        for (name, side) in [("P", a0), ("Q", b0)] {
+            let p = psnr(inner(side), truth, peak: 2)
+            #expect(p > pBlend + 3, "side \(name): \(p) dB, blend \(pBlend) dB")
+        }
+        let code = { (v: Float) in (v + 1) * 127.5 }
+        let outside = (0..<fs).filter { i in
+            let lo = min(code(a0[i]), code(b0[i])) - 1, hi = max(code(a0[i]), code(b0[i])) + 1
+            return code(b[i]) < lo || code(b[i]) > hi
+        }
+        #expect(outside.isEmpty, "\(outside.count) base values outside their sides' range")
+        // The unrelated pair is a scene cut: P and Q as they are.
+        #expect(Array(sides[2 * fs ..< 3 * fs]) == planar(pairs[1].0) && Array(sides[3 * fs ..< 4 * fs]) == planar(pairs[1].1))
+        // Prediction (the future masked): the base twice.
+        let predict = try Task.predict.conditioning(shape: shape, samples: 1, past: planar(pairs[0].0), future: nil)
+        let pb = try ResidualBase.motion.values(task: .predict, shape: shape, cond: predict, symmetric: true)
+        #expect(try ResidualBase.motion.seen(views: 2, b: pb, task: .predict, shape: shape, cond: predict, symmetric: true) == pb + pb)
+        #expect(try ResidualBase.motion.seen(views: 1, b: b, task: .interpolate, shape: shape, cond: cond, symmetric: true) == b)
+        #expect(throws: TaskError.self) {
+            _ = try ResidualBase.blend.seen(views: 2, b: b, task: .interpolate, shape: shape, cond: cond, symmetric: true)
+        }
+        #expect(throws: TaskError.self) {
+            _ = try ResidualBase.motion.seen(views: 3, b: b, task: .interpolate, shape: shape, cond: cond, symmetric: true)
+        }
+        #expect(throws: TaskError.self) {
+            _ = try ResidualBase.motion.seen(views: 2, b: Array(b.dropLast()), task: .interpolate, shape: shape, cond: cond, symmetric: true)
+        }
+    }
+
     /// A 16x16 crop at (20, 9) of a 48x40 texture moving 3 px a frame: with its BaseContext the training
     /// base is Motion's frame on the whole frames (motionReference on the bytes), cropped there, and it is
     /// closer to the true in-between crop than the base computed on the crop alone (border blocks whose match

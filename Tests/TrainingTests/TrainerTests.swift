@@ -231,7 +231,7 @@ import UNet
         let path = FileManager.default.temporaryDirectory.path + "/mcvd-widen-\(getpid()).safetensors"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try first.save(path: path)
-        let wide = try Trainer(checkpoint: path, seeBase: true)
+        let wide = try Trainer(checkpoint: path, seeBase: 1)
         #expect(wide.model.config.numFramesBase == 1 && wide.step == 2 && wide.adam.updates == 0)
         #expect(wide.model.config.inputChannels == first.model.config.inputChannels + 1)
         let saved = try UNet(file: SafeTensors(path: path), config: first.model.config)
@@ -258,7 +258,60 @@ import UNet
         #expect(throws: CheckpointError.self) {
             let plain = Trainer(model: try UNet(config: Tiny.config()), options: TrainingOptions(seed: 1, residual: false))
             try plain.save(path: path)
-            _ = try Trainer(checkpoint: path, seeBase: true)
+            _ = try Trainer(checkpoint: path, seeBase: 1)
+        }
+    }
+
+    /// Widening a model over the motion base to see its two sides (`seeBase: 2`, data.num_frames_base = 2n):
+    /// two more input channels at zero, the same output as the file's network, the example carries the
+    /// sides (sampleBases with 2 views: twice the base's size, the base itself for samples that are not
+    /// interpolation), and one step trains the new weights. A model over the blend cannot.
+    @Test func widenedModelSeesBothSidesOfTheMotionBase() throws {
+        let model = try UNet(config: Tiny.config(size: 16))
+        model.randomize(seed: 6)
+        var options = Self.options(dropout: 0)
+        options.base = .motion
+        let first = Trainer(model: model, options: options)
+        func clips(_ s: Int) -> [Float] { MovingShapes.clips(count: 3, frames: 4, size: 16, seed: 2000 + UInt64(s)) }
+        first.trainStep(clips: clips(0), samples: 3, height: 16, width: 16)
+        let path = FileManager.default.temporaryDirectory.path + "/mcvd-sides-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try first.save(path: path)
+        let wide = try Trainer(checkpoint: path, seeBase: 2)
+        #expect(wide.model.config.numFramesBase == 2 && wide.adam.updates == 0)
+        #expect(wide.model.config.inputChannels == first.model.config.inputChannels + 2)
+        let shape = first.shape(height: 16, width: 16)
+        func example(_ sees: Bool) -> TrainingExample {
+            makeExample(clips: clips(7), shape: shape, samples: 3, schedule: first.schedule, parameterization: .v,
+                        residual: true, base: .motion, masking: MaskingOptions(past: 0.3, future: 0.3), seesBase: sees,
+                        baseViews: 2, seed: 42, step: 7)
+        }
+        let narrow = example(false), seeing = example(true)
+        let b = baselines(cond: narrow.cond, shape: shape, base: .motion)
+        #expect(seeing.cond.base == sampleBases(cond: narrow.cond, shape: shape, base: .motion, views: 2))
+        #expect(seeing.cond.base.count == 2 * b.count && seeing.xt == narrow.xt && seeing.target == narrow.target)
+        let fs = shape.frameSize
+        for i in 0..<3 where !(narrow.cond.pastGiven[i] && narrow.cond.futureGiven[i]) {
+            let own = Array(b[i * fs ..< (i + 1) * fs])
+            #expect(Array(seeing.cond.base[2 * i * fs ..< (2 * i + 2) * fs]) == own + own)
+        }
+        let saved = try UNet(file: SafeTensors(path: path), config: first.model.config)
+        let x = saved.forward(x: narrow.xt, t: narrow.timeCond, cond: narrow.cond.stacked(shape: shape), n: 3, h: 16, w: 16)
+        let y = wide.model.forward(x: seeing.xt, t: seeing.timeCond, cond: seeing.cond.stacked(shape: shape), n: 3, h: 16, w: 16)
+        #expect(zip(x, y).allSatisfy { abs($0 - $1) <= 1e-5 })
+        // The sides' input channels (the last two of the input conv) start at zero and train.
+        let input = wide.model.parameterLayout.first { $0.shape.count == 4 && $0.shape[1] == wide.model.config.inputChannels }!
+        func sideWeights() -> [Float] {
+            let (o, i, k) = (input.shape[0], input.shape[1], input.shape[2] * input.shape[3])
+            return (0..<o).flatMap { r in (0..<(2 * k)).map { wide.model.parameterStorage[input.offset + (r * i + i - 2) * k + $0] } }
+        }
+        #expect(sideWeights().allSatisfy { $0 == 0 })
+        let loss = wide.trainStep(clips: clips(8), samples: 3, height: 16, width: 16).loss
+        #expect(loss.isFinite && sideWeights().contains { $0 != 0 })
+        #expect(throws: CheckpointError.self) {
+            let blend = Trainer(model: try UNet(config: Tiny.config()), options: Self.options())
+            try blend.save(path: path)
+            _ = try Trainer(checkpoint: path, seeBase: 2)
         }
     }
 
