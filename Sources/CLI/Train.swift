@@ -226,7 +226,7 @@ extension Mcvd {
                 settings = s
                 let light = file.metadata["train.adam_updates"] == nil
                 print("resuming \(resume) at step \(trainer.step) of \(s.steps)" + (lr.map { " with learning rate \($0)" } ?? "")
-                      + (widen ? " (widened to see its base: new input weights zero, optimiser moments start afresh)"
+                      + (widen ? " (widened to see its \(views == 2 ? "base's two sides" : "base"): new input weights zero, optimiser moments start afresh)"
                                : light ? " (from exported weights: optimiser moments start afresh)" : ""))
             } else {
                 settings = try resolvedSettings()
