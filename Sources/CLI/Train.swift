@@ -102,8 +102,10 @@ extension Mcvd {
         var timeReverse: Bool?
 
         /// Settings a resumed run may change: what the training draws are, not the model or its optimisation
-        /// (the network is fully convolutional: the crop and batch change the draws, not the weights' shapes).
-        static let resumable = ["--synthetic", "--stills", "--base-from-frame", "--time-reverse", "--crop", "--batch"]
+        /// (the network is fully convolutional: the crop and batch change the draws, not the weights' shapes;
+        /// the mask probabilities change which tasks the draws train).
+        static let resumable = ["--synthetic", "--stills", "--base-from-frame", "--time-reverse", "--crop", "--batch",
+                                "--p-mask-past", "--p-mask-future"]
 
         /// The options that define the model and its training, which a resumed run takes from the checkpoint.
         var settingFlags: [(String, Bool)] {
@@ -218,8 +220,11 @@ extension Mcvd {
                 if let timeReverse { s.timeReverse = timeReverse }
                 if let crop { s.crop = crop }
                 if let batch { s.batch = batch }
+                if let pMaskPast { s.pMaskPast = pMaskPast }
+                if let pMaskFuture { s.pMaskFuture = pMaskFuture }
                 do { try s.check() } catch let e as SettingsError { throw CLIError(e.description) }
-                trainer = try Trainer(checkpoint: resume, seeBase: widen ? views : 0, learningRate: lr)
+                let masking = pMaskPast != nil || pMaskFuture != nil ? s.trainingOptions.masking : nil
+                trainer = try Trainer(checkpoint: resume, seeBase: widen ? views : 0, learningRate: lr, masking: masking)
                 guard trainer.options == s.trainingOptions, trainer.model.config == s.unetConfig else {
                     throw CLIError("\(resume): the stored settings do not match its training state")
                 }

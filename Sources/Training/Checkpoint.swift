@@ -80,8 +80,10 @@ extension Trainer {
     /// training moves them; resumed lightly (fresh moments). 0 leaves the model as it is.
     ///
     /// `learningRate` replaces the run's peak learning rate from this step on (e.g. a lower rate for a
-    /// last phase); the checkpoint's other options stay.
-    public convenience init(checkpoint path: String, seeBase: Int = 0, learningRate: Double? = nil) throws {
+    /// last phase), `masking` its mask probabilities (which tasks the draws train: e.g. interpolation only
+    /// for a last phase); the checkpoint's other options stay.
+    public convenience init(checkpoint path: String, seeBase: Int = 0, learningRate: Double? = nil,
+                            masking: MaskingOptions? = nil) throws {
         let file = try SafeTensors(path: path)
         guard let json = file.metadata["train.options"], let stepText = file.metadata["step"], let step = Int(stepText) else {
             throw CheckpointError(message: "\(path) is not a training checkpoint (no train.options / step metadata)")
@@ -101,6 +103,12 @@ extension Trainer {
         if let learningRate {
             guard learningRate > 0 else { throw CheckpointError(message: "learning rate must be > 0 (got \(learningRate))") }
             options.adam.lr = learningRate
+        }
+        if let masking {
+            guard (0...1).contains(masking.past) && (0...1).contains(masking.future) else {
+                throw CheckpointError(message: "mask probabilities must lie in [0, 1] (got \(masking.past), \(masking.future))")
+            }
+            options.masking = masking
         }
         guard !widen || options.residual else {
             throw CheckpointError(message: "\(path): only a residual model can see its base")

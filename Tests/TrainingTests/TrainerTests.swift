@@ -262,6 +262,28 @@ import UNet
         }
     }
 
+    /// A resumed run may change its mask probabilities (which tasks the draws train) and nothing else with
+    /// them: masks 0 / 0 make every draw interpolation; out-of-range values are refused.
+    @Test func resumeChangesTheMasks() throws {
+        let model = try UNet(config: Tiny.config())
+        model.randomize(seed: 8)
+        let first = Trainer(model: model, options: Self.options(dropout: 0))
+        first.trainStep(clips: Self.batch(0), samples: 3, height: 8, width: 8)
+        let path = FileManager.default.temporaryDirectory.path + "/mcvd-masks-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try first.save(path: path)
+        let kept = try Trainer(checkpoint: path)
+        let interp = try Trainer(checkpoint: path, masking: MaskingOptions(past: 0, future: 0))
+        #expect(kept.options.masking == first.options.masking && interp.options.masking == MaskingOptions(past: 0, future: 0))
+        var expected = first.options
+        expected.masking = MaskingOptions(past: 0, future: 0)
+        #expect(interp.options == expected && interp.step == 1)
+        let ex = makeExample(clips: Self.batch(3), shape: interp.shape(height: 8, width: 8), samples: 3, schedule: interp.schedule,
+                             parameterization: .v, residual: true, masking: interp.options.masking, seed: 42, step: interp.step)
+        #expect(ex.cond.pastGiven.allSatisfy { $0 } && ex.cond.futureGiven.allSatisfy { $0 })
+        #expect(throws: CheckpointError.self) { _ = try Trainer(checkpoint: path, masking: MaskingOptions(past: 1.5, future: 0)) }
+    }
+
     /// Widening a model over the motion base to see its two sides (`seeBase: 2`, data.num_frames_base = 2n):
     /// two more input channels at zero, the same output as the file's network, the example carries the
     /// sides (sampleBases with 2 views: twice the base's size, the base itself for samples that are not
