@@ -134,7 +134,7 @@ extension Mcvd {
                 let given = settingFlags.filter { $0.1 && !Self.resumable.contains($0.0) }.map(\.0)
                 guard given.isEmpty else {
                     throw ValidationError("--resume takes the model and training settings from the checkpoint; "
-                                          + "drop \(given.joined(separator: ", ")) (only --steps, --lr, --see-base, \(Self.resumable.joined(separator: ", ")) may change)")
+                                          + "drop \(given.joined(separator: ", ")) (only --steps, --lr, --see-base, --see-sides, \(Self.resumable.joined(separator: ", ")) may change)")
                 }
             } else {
                 _ = try resolvedSettings()
