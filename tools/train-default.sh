@@ -2,7 +2,7 @@
 # Regenerates the shipped default model, models/default.safetensors, from scratch: seeded, and resuming
 # from its last state whenever it is started again (the machine may stop at any time).
 #
-#   tools/train-default.sh [TOTAL_STEPS]      (default 30000)
+#   tools/train-default.sh [TOTAL_STEPS]      (default 29613, the shipped model's steps)
 #
 # Env: MCVD_TRAIN_STATE=<file> the full training checkpoint (weights, EMA, Adam moments, step; ~27 MB, not
 #      committed; default .train/default-state.safetensors), MCVD_THREADS (default 1), CHUNK=<steps between
@@ -14,8 +14,8 @@
 # Resumes from the local full state when it is at least as far as the shipped file, else from the shipped
 # file, else starts from scratch. Cost, measured on an AMD EPYC (Zen 3, AVX2, 1 thread, other core busy):
 # 0.6-1.0 s per step of 16 clips of 32x32, about 4,000-5,000 steps an hour; from WHOLE_CROP_AT 1.1 s per
-# step of 8 clips of 64x64, about 3,300 steps an hour: the shipped 23,310 steps take about 6 hours,
-# 30,000 about 7.5.
+# step of 8 clips of 64x64, about 3,300 steps an hour (an AMD EPYC with AVX-512: 2.1-2.3 steps a second,
+# about 8,000 an hour): the shipped 29,613 steps take about 7.5 hours on the AVX2 core.
 # The settings (docs/default-model.md says why): concat U-Net ngf 32, ch_mult 1,2,2, one res block,
 # attention at 16 (1.65M parameters); k = 2 past, n = 1, f = 2 future frames at condition stride 2 (2x
 # frame-rate conversion); residual over the motion-compensated base; masks 0.25 / 0.25 (56% of samples
@@ -25,11 +25,13 @@
 # from step BASE_FROM_FRAME_AT (default 9129) the motion base is computed on the whole frames
 # (`--base-from-frame`; docs/default-model.md, fourth session); from step WHOLE_CROP_AT (default 18000)
 # the training crops are 64 x 64 (the whole height at 64 rows) in batches of 8 (`--crop 64 --batch 8`),
-# and from step TIME_REVERSE_AT (default 19500) half of the clips are read backwards in time
-# (`--time-reverse`; docs/default-model.md, fifth session).
+# from step TIME_REVERSE_AT (default 19500) half of the clips are read backwards in time
+# (`--time-reverse`; docs/default-model.md, fifth session), and from step INTERP_ONLY_AT (default 23310,
+# where the fifth session's model ended) every draw is interpolation (`--p-mask-past 0 --p-mask-future 0`;
+# at peak rate 1e-4; docs/default-model.md, seventh session).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-total=${1:-30000}
+total=${1:-29613}
 state=${MCVD_TRAIN_STATE:-$root/.train/default-state.safetensors}
 out=$root/models/default.safetensors
 threads=${MCVD_THREADS:-1}
@@ -38,6 +40,8 @@ drop_at=${LR_DROP_AT:-7451}
 frame_at=${BASE_FROM_FRAME_AT:-9129}
 crop_at=${WHOLE_CROP_AT:-18000}
 reverse_at=${TIME_REVERSE_AT:-19500}
+interp_at=${INTERP_ONLY_AT:-23310}
+interp_lr=0.0001; interp_lr_json=0.0001   # the interpolation-only phase's peak rate (as train.options spells it)
 export PATH=/opt/swift/usr/bin:$PATH
 cd "$root"
 swift build -c release --product mcvd 2>&1 | tail -1
@@ -71,8 +75,11 @@ while [ "$done_steps" -lt "$total" ]; do
   [ "$done_steps" -lt "$frame_at" ] && [ "$next" -gt "$frame_at" ] && next=$frame_at
   [ "$done_steps" -lt "$crop_at" ] && [ "$next" -gt "$crop_at" ] && next=$crop_at
   [ "$done_steps" -lt "$reverse_at" ] && [ "$next" -gt "$reverse_at" ] && next=$reverse_at
+  [ "$done_steps" -lt "$interp_at" ] && [ "$next" -gt "$interp_at" ] && next=$interp_at
   lr=()
-  if [ -n "$from" ] && [ "$done_steps" -ge "$drop_at" ] && ! meta "$from" train.options | grep -q '"lr":5e-05'; then
+  if [ -n "$from" ] && [ "$done_steps" -ge "$interp_at" ]; then
+    meta "$from" train.options | grep -q "\"lr\":$interp_lr_json" || lr=(--lr "$interp_lr")
+  elif [ -n "$from" ] && [ "$done_steps" -ge "$drop_at" ] && ! meta "$from" train.options | grep -q '"lr":5e-05'; then
     lr=(--lr 5e-5)
   fi
   frame=()
@@ -87,8 +94,13 @@ while [ "$done_steps" -lt "$total" ]; do
   if [ -n "$from" ] && [ "$done_steps" -ge "$reverse_at" ] && ! meta "$from" mcvd.train.settings | grep -q '"timeReverse":true'; then
     reverse=(--time-reverse)
   fi
+  interp=()
+  if [ -n "$from" ] && [ "$done_steps" -ge "$interp_at" ] && ! meta "$from" mcvd.train.settings | grep -q '"pMaskFuture":0,'; then
+    interp=(--p-mask-past 0 --p-mask-future 0)
+  fi
   if [ -n "$from" ]; then
-    "$mcvd" train "${common[@]}" --resume "$from" "${lr[@]}" "${frame[@]}" "${crop[@]}" "${reverse[@]}" --out "$state" --steps "$next"
+    "$mcvd" train "${common[@]}" --resume "$from" "${lr[@]}" "${frame[@]}" "${crop[@]}" "${reverse[@]}" "${interp[@]}" \
+        --out "$state" --steps "$next"
   else
     "$mcvd" train "${common[@]}" --out "$state" --steps "$next" --seed 1 \
         --size 64 --crop 32 --batch 16 --past 2 --current 1 --future 2 --condition-stride 2 --dropout 0.1 \
