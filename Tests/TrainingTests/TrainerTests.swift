@@ -117,6 +117,13 @@ import UNet
                                                             gradClip: 1), emaRate: 0.9)
     }
 
+    /// The weights of the input convolution that read its last `channels` input channels (every output).
+    static func lastInputWeights(_ model: UNet, channels c: Int) -> [Float] {
+        let input = model.parameterLayout.first { $0.shape.count == 4 && $0.shape[1] == model.config.inputChannels }!
+        let (o, i, k) = (input.shape[0], input.shape[1], input.shape[2] * input.shape[3])
+        return (0..<o).flatMap { r in (0..<(c * k)).map { model.parameterStorage[input.offset + (r * i + i - c) * k + $0] } }
+    }
+
     static func batch(_ step: Int, n: Int = 3) -> [Float] {
         MovingShapes.clips(count: n, frames: 4, size: 8, seed: 1000 + UInt64(step))
     }
@@ -247,11 +254,7 @@ import UNet
         let b = wide.model.forward(x: seeing.xt, t: seeing.timeCond, cond: seeing.cond.stacked(shape: shape), n: 3, h: 8, w: 8)
         #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 })
         // The base's input channels (the last one of the input conv) start at zero and train.
-        let input = wide.model.parameterLayout.first { $0.shape.count == 4 && $0.shape[1] == wide.model.config.inputChannels }!
-        func baseWeights() -> [Float] {
-            let (o, i, k) = (input.shape[0], input.shape[1], input.shape[2] * input.shape[3])
-            return (0..<o).flatMap { r in (0..<k).map { wide.model.parameterStorage[input.offset + (r * i + i - 1) * k + $0] } }
-        }
+        func baseWeights() -> [Float] { Self.lastInputWeights(wide.model, channels: 1) }
         #expect(baseWeights().allSatisfy { $0 == 0 })
         let loss = wide.trainStep(clips: Self.batch(8), samples: 3, height: 8, width: 8).loss
         #expect(loss.isFinite && baseWeights().contains { $0 != 0 })
@@ -322,11 +325,7 @@ import UNet
         let y = wide.model.forward(x: seeing.xt, t: seeing.timeCond, cond: seeing.cond.stacked(shape: shape), n: 3, h: 16, w: 16)
         #expect(zip(x, y).allSatisfy { abs($0 - $1) <= 1e-5 })
         // The sides' input channels (the last two of the input conv) start at zero and train.
-        let input = wide.model.parameterLayout.first { $0.shape.count == 4 && $0.shape[1] == wide.model.config.inputChannels }!
-        func sideWeights() -> [Float] {
-            let (o, i, k) = (input.shape[0], input.shape[1], input.shape[2] * input.shape[3])
-            return (0..<o).flatMap { r in (0..<(2 * k)).map { wide.model.parameterStorage[input.offset + (r * i + i - 2) * k + $0] } }
-        }
+        func sideWeights() -> [Float] { Self.lastInputWeights(wide.model, channels: 2) }
         #expect(sideWeights().allSatisfy { $0 == 0 })
         let loss = wide.trainStep(clips: clips(8), samples: 3, height: 16, width: 16).loss
         #expect(loss.isFinite && sideWeights().contains { $0 != 0 })
