@@ -76,12 +76,10 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
     //    with `baseViews` 2 the motion base's two sides as 2n (ResidualBase.seen).
     precondition(!seesBase || residual, "a network that sees its base needs residual mode")
     if residual {
-        let b = baselines(cond: cond, shape: shape, base: base, conditionStride: conditionStride, contexts: contexts)
+        let (b, seen) = sampleBases(cond: cond, shape: shape, base: base, conditionStride: conditionStride, contexts: contexts,
+                                    views: seesBase ? baseViews : 0)
         for j in x0.indices { x0[j] -= b[j] }
-        if seesBase {
-            cond.base = baseViews == 1 ? b : sampleBases(cond: cond, shape: shape, base: base, conditionStride: conditionStride,
-                                                         contexts: contexts, views: baseViews)
-        }
+        if seesBase { cond.base = seen }
     }
 
     // 3. Levels and noise, then x_t and the target (Diffusion's addNoise).
@@ -126,21 +124,19 @@ public func makeExample(clips: [Float], shape: BlockShape, samples n: Int, sched
 /// message (the CLI checks it first).
 public func baselines(cond: Conditioning, shape: BlockShape, base: ResidualBase = .blend, conditionStride: Int = 1,
                       contexts: [BaseContext?]? = nil) -> [Float] {
-    sampleBases(cond: cond, shape: shape, base: base, conditionStride: conditionStride, contexts: contexts, views: 0)
+    sampleBases(cond: cond, shape: shape, base: base, conditionStride: conditionStride, contexts: contexts, views: 0).base
 }
 
-/// `baselines` (views 0), or what a network that sees its base is given of it (views v >= 1:
-/// ResidualBase.seen, per sample (N, v * n, C, H, W)), on the whole frames where a sample has a context.
+/// `baselines` and, in the same pass (one base per sample), what a network that sees the base is given
+/// of it (views v >= 1: ResidualBase.seen, per sample (N, v * n, C, H, W); empty for views 0), on the
+/// whole frames where a sample has a context.
 public func sampleBases(cond: Conditioning, shape: BlockShape, base: ResidualBase = .blend, conditionStride: Int = 1,
-                        contexts: [BaseContext?]? = nil, views: Int) -> [Float] {
+                        contexts: [BaseContext?]? = nil, views: Int) -> (base: [Float], seen: [Float]) {
     let fs = shape.frameSize
     let interpolator = base == .motion ? MotionInterpolator() : nil
-    var out = [Float]()
-    out.reserveCapacity(max(views, 1) * cond.samples * shape.sampleSize)
-    func seen(_ b: [Float], _ task: Task, _ shape: BlockShape, _ cond: Conditioning) throws -> [Float] {
-        views == 0 ? b : try base.seen(views: views, b: b, task: task, shape: shape, cond: cond, symmetric: true,
-                                       interpolator: interpolator)
-    }
+    var out = [Float](), seenOut = [Float]()
+    out.reserveCapacity(cond.samples * shape.sampleSize)
+    seenOut.reserveCapacity(views * cond.samples * shape.sampleSize)
     for i in 0..<cond.samples {
         let p = cond.pastGiven[i] && shape.past > 0, f = cond.futureGiven[i] && shape.future > 0
         let task: Task = p ? (f ? .interpolate : .predict) : (f ? .predictPast : .generate)
@@ -148,25 +144,30 @@ public func sampleBases(cond: Conditioning, shape: BlockShape, base: ResidualBas
                                future: Array(cond.future[i * shape.future * fs ..< (i + 1) * shape.future * fs]),
                                pastGiven: [p], futureGiven: [f])
         do {
+            // The base (and what is seen of it) on the frames it is computed on, then cropped where those
+            // are the whole frames.
+            var (onShape, onCond, crop): (BlockShape, Conditioning, BaseContext?) = (shape, one, nil)
             if base == .motion, let c = contexts?[i] {
-                let wide = BlockShape(channels: shape.channels, height: c.height, width: c.width, frames: shape.frames,
-                                      past: shape.past, future: shape.future)
-                let whole = Conditioning(past: p ? c.past : [Float](repeating: 0, count: shape.past * wide.frameSize),
-                                         future: f ? c.future : [Float](repeating: 0, count: shape.future * wide.frameSize),
-                                         pastGiven: [p], futureGiven: [f])
-                let b = try base.values(task: task, shape: wide, cond: whole, symmetric: true, conditionStride: conditionStride,
-                                        interpolator: interpolator)
-                out += c.crop(try seen(b, task, wide, whole), channels: shape.channels, size: shape.width)
-            } else {
-                let b = try base.values(task: task, shape: shape, cond: one, symmetric: true, conditionStride: conditionStride,
-                                        interpolator: interpolator)
-                out += try seen(b, task, shape, one)
+                onShape = BlockShape(channels: shape.channels, height: c.height, width: c.width, frames: shape.frames,
+                                     past: shape.past, future: shape.future)
+                onCond = Conditioning(past: p ? c.past : [Float](repeating: 0, count: shape.past * onShape.frameSize),
+                                      future: f ? c.future : [Float](repeating: 0, count: shape.future * onShape.frameSize),
+                                      pastGiven: [p], futureGiven: [f])
+                crop = c
+            }
+            func cropped(_ x: [Float]) -> [Float] { crop?.crop(x, channels: shape.channels, size: shape.width) ?? x }
+            let b = try base.values(task: task, shape: onShape, cond: onCond, symmetric: true, conditionStride: conditionStride,
+                                    interpolator: interpolator)
+            out += cropped(b)
+            if views > 0 {
+                seenOut += cropped(try base.seen(views: views, b: b, task: task, shape: onShape, cond: onCond, symmetric: true,
+                                                 interpolator: interpolator))
             }
         } catch {
             fatalError("residual base \(base.rawValue): \(error)")
         }
     }
-    return out
+    return (out, seenOut)
 }
 
 /// loss = mean_i 1/2 sum_j (output - target)^2 over sample i; writes dLoss/dOutput into `grad`.

@@ -313,7 +313,7 @@ import UNet
         }
         let narrow = example(false), seeing = example(true)
         let b = baselines(cond: narrow.cond, shape: shape, base: .motion)
-        #expect(seeing.cond.base == sampleBases(cond: narrow.cond, shape: shape, base: .motion, views: 2))
+        #expect(seeing.cond.base == sampleBases(cond: narrow.cond, shape: shape, base: .motion, views: 2).seen)
         #expect(seeing.cond.base.count == 2 * b.count && seeing.xt == narrow.xt && seeing.target == narrow.target)
         let fs = shape.frameSize
         for i in 0..<3 where !(narrow.cond.pastGiven[i] && narrow.cond.futureGiven[i]) {
