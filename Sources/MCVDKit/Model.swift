@@ -68,7 +68,7 @@ public final class Model: @unchecked Sendable {
     public var seesBase: Bool { config.unet.numFramesBase > 0 }
     /// How it sees it (data.num_frames_base / n): 1 the base itself, 2 the motion base's two sides
     /// (MotionBase's ResidualBase.seen); 0 not at all.
-    public var baseViews: Int { config.unet.numFramesBase / config.unet.numFrames }
+    public var baseViews: Int { config.unet.baseViews }
     /// The frame size the model was trained at (square).
     public var imageSize: Int { config.unet.imageSize }
     /// Frame heights and widths must be multiples of this (2^(levels - 1)).

@@ -123,7 +123,7 @@ public final class Trainer: @unchecked Sendable {
                              parameterization: options.parameterization, residual: options.residual,
                              base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking,
                              oneStepFraction: options.oneStepFraction ?? 0, seesBase: model.config.numFramesBase > 0,
-                             baseViews: max(model.config.numFramesBase / model.config.numFrames, 1), contexts: contexts, seed: options.seed, step: step)
+                             baseViews: model.config.baseViews, contexts: contexts, seed: options.seed, step: step)
         let cond = ex.cond.stacked(shape: shape)
         var out = [Float](repeating: 0, count: ex.xt.count), dOut = out
         out.withUnsafeMutableBufferPointer { o in
@@ -159,7 +159,7 @@ public final class Trainer: @unchecked Sendable {
                              parameterization: options.parameterization, residual: options.residual,
                              base: options.base ?? .blend, conditionStride: options.conditionStride ?? 1, masking: options.masking,
                              oneStepFraction: options.oneStepFraction ?? 0, seesBase: model.config.numFramesBase > 0,
-                             baseViews: max(model.config.numFramesBase / model.config.numFrames, 1), contexts: contexts, seed: options.seed, step: drawStep)
+                             baseViews: model.config.baseViews, contexts: contexts, seed: options.seed, step: drawStep)
         let out = model.forward(x: ex.xt, t: ex.timeCond, cond: model.config.condFrames > 0 ? ex.cond.stacked(shape: shape) : nil,
                                 n: n, h: height, w: width)
         var grad = [Float](repeating: 0, count: out.count)

@@ -36,6 +36,8 @@ public struct UNetConfig: Sendable, Equatable {
     /// for a residual model conditioned on its base; 2 num_frames for one conditioned on the motion base's
     /// two sides; not in the reference).
     public var numFramesBase: Int
+    /// How the network sees its base (numFramesBase / numFrames): 0 not at all, 1 the base, 2 its two sides.
+    public var baseViews: Int { numFramesBase / numFrames }
 
     /// Conditioning frames (past + future, + the base's), as the reference's num_frames_cond of the network.
     public var condFrames: Int { numFramesCond + numFramesFuture + numFramesBase }
