@@ -202,11 +202,13 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
 
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_ENSEMBLE,
       g_param_spec_int("ensemble", "Ensemble",
-                       "method=diffusion: test-time ensemble, 1, 2 or 4: 1 off; 2 averages the model's frame with its "
+                       "method=diffusion: test-time ensemble, 0, 1, 2 or 4: 1 off; 2 averages the model's frame with its "
                        "frame for the left-right mirrored input, mirrored back; 4 also for the time-reversed input "
                        "(interpolation by a model with as many past as future frames; prediction takes the mirror "
-                       "only). Made for the noise-free one-step default; costs that many network runs",
-                       1, 4, GST_MCVD_DEFAULT_ENSEMBLE, rw | GST_PARAM_MUTABLE_READY));
+                       "only). Made for the noise-free one-step sampler; costs that many network runs. 0 = the "
+                       "model's default: 2 for interpolation by the noise-free one-step sampler of a v model "
+                       "(the default model's default), else 1",
+                       0, 4, GST_MCVD_DEFAULT_ENSEMBLE, rw | GST_PARAM_MUTABLE_READY));
 
   /* QoS and stats (Sources/Element/DiffusionQoS.swift) */
   g_object_class_install_property(gobject_class, GST_MCVD_PROP_STATS,

@@ -30,6 +30,9 @@ extension Mcvd {
         @Option(help: "With --modes: rows the model runs at for interpolate and predict (the element's processing-size; 0 = native).")
         var processingSize: Int = 64
 
+        @Option(help: "With --modes: the test-time ensemble (1, 2 or 4; default: the element's, the model's default for the mode).")
+        var ensemble: Int?
+
         @Option(help: "Timed forwards per measurement (after 2 warm-up forwards; default 10), or with --modes timed units per case (after 1 warm-up; default 3); the median is reported.")
         var iters: Int?
 
@@ -91,12 +94,13 @@ extension Mcvd {
 
         func modePlan() throws -> ModeBenchPlan {
             guard processingSize >= 0 else { throw CLIError("--processing-size must be >= 0 (0 = native)") }
+            if let ensemble, ![1, 2, 4].contains(ensemble) { throw CLIError("--ensemble must be 1, 2 or 4") }
             return ModeBenchPlan(modes: try ModeBenchPlan.modes(modes ?? ""),
                                  sizes: try ModeBenchPlan.sizes(sizes ?? "64x64,320x240,1280x720"),
                                  steps: try ModeBenchPlan.positiveList(steps, option: "--steps"),
                                  threads: try fixture.threads.map { try ModeBenchPlan.positiveList($0, option: "--threads") }
                                      ?? [min(4, max(1, System.cores))],
-                                 processingSize: processingSize, iters: iters ?? 3)
+                                 processingSize: processingSize, ensemble: ensemble, iters: iters ?? 3)
         }
 
         func run() throws {

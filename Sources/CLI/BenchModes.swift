@@ -31,6 +31,8 @@ struct ModeBenchPlan {
     var steps: [Int]
     var threads: [Int]
     var processingSize: Int
+    /// nil: the model's default for the mode, as the element's ensemble=0.
+    var ensemble: Int?
     var iters: Int
 
     static func modes(_ text: String) throws -> [BenchMode] {
@@ -88,7 +90,7 @@ enum ModeBench {
                         do {
                             let r = try Engine.$threadsInTask.withValue(threads) {
                                 try measure(mode, model: model, width: size.width, height: size.height, steps: steps,
-                                            processingSize: plan.processingSize, iters: plan.iters)
+                                            processingSize: plan.processingSize, ensemble: plan.ensemble, iters: plan.iters)
                             }
                             line += " working=\(r.working) fps=\(f2(r.outputs / r.unitSeconds)) model_ms=\(f2(r.modelSeconds / r.generated * 1e3)) "
                                 + "unit_ms=\(f2(r.unitSeconds * 1e3)) cpu_ms=\(f2(r.cpuSeconds * 1e3)) out_per_unit=\(Int(r.outputs)) generated_per_unit=\(Int(r.generated))"
@@ -117,11 +119,11 @@ enum ModeBench {
     }
 
     static func measure(_ mode: BenchMode, model: Model, width: Int, height: Int, steps: Int, processingSize: Int,
-                        iters: Int) throws -> Result {
+                        ensemble: Int?, iters: Int) throws -> Result {
         guard steps <= model.config.diffusion.numSteps else {
             throw MCVDKitError("steps \(steps) exceeds the model's \(model.config.diffusion.numSteps) noise levels")
         }
-        let settings = SamplingSettings(steps: steps, seed: 1)
+        let settings = SamplingSettings(steps: steps, seed: 1, ensemble: ensemble)
         switch mode {
         case .interpolate, .predict:
             let work = model.workingSize(height: height, width: width, processingSize: processingSize)
@@ -131,7 +133,7 @@ enum ModeBench {
             }
             let generator = try FrameGenerator(model: model, height: height, width: width, processingSize: processingSize,
                                                settings: settings)
-            let working = "\(generator.workingWidth)x\(generator.workingHeight)"
+            let working = "\(generator.workingWidth)x\(generator.workingHeight) ensemble=\(generator.generator.ensemble(for: mode == .interpolate ? .interpolate : .predict))"
             return mode == .interpolate
                 ? try interpolate(generator, width: width, height: height, iters: iters, working: working)
                 : try predict(generator, width: width, height: height, iters: iters, working: working)
@@ -218,7 +220,7 @@ enum ModeBench {
             timer.end(keep: block > 0)
         }
         let n = Double(model.frames)
-        return Result(working: "\(g.width)x\(g.height)", timer: timer, outputs: n, generated: n)
+        return Result(working: "\(g.width)x\(g.height) ensemble=\(g.ensemble(for: .generate))", timer: timer, outputs: n, generated: n)
     }
 
     /// A new frame: a copy of `base` with the model's frame written over it (the element's render).

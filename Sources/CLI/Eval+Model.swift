@@ -111,9 +111,11 @@ struct ModelRunner {
             print("# note: the model was trained on conditioning frames \(conditionStride) apart; interpolation conditions on the "
                   + "kept frames, 2 apart (train with --condition-stride 2 for this task)")
         }
-        let steps = settings.steps ?? model.defaultSteps
+        let steps = settings.steps ?? model.defaultSteps, start = settings.start ?? model.defaultStart(steps: steps)
+        let ensemble = settings.ensemble ?? model.defaultEnsemble(task: o.task == .interpolate ? .interpolate : .predict, sampler: settings.sampler, steps: steps, start: start,
+                                                                  warmStart: settings.warmStart)
         print("# model: \(model.summary), "
-              + "\(settings.sampler.rawValue) \(steps) step(s)\(settings.ensemble > 1 ? " ensemble \(settings.ensemble)" : "") eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \((settings.start ?? model.defaultStart(steps: steps)).rawValue) seed \(settings.seed), "
+              + "\(settings.sampler.rawValue) \(steps) step(s) ensemble \(ensemble)\(settings.ensemble == nil ? " (default)" : "") eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \(start.rawValue) seed \(settings.seed), "
               + "processing size \(processingSize == 0 ? "native" : "\(processingSize) rows")"
               + (channels == 1 && frameChannels == 3
                  ? ", luma of the RGB frames (colour of the \(model.base == .motion && o.task == .interpolate ? "motion-compensated frame" : "frame before"))" : ""))

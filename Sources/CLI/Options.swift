@@ -144,12 +144,12 @@ struct SamplingOptions: ParsableArguments {
     @Option(name: .customLong("initial"), help: "Where the sampler starts: noise, or zero (no noise at all; one step of a v model gives its conditional mean). Default: zero for one step of a v model, else noise.")
     var start: StartPoint?
 
-    @Option(help: "Test-time ensemble: 1 off; 2 averages the estimate with the model's estimate of the mirrored frames; 4 also of the time-reversed ones (interpolation with k = f). For the noise-free one-step default; costs that many network runs.")
-    var ensemble: Int = 1
+    @Option(help: "Test-time ensemble: 1 off; 2 averages the estimate with the model's estimate of the mirrored frames; 4 also of the time-reversed ones (interpolation with k = f). For the noise-free one-step sampler; costs that many network runs. Default: 2 for interpolation by the noise-free one-step sampler of a v model, else 1.")
+    var ensemble: Int?
 
     func validate() throws {
         if let steps, steps < 1 { throw ValidationError("--steps must be >= 1") }
-        guard [1, 2, 4].contains(ensemble) else { throw ValidationError("--ensemble must be 1, 2 or 4") }
+        if let ensemble, ![1, 2, 4].contains(ensemble) { throw ValidationError("--ensemble must be 1, 2 or 4") }
         guard eta >= 0 else { throw ValidationError("--eta must be >= 0") }
         if let warmStart, !(warmStart > 0 && warmStart <= 1) { throw ValidationError("--warm-start must lie in (0, 1]") }
     }

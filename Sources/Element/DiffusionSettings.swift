@@ -20,11 +20,11 @@ struct DiffusionSettings: Equatable {
     var fallback = Method(rawValue: Int32(GST_MCVD_DEFAULT_FALLBACK))!
     /// Rows the model runs at (MCVDKit's FrameGenerator); 0 = the frame's own size.
     var processingSize = Int(GST_MCVD_DEFAULT_PROCESSING_SIZE)
-    /// Test-time ensemble (SamplingSettings.ensemble): 1, 2 or 4.
+    /// Test-time ensemble (SamplingSettings.ensemble): 1, 2 or 4; 0 the model's default.
     var ensemble = Int(GST_MCVD_DEFAULT_ENSEMBLE)
 
     var sampling: SamplingSettings {
-        SamplingSettings(sampler: sampler, steps: steps == 0 ? nil : steps, eta: eta, seed: seed, ensemble: ensemble)
+        SamplingSettings(sampler: sampler, steps: steps == 0 ? nil : steps, eta: eta, seed: seed, ensemble: ensemble == 0 ? nil : ensemble)
     }
 
     /// Threads inside one forward (the engine takes any count; the models the element runs are small, so

@@ -25,10 +25,11 @@ public struct SamplingSettings: Sendable, Equatable {
     /// mirror: interpolation by a model with k = f; other tasks take the mirror only. Made for the
     /// noise-free one-step sampler (an estimate of the conditional mean, which averaging sharpens); with
     /// noise it averages independent samples (a blur). Costs that many network runs (one batch).
-    public var ensemble: Int
+    /// nil: the model's default for the task (`Model.defaultEnsemble`).
+    public var ensemble: Int?
 
     public init(sampler: SamplerKind = .ddim, steps: Int? = nil, eta: Double = 0, warmStart: Double? = nil,
-                start: StartPoint? = nil, seed: UInt64 = 0, ensemble: Int = 1) {
+                start: StartPoint? = nil, seed: UInt64 = 0, ensemble: Int? = nil) {
         self.sampler = sampler; self.steps = steps; self.eta = eta; self.warmStart = warmStart; self.start = start
         self.seed = seed; self.ensemble = ensemble
     }
@@ -92,7 +93,7 @@ public final class Generator {
         if let steps = settings.steps, steps < 1 { throw MCVDKitError("steps must be >= 1 (got \(steps))") }
         guard settings.eta >= 0 else { throw MCVDKitError("eta must be >= 0 (got \(settings.eta))") }
         if let w = settings.warmStart, !(w > 0 && w <= 1) { throw MCVDKitError("warm start must lie in (0, 1] (got \(w))") }
-        guard [1, 2, 4].contains(settings.ensemble) else { throw MCVDKitError("ensemble must be 1, 2 or 4 (got \(settings.ensemble))") }
+        if let e = settings.ensemble, ![1, 2, 4].contains(e) { throw MCVDKitError("ensemble must be 1, 2 or 4 (got \(e))") }
         self.model = model; self.height = height; self.width = width; self.settings = settings
         shape = model.shape(height: height, width: width)
         network = model.network(height: height, width: width)
@@ -100,6 +101,11 @@ public final class Generator {
 
     public var steps: Int { settings.steps ?? model.defaultSteps }
     public var start: StartPoint { settings.start ?? model.defaultStart(steps: steps) }
+    /// The views a sample of `task` averages over: the settings' count, else the model's default.
+    public func ensemble(for task: Task) -> Int {
+        settings.ensemble ?? model.defaultEnsemble(task: task, sampler: settings.sampler, steps: steps, start: start,
+                                                     warmStart: settings.warmStart)
+    }
 
     /// Samples one batch: for each condition, the model's n frames for `task`. The noise is stream
     /// `noiseBlock` of the seed (one stream per sample within it).
@@ -119,7 +125,7 @@ public final class Generator {
 
     /// The views of the input a sample averages over (`SamplingSettings.ensemble`).
     func ensembleViews(task: Task) -> [EnsembleView] {
-        switch settings.ensemble {
+        switch ensemble(for: task) {
         case 4 where task == .interpolate && shape.past == shape.future:
             return [EnsembleView(), EnsembleView(mirror: true), EnsembleView(reverse: true), EnsembleView(mirror: true, reverse: true)]
         case 2, 4: return [EnsembleView(), EnsembleView(mirror: true)]

@@ -138,12 +138,14 @@ import VideoData
     }
 
     /// The default model (gray, motion base, one noise-free step) on 128x96 frames at processing-size 64,
-    /// plain and with the test-time ensemble of 4 views (eval --ensemble 4, the element's ensemble=4).
-    @Test(arguments: [1, 4])
-    func defaultModelGrayAtProcessingSize(ensemble: Int) throws {
+    /// by default (neither side given an ensemble: both take the model's, the mirror), plain and with the
+    /// test-time ensemble of 4 views (eval --ensemble 4, the element's ensemble=4).
+    @Test(arguments: [nil, 1, 4])
+    func defaultModelGrayAtProcessingSize(ensemble: Int?) throws {
         let env = ["MCVD_MODEL": S.defaultModel]
-        try Self.compare("eval-gray-\(ensemble)", width: 128, height: 96, channels: 1, model: "default",
-                         evalArgs: ["--size", "96", "--seed", "3", "--threads", "2", "--processing-size", "64", "--ensemble", "\(ensemble)"],
-                         properties: "method=diffusion seed=3 threads=2 processing-size=64 ensemble=\(ensemble)", env: env)
+        try Self.compare("eval-gray-\(ensemble ?? 0)", width: 128, height: 96, channels: 1, model: "default",
+                         evalArgs: ["--size", "96", "--seed", "3", "--threads", "2", "--processing-size", "64"]
+                             + (ensemble.map { ["--ensemble", "\($0)"] } ?? []),
+                         properties: "method=diffusion seed=3 threads=2 processing-size=64" + (ensemble.map { " ensemble=\($0)" } ?? ""), env: env)
     }
 }

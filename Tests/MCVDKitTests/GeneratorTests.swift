@@ -57,7 +57,7 @@ func clip(_ n: Int, channels c: Int = 1, size: Int = 16) -> [[Float]] {
         config["data"] = data
         let model = try tinyModel("sides", config)
         #expect(model.baseViews == 2 && model.summary.contains("sees-sides"))
-        let settings = SamplingSettings(sampler: .ddim, steps: 1, seed: 3)
+        let settings = SamplingSettings(sampler: .ddim, steps: 1, seed: 3, ensemble: 1)
         let g = try Generator(model: model, height: 16, width: 16, settings: settings)
         let frames = clip(5)
         let made = try g.interpolate(frames).filter(\.generated).flatMap(\.pixels)
@@ -115,6 +115,31 @@ func clip(_ n: Int, channels c: Int = 1, size: Int = 16) -> [[Float]] {
         #expect(throws: MCVDKitError.self) {
             try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(ensemble: 3))
         }
+    }
+
+    /// The default ensemble (`SamplingSettings.ensemble` nil, the element's ensemble=0): the mirror (2) for
+    /// interpolation by the noise-free one-step sampler of a v model, exactly the frames of an explicit 2;
+    /// none (1) for prediction, for several steps, a noise start, a warm start and eps models.
+    @Test func defaultEnsembleIsTheMirrorForOneStepInterpolationOnly() throws {
+        let model = try tinyModel("ensemble-default", tinyConfig(past: 2, future: 2, residual: true, parameterization: "v"))
+        let frames = clip(6)
+        let interpolation = [BlockCondition(past: [frames[0], frames[1]], future: [frames[2], frames[3]])]
+        let prediction = [BlockCondition(past: [frames[0], frames[1]])]
+        func made(_ settings: SamplingSettings, _ task: Task, _ conditions: [BlockCondition]) throws -> [Float] {
+            try Generator(model: model, height: 16, width: 16, settings: settings).sample(task: task, conditions: conditions)[0][0]
+        }
+        let byDefault = try Generator(model: model, height: 16, width: 16, settings: SamplingSettings(seed: 2))
+        #expect(byDefault.ensemble(for: .interpolate) == 2 && byDefault.ensemble(for: .predict) == 1 && byDefault.ensemble(for: .generate) == 1)
+        let interpolated = try made(SamplingSettings(seed: 2), .interpolate, interpolation)
+        #expect(interpolated == (try made(SamplingSettings(seed: 2, ensemble: 2), .interpolate, interpolation)))
+        #expect(interpolated != (try made(SamplingSettings(seed: 2, ensemble: 1), .interpolate, interpolation)))
+        #expect(try made(SamplingSettings(seed: 2), .predict, prediction) == (try made(SamplingSettings(seed: 2, ensemble: 1), .predict, prediction)))
+        for other in [SamplingSettings(steps: 2, seed: 2), SamplingSettings(start: .noise, seed: 2), SamplingSettings(warmStart: 0.5, seed: 2),
+                      SamplingSettings(sampler: .ddpm, seed: 2)] {
+            #expect(try Generator(model: model, height: 16, width: 16, settings: other).ensemble(for: .interpolate) == 1, "\(other)")
+        }
+        let eps = try tinyModel("ensemble-eps", tinyConfig(past: 2, future: 2, residual: true, parameterization: "eps"))
+        #expect(try Generator(model: eps, height: 16, width: 16, settings: SamplingSettings(steps: 1, start: .zero)).ensemble(for: .interpolate) == 1)
     }
 
     /// Stride 1: the same frames as Diffusion's autoregress around sampleBlock with block i's noise.

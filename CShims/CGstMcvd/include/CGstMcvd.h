@@ -29,7 +29,7 @@
 #define GST_MCVD_MAX_EXTRA_FRAMES 100000
 #define GST_MCVD_DEFAULT_PROCESSING_SIZE 64  /* rows the model runs at; 0 = native (README "method=diffusion") */
 #define GST_MCVD_MAX_PROCESSING_SIZE 4320
-#define GST_MCVD_DEFAULT_ENSEMBLE 1  /* test-time ensemble: 1 off, 2 mirror, 4 mirror and time reversal */
+#define GST_MCVD_DEFAULT_ENSEMBLE 0  /* test-time ensemble: 0 the model's default, 1 off, 2 mirror, 4 mirror and time reversal */
 /* scene cuts, static content, fill-gaps (Sources/Element/PairDecisions.swift; README "Scene cuts") */
 #define GST_MCVD_DEFAULT_SCENE_THRESHOLD 0.5   /* Motion's SceneCut.defaultThreshold */
 #define GST_MCVD_MAX_SCENE_THRESHOLD 1000.0
