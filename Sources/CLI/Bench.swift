@@ -24,7 +24,7 @@ extension Mcvd {
         @Option(help: "With --modes: comma-separated sampler steps.")
         var steps: String = "1,2,4,10"
 
-        @Option(help: "With --modes: the model file (default: the default model, as for the element's empty model=).")
+        @Option(help: "With --modes: the model file (default: the default model of each mode, as for the element's empty model=).")
         var model: String = "default"
 
         @Option(help: "With --modes: rows the model runs at for interpolate and predict (the element's processing-size; 0 = native).")
@@ -106,9 +106,12 @@ extension Mcvd {
         func run() throws {
             if modes != nil {
                 let plan = try modePlan()
-                let loaded: Model
-                do { loaded = try Model(pathOrDefault: model) } catch { throw CLIError("--model \(model): \(error)") }
-                ModeBench.run(plan, model: loaded)
+                // Each mode's model: the default model is the mode's (prediction has its own file).
+                var loaded: [BenchMode: Model] = [:]
+                for mode in plan.modes {
+                    do { loaded[mode] = try Model(pathOrDefault: model, task: mode.task) } catch { throw CLIError("--model \(model): \(error)") }
+                }
+                ModeBench.run(plan, models: loaded)
                 return
             }
             if motion { MotionBench.run(sizes: [(320, 240), (1280, 720)], threads: threadList, iters: forwardIters); return }

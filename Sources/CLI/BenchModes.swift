@@ -22,6 +22,14 @@ import Tensor
 
 enum BenchMode: String, CaseIterable {
     case interpolate, predict, generate
+
+    var task: Diffusion.Task {
+        switch self {
+        case .interpolate: .interpolate
+        case .predict: .predict
+        case .generate: .generate
+        }
+    }
 }
 
 /// The parsed mode-bench arguments (argument errors name the option and the bad item).
@@ -71,10 +79,15 @@ struct ModeBenchPlan {
 
 enum ModeBench {
     /// Runs every (mode, size, steps, threads) case and prints one line per case.
-    static func run(_ plan: ModeBenchPlan, model: Model) {
+    static func run(_ plan: ModeBenchPlan, models: [BenchMode: Model]) {
         print("# \(Engine.pathDescription)")
-        print("# model \(model.source): \(model.summary); n=\(model.frames) past=\(model.past) future=\(model.future) "
-              + "condition_stride=\(model.conditionStride) base=\(model.residual ? model.base.rawValue : "none")")
+        var sources: [String] = []       // each model file once, with the modes it serves
+        for mode in plan.modes where !sources.contains(models[mode]!.source) { sources.append(models[mode]!.source) }
+        for source in sources {
+            let modes = plan.modes.filter { models[$0]!.source == source }, model = models[modes[0]]!
+            print("# model \(source) (\(modes.map(\.rawValue).joined(separator: ", "))): \(model.summary); n=\(model.frames) past=\(model.past) "
+                  + "future=\(model.future) condition_stride=\(model.conditionStride) base=\(model.residual ? model.base.rawValue : "none")")
+        }
         print("# processing_size=\(plan.processingSize) (interpolate, predict; generate runs at the frame size as mcvdsrc); "
               + "median of \(plan.iters) unit(s) after 1 warm-up; fps = output frames/s (interpolate 2x and predict: "
               + "an original and a generated frame per unit; generate: n generated frames per block); "
@@ -82,6 +95,7 @@ enum ModeBench {
               + "cpu_ms = the process's CPU time per unit, all threads (on a loaded machine wall times grow, CPU times much less)")
         print("# \(cpuName()), \(System.cores) cores, load average \(loadAverage()) at the start, \(isoNow())")
         for mode in plan.modes {
+            let model = models[mode]!
             for size in plan.sizes {
                 for steps in plan.steps {
                     for threads in plan.threads {

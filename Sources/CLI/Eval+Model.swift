@@ -89,7 +89,7 @@ struct ModelRunner {
     var colourFromMotion: Bool { model.channels == 1 && frameChannels == 3 && model.base == .motion }
 
     init(path: String, options o: Mcvd.Eval) throws {
-        model = try Model(pathOrDefault: path)
+        model = try Model(pathOrDefault: path, task: o.task.task)
         settings = SamplingSettings(sampler: o.sampling.sampler, steps: o.sampling.steps, eta: o.sampling.eta,
                                     warmStart: o.sampling.warmStart, start: o.sampling.start, seed: o.common.seed ?? 0, ensemble: o.sampling.ensemble)
         batch = o.batch
@@ -112,7 +112,7 @@ struct ModelRunner {
                   + "kept frames, 2 apart (train with --condition-stride 2 for this task)")
         }
         let steps = settings.steps ?? model.defaultSteps, start = settings.start ?? model.defaultStart(steps: steps)
-        let ensemble = settings.ensemble ?? model.defaultEnsemble(task: o.task == .interpolate ? .interpolate : .predict, sampler: settings.sampler, steps: steps, start: start,
+        let ensemble = settings.ensemble ?? model.defaultEnsemble(task: o.task.task, sampler: settings.sampler, steps: steps, start: start,
                                                                   warmStart: settings.warmStart)
         print("# model: \(model.summary), "
               + "\(settings.sampler.rawValue) \(steps) step(s) ensemble \(ensemble)\(settings.ensemble == nil ? " (default)" : "") eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \(start.rawValue) seed \(settings.seed), "

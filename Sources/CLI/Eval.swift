@@ -19,6 +19,9 @@ enum EvalColour: String, EnumerableFlag {
 
 enum EvalTask: String, ExpressibleByArgument, CaseIterable {
     case interpolate, predict
+
+    /// The library's task: what the model is sampled for.
+    var task: Diffusion.Task { self == .interpolate ? .interpolate : .predict }
 }
 
 enum EvalCrop: String, ExpressibleByArgument, CaseIterable {

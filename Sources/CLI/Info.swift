@@ -1,5 +1,6 @@
 // `mcvd info MODEL|default`: the architecture config, parameter count and GFLOP per forward at a size.
 import ArgumentParser
+import Diffusion
 import Foundation
 import MCVDKit
 import Tensor
@@ -15,10 +16,13 @@ extension Mcvd {
         @Option(help: "Frame size (square) at which to count GFLOP per forward (batch 1).")
         var size: Int = 64
 
+        @Option(help: "With `default`: the task whose default model to show (interpolate, predict, predict-past, generate; predict has its own file).")
+        var task: Diffusion.Task = .interpolate
+
         func run() throws {
             var path = model
             if DefaultModel.isDefault(model) {
-                let place = try DefaultModel.locate()
+                let place = try DefaultModel.locate(task: task)
                 print("default model: \(place)")
                 path = place.path
             }

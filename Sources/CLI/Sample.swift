@@ -72,7 +72,7 @@ extension Mcvd {
 
         func run() throws {
             Engine.setThreads(common.threads)
-            let model = try Model(pathOrDefault: self.model)
+            let model = try Model(pathOrDefault: self.model, task: task)
             let c = model.channels
             let height = size ?? model.imageSize
             let multiple = model.sizeMultiple

@@ -28,11 +28,12 @@ struct LoadedModel {
     let model: Model
 
     /// Loads and checks; every error says what is wrong and what to do. An empty `model` is the built-in
-    /// default model (MCVDKit's DefaultModel: its search order and the places it lists when none is found).
-    static func load(_ settings: DiffusionSettings) throws -> LoadedModel {
+    /// default model for `task` (MCVDKit's DefaultModel: its search order and the places it lists when none
+    /// is found; mode=predict's own file first).
+    static func load(_ settings: DiffusionSettings, task: Task) throws -> LoadedModel {
         let model: Model
         if DefaultModel.isDefault(settings.model) {
-            do { model = try Model(pathOrDefault: settings.model) } catch {
+            do { model = try Model(pathOrDefault: settings.model, task: task) } catch {
                 throw DiffusionError("method=diffusion with no model file: \(error)")
             }
         } else {

@@ -23,9 +23,10 @@ struct DiffusionOriginal {
 
 /// Lives in StreamState; only touched on the streaming thread or while the pads are inactive.
 struct DiffusionState {
-    /// The model loaded for `loadedFor` (reloaded when a diffusion setting changes).
+    /// The model loaded for `loadedFor` (reloaded when a diffusion setting or the mode changes: the
+    /// default model depends on the mode).
     var loaded: LoadedModel?
-    var loadedFor: DiffusionSettings?
+    var loadedFor: (settings: DiffusionSettings, mode: Mode)?
     /// Set while method=diffusion runs (built on caps: it knows the frame size).
     var engine: DiffusionEngine?
     /// Originals since the window (re)started, oldest first; window[0] has index `first`.
@@ -50,12 +51,16 @@ extension McvdFilter {
     /// The model for the current settings (cached).
     func loadDiffusionModel() throws -> LoadedModel {
         let s = settings.withLock { $0.diffusion }
-        if let l = stream.diffusion.loaded, stream.diffusion.loadedFor == s { try checkModelForMode(l); return l }
+        let mode = stream.mode
+        if let l = stream.diffusion.loaded, let was = stream.diffusion.loadedFor, was.settings == s && was.mode == mode {
+            try checkModelForMode(l)
+            return l
+        }
         stream.diffusion.loaded = nil
-        let l = try LoadedModel.load(s)
+        let l = try LoadedModel.load(s, task: mode == .predict ? .predict : .interpolate)
         try checkModelForMode(l)
         stream.diffusion.loaded = l
-        stream.diffusion.loadedFor = s
+        stream.diffusion.loadedFor = (s, mode)
         return l
     }
 

@@ -1,6 +1,8 @@
 // The built-in default model: where it is looked for when no model file is given (the element's empty
 // `model`, `mcvd sample default`, `mcvd eval --model default`, examples/ with MODEL "default"). Places,
-// in order (README "The default model"), each holding a file named default.safetensors:
+// in order (README "The default model"), each holding a file named default.safetensors (for prediction
+// forward in time, default-predict.safetensors first: a model trained for that task; a place without it
+// answers with its default.safetensors):
 //   1. the file $MCVD_MODEL names (when set, only it: a missing file is an error, never a silent switch);
 //   2. next to the program this library runs in (the plugin .so, or the `mcvd` executable), found at run
 //      time from /proc/self/maps: <dir>/gst-mcvd/, then <prefix>/share/gst-mcvd/models/ where <prefix> is
@@ -11,11 +13,20 @@
 //   4. /usr/local/share/gst-mcvd/models/, then /usr/share/gst-mcvd/models/.
 // $MCVD_MODEL_SKIP (a comma list of plugin, executable, source, system) leaves kinds of places out: the
 // tests use it so that a model file in the checkout or installed on the machine cannot answer for them.
+import Diffusion
 import Foundation
 import Glibc
 
 public enum DefaultModel {
     public static let fileName = "default.safetensors"
+    /// The default model for prediction forward in time (the element's mode=predict, `--task predict`).
+    public static let predictionFileName = "default-predict.safetensors"
+
+    /// The files a place is looked at for, in order: a task's own default model, then the general one.
+    /// Prediction forward in time has its own (the interpolation model's last training phase, on
+    /// interpolation only, costs prediction 0.4 dB; docs/default-model.md); every other task uses
+    /// default.safetensors.
+    public static func fileNames(for task: Task) -> [String] { task == .predict ? [predictionFileName, fileName] : [fileName] }
     public static let environmentVariable = "MCVD_MODEL"
     public static let skipVariable = "MCVD_MODEL_SKIP"
 
@@ -58,18 +69,21 @@ public enum DefaultModel {
         }
     }
 
-    /// Every place looked at, in order, without looking (an empty MCVD_MODEL counts as unset).
-    public static func places(_ context: Context = .current) -> [Place] {
+    /// Every place looked at for `task`'s default model, in order, without looking (an empty MCVD_MODEL
+    /// counts as unset: when set, its file is the default model of every task).
+    public static func places(_ context: Context = .current, task: Task = .interpolate) -> [Place] {
         let skip = Set((context.environment[skipVariable] ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) })
         if let file = context.environment[environmentVariable], !file.isEmpty {
             return [Place(path: file, kind: .environment, reason: "\(environmentVariable)")]
         }
         var out: [Place] = []
-        func add(_ path: String, _ kind: Kind, _ reason: String) {
-            let p = (path as NSString).standardizingPath
-            guard !skip.contains(kind.rawValue), !out.contains(where: { $0.path == p }) else { return }
-            out.append(Place(path: p, kind: kind, reason: reason))
+        func add(_ dir: String, _ kind: Kind, _ reason: String) {
+            for name in fileNames(for: task) {
+                let p = ("\(dir)/\(name)" as NSString).standardizingPath
+                guard !skip.contains(kind.rawValue), !out.contains(where: { $0.path == p }) else { continue }
+                out.append(Place(path: p, kind: kind, reason: reason))
+            }
         }
         let isExecutable = context.image == nil || context.image == context.executable
         let program = context.image ?? context.executable
@@ -77,33 +91,33 @@ public enum DefaultModel {
             let kind: Kind = isExecutable ? .executable : .plugin
             let dir = (program as NSString).deletingLastPathComponent
             let name = "\(isExecutable ? "the executable" : "the library") \(program)"
-            add("\(dir)/gst-mcvd/\(fileName)", kind, "next to \(name)")
+            add("\(dir)/gst-mcvd", kind, "next to \(name)")
             if let prefix = isExecutable ? (dir as NSString).deletingLastPathComponent : libraryPrefix(dir) {
-                add("\(prefix)/share/gst-mcvd/models/\(fileName)", kind, "the install prefix of \(name)")
+                add("\(prefix)/share/gst-mcvd/models", kind, "the install prefix of \(name)")
             }
-            if let root = buildTreeRoot(dir) { add("\(root)/models/\(fileName)", .source, "the source tree that built \(name)") }
+            if let root = buildTreeRoot(dir) { add("\(root)/models", .source, "the source tree that built \(name)") }
         }
-        if let root = context.sourceRoot { add("\(root)/models/\(fileName)", .source, "the source tree MCVDKit was compiled from") }
-        add("/usr/local/share/gst-mcvd/models/\(fileName)", .system, "system-wide, /usr/local")
-        add("/usr/share/gst-mcvd/models/\(fileName)", .system, "system-wide, /usr")
+        if let root = context.sourceRoot { add("\(root)/models", .source, "the source tree MCVDKit was compiled from") }
+        add("/usr/local/share/gst-mcvd/models", .system, "system-wide, /usr/local")
+        add("/usr/share/gst-mcvd/models", .system, "system-wide, /usr")
         return out
     }
 
     /// The first place that holds a file; else an error listing every place looked at and what to do.
-    public static func locate(_ context: Context = .current) throws -> Place {
+    public static func locate(_ context: Context = .current, task: Task = .interpolate) throws -> Place {
         let kinds = Kind.allCases.filter { $0 != .environment }.map(\.rawValue)
         for name in (context.environment[skipVariable] ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
         where !name.isEmpty && !kinds.contains(name) {
             throw MCVDKitError("\(skipVariable): unknown kind of place \"\(name)\" (the kinds: \(kinds.joined(separator: ", ")))")
         }
-        let list = places(context)
+        let list = places(context, task: task)
         for p in list where isRegularFile(p.path) { return p }
         if let only = list.first, only.kind == .environment {
             throw MCVDKitError("\(environmentVariable)=\(only.path) names no file: give it an existing model file, or unset it "
                                + "to use the built-in default model")
         }
         let skipped = context.environment[skipVariable].map { " (\(skipVariable)=\($0) left some places out)" } ?? ""
-        throw MCVDKitError("no default model found; looked for \(fileName) in: "
+        throw MCVDKitError("no default model found; looked for \(fileNames(for: task).joined(separator: " or ")) at: "
                            + list.enumerated().map { "(\($0.offset + 1)) \($0.element)" }.joined(separator: ", ") + skipped
                            + ". Give a model file instead (the element's model=FILE; mcvd train and mcvd export write them), set "
                            + "\(environmentVariable)=/path/to/model.safetensors, or install the default model (tools/install-plugin.sh)")
@@ -161,11 +175,12 @@ public enum DefaultModel {
 private let imageMarker: @convention(c) () -> Void = {}
 
 extension Model {
-    /// A model file, or the built-in default model when `spec` is empty or "default" (DefaultModel); a
-    /// default model that is found but cannot be loaded is an error naming it and where it was found.
-    public convenience init(pathOrDefault spec: String, context: DefaultModel.Context = .current) throws {
+    /// A model file, or the built-in default model for `task` when `spec` is empty or "default"
+    /// (DefaultModel); a default model that is found but cannot be loaded is an error naming it and where
+    /// it was found.
+    public convenience init(pathOrDefault spec: String, task: Task = .interpolate, context: DefaultModel.Context = .current) throws {
         guard DefaultModel.isDefault(spec) else { try self.init(path: spec); return }
-        let place = try DefaultModel.locate(context)
+        let place = try DefaultModel.locate(context, task: task)
         do { try self.init(path: place.path) } catch {
             throw MCVDKitError("the default model \(place) cannot be loaded: \(error)")
         }

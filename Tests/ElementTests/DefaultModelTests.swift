@@ -75,7 +75,7 @@ import Testing
         env["GST_REGISTRY"] = "\(Self.scratch)/registry-inspect.bin"
         let (status, out) = try runTool(["gst-inspect-1.0", "mcvd"], env: env)
         #expect(status == 0, "\(out)")
-        for part in ["empty = the built-in default model", "$MCVD_MODEL", "<plugin dir>/gst-mcvd/", "<prefix>/share/gst-mcvd/models/",
+        for part in ["empty = the built-in default model", "default-predict.safetensors first", "$MCVD_MODEL", "<plugin dir>/gst-mcvd/", "<prefix>/share/gst-mcvd/models/",
                      "models/", "/usr/local/share/gst-mcvd/models/", "/usr/share/gst-mcvd/models/"] {
             #expect(out.contains(part), "\(part)")
         }
@@ -115,6 +115,29 @@ import Testing
         #expect(bytes == reference)
     }
 
+    /// mode=predict's own default file: with only <dir>/gst-mcvd/default-predict.safetensors next to a
+    /// plugin copy, mode=predict (extend-frames=2: the model makes two frames after EOS) runs it, the same
+    /// bytes as model=<that file>, while mode=interpolate finds no default model (it never takes the
+    /// prediction file); a general default.safetensors beside it does not change what mode=predict takes.
+    @Test func predictModeTakesItsOwnDefaultFile() throws {
+        let dir = try Self.pluginCopy("plugins-predict")
+        try FileManager.default.createDirectory(atPath: "\(dir)/gst-mcvd", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: tinyConcat, toPath: "\(dir)/gst-mcvd/default-predict.safetensors")
+        let predict = "mode=predict method=diffusion steps=1 seed=2 extend-frames=2"
+        let byPath = try Self.launch("\(predict) model=\(tinyConcat)", pluginDir: try Self.builtPluginDir(), env: Self.skip)
+        #expect(byPath.0 == 0 && byPath.2.count == 8 * Self.frameBytes, "\(byPath.1)")
+        let repeated = try Self.launch("\(predict) method=repeat", pluginDir: try Self.builtPluginDir(), env: Self.skip)
+        #expect(repeated.0 == 0 && repeated.2.count == byPath.2.count && repeated.2 != byPath.2, "\(repeated.1)")
+        let found = try Self.launch(predict, pluginDir: dir, env: Self.skip)
+        #expect(found.0 == 0 && found.2 == byPath.2, "\(found.1)")
+        let interpolate = try Self.launch(Self.diffusion, pluginDir: dir, env: Self.skip)
+        #expect(interpolate.0 != 0 && interpolate.1.contains("no default model found"), "\(interpolate.1)")
+        #expect(interpolate.1.contains("(1) \(dir)/gst-mcvd/default.safetensors"), "\(interpolate.1)")
+        try Data("not a model".utf8).write(to: URL(fileURLWithPath: "\(dir)/gst-mcvd/default.safetensors"))
+        let both = try Self.launch(predict, pluginDir: dir, env: Self.skip)
+        #expect(both.0 == 0 && both.2 == byPath.2, "\(both.1)")
+    }
+
     /// tools/install-plugin.sh PREFIX with the built plugin and the fixture as the model: the plugin in
     /// PREFIX/lib/<multiarch>/gstreamer-1.0 finds PREFIX/share/gst-mcvd/models/default.safetensors.
     @Test func installScriptLayoutIsFound() throws {
@@ -129,10 +152,17 @@ import Testing
         #expect(plugin.hasPrefix("\(prefix)/lib/") && plugin.hasSuffix("/gstreamer-1.0/libgstmcvd.so"), "\(plugin)")
         #expect(text.contains("default model: \(prefix)/share/gst-mcvd/models/default.safetensors"), "\(text)")
         #expect(text.contains("export GST_PLUGIN_PATH="), "\(text)")
+        #expect(!text.contains("mode=predict"), "MODEL alone installs no prediction model: \(text)")
         let pluginDir = (plugin as NSString).deletingLastPathComponent
         let run = try Self.launch(Self.diffusion, pluginDir: pluginDir, env: Self.skip)
         #expect(run.0 == 0, "\(run.1)")
         #expect(run.2 == reference)
+        // PREDICT_MODEL installs mode=predict's own file; a later install with MODEL alone removes it.
+        let own = "\(prefix)/share/gst-mcvd/models/default-predict.safetensors"
+        (status, text) = try runTool(["bash", script, prefix], env: ["PLUGIN": try Self.builtPlugin(), "MODEL": tinyConcat, "PREDICT_MODEL": tinyConcat])
+        #expect(status == 0 && text.contains("default model for mode=predict: \(own)") && FileManager.default.fileExists(atPath: own), "\(text)")
+        (status, text) = try runTool(["bash", script, prefix], env: ["PLUGIN": try Self.builtPlugin(), "MODEL": tinyConcat])
+        #expect(status == 0 && text.contains("removed \(own)") && !FileManager.default.fileExists(atPath: own), "\(text)")
         // Without a model file the script refuses, saying what to do.
         (status, text) = try runTool(["bash", script, "\(Self.scratch)/prefix2"], env: ["PLUGIN": try Self.builtPlugin(), "MODEL": "/nonexistent/m.safetensors"])
         #expect(status != 0 && text.contains("no model file /nonexistent/m.safetensors") && text.contains("NO_MODEL=1"), "\(text)")

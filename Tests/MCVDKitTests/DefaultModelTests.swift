@@ -4,6 +4,7 @@
 // folders), so a models/default.safetensors in this checkout or one installed on the machine changes
 // nothing here. The element and the CLI finding it in real runs: ElementTests/DefaultModelTests and
 // DefaultModelCommandTests.
+import Diffusion
 import Foundation
 import MCVDKit
 import Testing
@@ -100,6 +101,41 @@ private func thrownText(_ body: () throws -> Any) -> String {
         let model = try Model(pathOrDefault: "", context: c)
         #expect(model.source == first.path && model.channels == 3 && model.past == 2 && model.future == 2)
         #expect(try Model(pathOrDefault: "default", context: c).source == first.path)
+    }
+
+    /// Prediction forward in time looks for default-predict.safetensors before default.safetensors in
+    /// each place; every other task only for default.safetensors; MCVD_MODEL answers for every task.
+    @Test func predictionHasItsOwnFileFirstInEachPlace() throws {
+        let c = Self.context(image: "/opt/x/lib/gstreamer-1.0/libgstmcvd.so", executable: nil, source: "/src/gst-mcvd")
+        #expect(DefaultModel.places(c, task: .predict).map(\.path).prefix(4) == [
+            "/opt/x/lib/gstreamer-1.0/gst-mcvd/default-predict.safetensors", "/opt/x/lib/gstreamer-1.0/gst-mcvd/default.safetensors",
+            "/opt/x/share/gst-mcvd/models/default-predict.safetensors", "/opt/x/share/gst-mcvd/models/default.safetensors"])
+        for task in [Task.interpolate, .predictPast, .generate] {
+            #expect(DefaultModel.places(c, task: task) == DefaultModel.places(c), "\(task)")
+            #expect(!DefaultModel.places(c, task: task).contains { $0.path.hasSuffix("default-predict.safetensors") })
+        }
+        let env = Self.context(["MCVD_MODEL": "/m/x.safetensors"], image: nil, executable: "/usr/bin/true")
+        #expect(DefaultModel.places(env, task: .predict).map(\.path) == ["/m/x.safetensors"])
+
+        let root = "\(Scratch.dir)/default-predict"
+        try? FileManager.default.removeItem(atPath: root)
+        let lib = "\(root)/lib/gstreamer-1.0", shared = "\(root)/share/gst-mcvd/models"
+        for d in ["\(lib)/gst-mcvd", shared] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        let files = Self.context(["MCVD_MODEL_SKIP": "source,system"], image: "\(lib)/libgstmcvd.so", executable: nil)
+        // Only a general model further down: prediction takes it (no own file anywhere before it).
+        try FileManager.default.copyItem(atPath: Fixture.path(), toPath: "\(shared)/default.safetensors")
+        #expect(try DefaultModel.locate(files, task: .predict).path == "\(shared)/default.safetensors")
+        // Its own file in the same place wins for prediction only.
+        try FileManager.default.copyItem(atPath: Fixture.path(), toPath: "\(shared)/default-predict.safetensors")
+        #expect(try DefaultModel.locate(files, task: .predict).path == "\(shared)/default-predict.safetensors")
+        #expect(try DefaultModel.locate(files, task: .interpolate).path == "\(shared)/default.safetensors")
+        #expect(try Model(pathOrDefault: "default", task: .predict, context: files).source == "\(shared)/default-predict.safetensors")
+        // An earlier place with only the general model answers before a later place's own file.
+        try FileManager.default.copyItem(atPath: Fixture.path(), toPath: "\(lib)/gst-mcvd/default.safetensors")
+        #expect(try DefaultModel.locate(files, task: .predict).path == "\(lib)/gst-mcvd/default.safetensors")
+        // None at all: the error names both files.
+        let empty = Self.context(["MCVD_MODEL_SKIP": "source,system,plugin"], image: "\(lib)/libgstmcvd.so", executable: nil)
+        #expect(thrownText { try DefaultModel.locate(empty, task: .predict) }.contains("default-predict.safetensors or default.safetensors"))
     }
 
     @Test func environmentFileMissingOrCorrupt() throws {

@@ -11,7 +11,7 @@ guard args.count >= 5, let count = Int(args[4]) else {
     exit(2)
 }
 do {
-    let model = try Model(pathOrDefault: args[1])    // "default": the built-in default model
+    let model = try Model(pathOrDefault: args[1], task: .predict)    // "default": the built-in default model for prediction
     var video = try Y4MVideo(path: args[2])
     let settings = SamplingSettings(steps: args.count > 5 ? Int(args[5]) : nil, seed: args.count > 6 ? UInt64(args[6]) ?? 0 : 0)
     let generator = try Generator(model: model, height: video.height, width: video.width, settings: settings)
