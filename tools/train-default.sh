@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Regenerates the shipped default model, models/default.safetensors, from scratch: seeded, and resuming
-# from its last state whenever it is started again (the machine may stop at any time).
+# Regenerates the shipped default models from scratch: seeded, and resuming from their last states
+# whenever it is started again (the machine may stop at any time). Two lines of training share their
+# first INTERP_ONLY_AT steps: models/default.safetensors (interpolation, every mode but mode=predict) goes
+# on with interpolation draws only; models/default-predict.safetensors (mode=predict, --task predict)
+# forks there and goes on with prediction draws only (past given, future masked).
 #
-#   tools/train-default.sh [TOTAL_STEPS]      (default 29613, the shipped model's steps)
+#   tools/train-default.sh [TOTAL_STEPS [PREDICT_TOTAL_STEPS]]   (defaults: the shipped models' steps)
 #
 # Env: MCVD_TRAIN_STATE=<file> the full training checkpoint (weights, EMA, Adam moments, step; ~27 MB, not
-#      committed; default .train/default-state.safetensors), MCVD_THREADS (default 1), CHUNK=<steps between
-#      exports> (default 1000).
+#      committed; default .train/default-state.safetensors; the prediction line's is <file>.predict),
+#      MCVD_THREADS (default 1), CHUNK=<steps between exports> (default 1000).
 # Every CHUNK steps the EMA weights are exported in F16 WITH the training record (`mcvd export
 # --keep-training`) to models/default.safetensors (~3 MB): the file the element and the CLI use when no
 # model is given, and the state a fresh machine resumes from (lightly: optimiser moments start afresh;
@@ -32,8 +35,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 total=${1:-29613}
+predict_total=${2:-23310}
 state=${MCVD_TRAIN_STATE:-$root/.train/default-state.safetensors}
 out=$root/models/default.safetensors
+pstate=$state.predict
+pout=$root/models/default-predict.safetensors
 threads=${MCVD_THREADS:-1}
 chunk=${CHUNK:-1000}
 drop_at=${LR_DROP_AT:-7451}
@@ -58,8 +64,7 @@ with open(sys.argv[1], "rb") as f:
 }
 step_of() { if [ -f "$1" ]; then meta "$1" step; else echo -1; fi; }
 
-common=(--data-md --threads "$threads" --checkpoint-every 500 --validate-every 1000 --validation-clips 64
-        --log-every 200 --metrics "$state.jsonl")
+common=(--data-md --threads "$threads" --checkpoint-every 500 --validate-every 1000 --validation-clips 64 --log-every 200)
 from=
 if [ -f "$state" ] && [ "$(step_of "$state")" -ge "$(step_of "$out")" ]; then
   from=$state
@@ -99,10 +104,10 @@ while [ "$done_steps" -lt "$total" ]; do
     interp=(--p-mask-past 0 --p-mask-future 0)
   fi
   if [ -n "$from" ]; then
-    "$mcvd" train "${common[@]}" --resume "$from" "${lr[@]}" "${frame[@]}" "${crop[@]}" "${reverse[@]}" "${interp[@]}" \
+    "$mcvd" train "${common[@]}" --metrics "$state.jsonl" --resume "$from" "${lr[@]}" "${frame[@]}" "${crop[@]}" "${reverse[@]}" "${interp[@]}" \
         --out "$state" --steps "$next"
   else
-    "$mcvd" train "${common[@]}" --out "$state" --steps "$next" --seed 1 \
+    "$mcvd" train "${common[@]}" --metrics "$state.jsonl" --out "$state" --steps "$next" --seed 1 \
         --size 64 --crop 32 --batch 16 --past 2 --current 1 --future 2 --condition-stride 2 --dropout 0.1 \
         --base motion --p-mask-past 0.25 --p-mask-future 0.25 --one-step-fraction 0.9
   fi
@@ -110,4 +115,34 @@ while [ "$done_steps" -lt "$total" ]; do
   "$mcvd" export "$state" --out "$out.tmp" --dtype f16 --keep-training && mv "$out.tmp" "$out"
   done_steps=$(step_of "$state")
   echo "train-default: $done_steps steps; exported $out"
+  if [ "$done_steps" -eq "$interp_at" ] && [ "$(step_of "$pout")" -lt "$interp_at" ]; then
+    cp "$state" "$pstate.tmp" && mv "$pstate.tmp" "$pstate"       # the prediction line forks here
+    cp "$out" "$pout"
+    echo "train-default: the prediction line starts from step $done_steps: $pout"
+  fi
+done
+
+# The prediction line: from its local full state when at least as far as the shipped file, else the
+# shipped file (light resume); it needs the state at INTERP_ONLY_AT, which a run from scratch makes above.
+if [ -f "$pstate" ] && [ "$(step_of "$pstate")" -ge "$(step_of "$pout")" ]; then
+  from=$pstate
+elif [ -f "$pout" ] && [ -n "$(meta "$pout" train.options)" ]; then
+  from=$pout
+else
+  echo "train-default: no prediction line to continue ($pout is missing): run from scratch (no models/default.safetensors) to make it" >&2
+  exit 1
+fi
+done_steps=$(step_of "$from")
+echo "train-default: prediction line, $done_steps of $predict_total steps done (from: $from)"
+while [ "$done_steps" -lt "$predict_total" ]; do
+  next=$(( done_steps + chunk < predict_total ? done_steps + chunk : predict_total ))
+  phase=()
+  if ! meta "$from" mcvd.train.settings | grep -q '"pMaskFuture":1,'; then
+    phase=(--p-mask-past 0 --p-mask-future 1 --lr 0.0001)       # from INTERP_ONLY_AT: prediction draws only
+  fi
+  "$mcvd" train "${common[@]}" --metrics "$pstate.jsonl" --resume "$from" "${phase[@]}" --out "$pstate" --steps "$next"
+  from=$pstate
+  "$mcvd" export "$pstate" --out "$pout.tmp" --dtype f16 --keep-training && mv "$pout.tmp" "$pout"
+  done_steps=$(step_of "$pstate")
+  echo "train-default: prediction line, $done_steps steps; exported $pout"
 done
