@@ -147,7 +147,7 @@ enum ModeBench {
             }
             let generator = try FrameGenerator(model: model, height: height, width: width, processingSize: processingSize,
                                                settings: settings)
-            let working = "\(generator.workingWidth)x\(generator.workingHeight) ensemble=\(generator.generator.ensemble(for: mode == .interpolate ? .interpolate : .predict))"
+            let working = "\(generator.workingWidth)x\(generator.workingHeight) ensemble=\(generator.generator.ensemble(for: mode.task))"
             return mode == .interpolate
                 ? try interpolate(generator, width: width, height: height, iters: iters, working: working)
                 : try predict(generator, width: width, height: height, iters: iters, working: working)
