@@ -48,6 +48,8 @@ import Testing
     @Test(arguments: [(ConvShape(inChannels: 16, outChannels: 40, kernel: 3), 1, 12, 12),
                       (ConvShape(inChannels: 9, outChannels: 13, kernel: 3), 3, 20, 17),
                       (ConvShape(inChannels: 32, outChannels: 24, kernel: 3), 1, 66, 63),   // Winograd: bands, odd W
+                      // Winograd bands of 2 x 42 = 84 tiles: the product's positions run past them into the zero tail
+                      (ConvShape(inChannels: 32, outChannels: 16, kernel: 3), 1, 64, 84),
                       (ConvShape(inChannels: 24, outChannels: 20, kernel: 1), 2, 9, 11)])
     func tilesGiveTheSameBitsAtAnyThreadCount(shape s: ConvShape, n: Int, h: Int, w: Int) {
         var rng = Rng(UInt64(s.outChannels))
