@@ -95,7 +95,7 @@ final class McvdSrc: @unchecked Sendable {
     static func load(_ s: DiffusionSettings, numBuffers: Int) throws -> Model {
         let model: Model
         if DefaultModel.isDefault(s.model) {
-            do { model = try Model(pathOrDefault: s.model) } catch {
+            do { model = try Model(pathOrDefault: s.model, task: .generate) } catch {
                 throw DiffusionError("mcvdsrc with no model file: \(error)")
             }
         } else {

@@ -1,8 +1,8 @@
 // The built-in default model: where it is looked for when no model file is given (the element's empty
 // `model`, `mcvd sample default`, `mcvd eval --model default`, examples/ with MODEL "default"). Places,
 // in order (README "The default model"), each holding a file named default.safetensors (for prediction
-// forward in time, default-predict.safetensors first: a model trained for that task; a place without it
-// answers with its default.safetensors):
+// forward or backward in time and for generation, default-predict.safetensors first: the model trained
+// for tasks with frames missing on a side; a place without it answers with its default.safetensors):
 //   1. the file $MCVD_MODEL names (when set, only it: a missing file is an error, never a silent switch);
 //   2. next to the program this library runs in (the plugin .so, or the `mcvd` executable), found at run
 //      time from /proc/self/maps: <dir>/gst-mcvd/, then <prefix>/share/gst-mcvd/models/ where <prefix> is
@@ -19,14 +19,16 @@ import Glibc
 
 public enum DefaultModel {
     public static let fileName = "default.safetensors"
-    /// The default model for prediction forward in time (the element's mode=predict, `--task predict`).
+    /// The default model for prediction, forward and backward in time, and generation (the element's
+    /// mode=predict with its prepend-frames, mcvdsrc, `--task predict|predict-past|generate`).
     public static let predictionFileName = "default-predict.safetensors"
 
     /// The files a place is looked at for, in order: a task's own default model, then the general one.
-    /// Prediction forward in time has its own (the interpolation model's last training phase, on
-    /// interpolation only, costs prediction 0.4 dB; docs/default-model.md); every other task uses
-    /// default.safetensors.
-    public static func fileNames(for task: Task) -> [String] { task == .predict ? [predictionFileName, fileName] : [fileName] }
+    /// Interpolation uses default.safetensors, trained last on interpolation draws only; the tasks with
+    /// the frames of a side masked (or both) have their own, trained with masked sides: the interpolation
+    /// model's last phase cost prediction 0.4 dB, and a model trained without masking cannot start a video
+    /// from nothing (docs/default-model.md).
+    public static func fileNames(for task: Task) -> [String] { task == .interpolate ? [fileName] : [predictionFileName, fileName] }
     public static let environmentVariable = "MCVD_MODEL"
     public static let skipVariable = "MCVD_MODEL_SKIP"
 

@@ -8,6 +8,7 @@
 // model=<that file>, and differ from method=blend.
 import Foundation
 import Testing
+import Training
 
 @Suite(.serialized) struct DefaultModelTests {
     static let skip = ["MCVD_MODEL_SKIP": "source,system"]
@@ -136,6 +137,29 @@ import Testing
         try Data("not a model".utf8).write(to: URL(fileURLWithPath: "\(dir)/gst-mcvd/default.safetensors"))
         let both = try Self.launch(predict, pluginDir: dir, env: Self.skip)
         #expect(both.0 == 0 && both.2 == byPath.2, "\(both.1)")
+    }
+
+    /// mcvdsrc (generation) takes the prediction file too: next to a plugin copy, a default.safetensors
+    /// trained without masking (which cannot start a video from nothing) and a default-predict.safetensors
+    /// trained with masks: mcvdsrc runs; without the prediction file it falls back to default.safetensors
+    /// and refuses it, naming why.
+    @Test func sourceTakesThePredictionFile() throws {
+        let dir = try Self.pluginCopy("plugins-source")
+        try FileManager.default.createDirectory(atPath: "\(dir)/gst-mcvd", withIntermediateDirectories: true)
+        let unmasked = try writeSourceModel(past: 2, frames: 1, future: 0, masking: MaskingOptions(past: 0, future: 0), name: "default-unmasked")
+        let masked = try writeSourceModel(past: 2, frames: 1, future: 0, name: "default-masked")
+        try FileManager.default.copyItem(atPath: unmasked, toPath: "\(dir)/gst-mcvd/default.safetensors")
+        try FileManager.default.copyItem(atPath: masked, toPath: "\(dir)/gst-mcvd/default-predict.safetensors")
+        var env = Self.skip
+        env["GST_PLUGIN_PATH"] = dir
+        env["GST_REGISTRY"] = "\(Self.scratch)/registry-source.bin"
+        env["GST_REGISTRY_FORK"] = "no"
+        let line = ["gst-launch-1.0", "-q", "mcvdsrc", "num-buffers=3", "seed=1", "steps=1", "!", "fakesink"]
+        let (status, text) = try runTool(line, env: env)
+        #expect(status == 0, "\(text)")
+        try FileManager.default.removeItem(atPath: "\(dir)/gst-mcvd/default-predict.safetensors")
+        let (refused, why) = try runTool(line, env: env)
+        #expect(refused != 0 && why.contains("cannot generate video") && why.contains("without masking its past frames"), "\(why)")
     }
 
     /// tools/install-plugin.sh PREFIX with the built plugin and the fixture as the model: the plugin in

@@ -11,7 +11,7 @@ guard args.count >= 4, let count = Int(args[3]) else {
     exit(2)
 }
 do {
-    let model = try Model(pathOrDefault: args[1])    // "default": the built-in default model
+    let model = try Model(pathOrDefault: args[1], task: .generate)    // "default": the built-in default model for generation
     let size = model.imageSize
     let settings = SamplingSettings(steps: args.count > 4 ? Int(args[4]) : nil, seed: args.count > 5 ? UInt64(args[5]) ?? 0 : 0)
     let generator = try Generator(model: model, height: size, width: size, settings: settings)
