@@ -4,7 +4,7 @@
 # tree (README "The default model"):
 #   PREFIX/lib/<multiarch>/gstreamer-1.0/libgstmcvd.so
 #   PREFIX/share/gst-mcvd/models/default.safetensors          (every mode)
-#   PREFIX/share/gst-mcvd/models/default-predict.safetensors  (mode=predict's own, when installed)
+#   PREFIX/share/gst-mcvd/models/default-predict.safetensors  (prediction's and mcvdsrc's, when installed)
 #   PREFIX/bin/mcvd
 # usage: tools/install-plugin.sh [PREFIX]
 # Builds the release plugin and command first (swift build -c release), unless PLUGIN=<libgstmcvd.so>

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates the shipped default models from scratch: seeded, and resuming from their last states
 # whenever it is started again (the machine may stop at any time). Two lines of training share their
-# first INTERP_ONLY_AT steps: models/default.safetensors (interpolation, every mode but mode=predict) goes
-# on with interpolation draws only; models/default-predict.safetensors (mode=predict, --task predict)
-# forks there and goes on with prediction draws only (past given, future masked).
+# first INTERP_ONLY_AT steps: models/default.safetensors (interpolation) goes on with interpolation draws
+# only; models/default-predict.safetensors (prediction and generation: mode=predict, mcvdsrc) is the state
+# there and, given more steps, goes on with the same draws as before (masks 0.25 / 0.25: it must keep
+# predicting backwards and starting from nothing; a prediction-only phase did not help prediction either,
+# docs/default-model.md).
 #
 #   tools/train-default.sh [TOTAL_STEPS [PREDICT_TOTAL_STEPS]]   (defaults: the shipped models' steps)
 #
@@ -136,11 +138,7 @@ done_steps=$(step_of "$from")
 echo "train-default: prediction line, $done_steps of $predict_total steps done (from: $from)"
 while [ "$done_steps" -lt "$predict_total" ]; do
   next=$(( done_steps + chunk < predict_total ? done_steps + chunk : predict_total ))
-  phase=()
-  if ! meta "$from" mcvd.train.settings | grep -q '"pMaskFuture":1,'; then
-    phase=(--p-mask-past 0 --p-mask-future 1 --lr 0.0001)       # from INTERP_ONLY_AT: prediction draws only
-  fi
-  "$mcvd" train "${common[@]}" --metrics "$pstate.jsonl" --resume "$from" "${phase[@]}" --out "$pstate" --steps "$next"
+  "$mcvd" train "${common[@]}" --metrics "$pstate.jsonl" --resume "$from" --out "$pstate" --steps "$next"
   from=$pstate
   "$mcvd" export "$pstate" --out "$pout.tmp" --dtype f16 --keep-training && mv "$pout.tmp" "$pout"
   done_steps=$(step_of "$pstate")

@@ -145,7 +145,7 @@ static void gst_mcvd_class_init(GstMcvdClass *klass) {
       g_param_spec_string("model", "Model",
                           "method=diffusion: path of the model file (safetensors with an mcvd.config, as `mcvd "
                           "train` writes); empty = the built-in default model, default.safetensors (mode=predict: "
-                          "default-predict.safetensors first in each place) found in this "
+                          "default-predict.safetensors first in each place, the model trained for prediction) found in this "
                           "order: the file $MCVD_MODEL names (for every mode); <plugin dir>/gst-mcvd/; <prefix>/share/gst-mcvd/models/ "
                           "for a plugin in <prefix>/lib/...; the source tree's models/; /usr/local/share/gst-mcvd/models/; "
                           "/usr/share/gst-mcvd/models/ (none: an error listing the places)",

@@ -63,8 +63,9 @@ static void gst_mcvd_src_class_init(GstMcvdSrcClass *klass) {
   g_object_class_install_property(gobject_class, GST_MCVD_SRC_PROP_MODEL,
       g_param_spec_string("model", "Model",
                           "Path of the model file (safetensors with an mcvd.config, as `mcvd train` writes; trained "
-                          "with masked conditioning frames, the default); empty = the built-in default model, which "
-                          "does not ship yet (an error)", "", rw));
+                          "with masked conditioning frames, the default); empty = the built-in default model for "
+                          "generation, default-predict.safetensors (else default.safetensors) found as for the mcvd "
+                          "element's model (none: an error listing the places)", "", rw));
   g_object_class_install_property(gobject_class, GST_MCVD_SRC_PROP_SEED,
       g_param_spec_uint64("seed", "Seed",
                           "Noise seed: the same seed, model, size and settings give the same frames on every run "
