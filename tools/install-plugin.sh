@@ -3,16 +3,17 @@
 # /usr/local), laid out so that the installed plugin and command find the default model outside the build
 # tree (README "The default model"):
 #   PREFIX/lib/<multiarch>/gstreamer-1.0/libgstmcvd.so
-#   PREFIX/share/gst-mcvd/models/default.safetensors          (every mode)
+#   PREFIX/share/gst-mcvd/models/default.safetensors          (interpolation; every use without the next)
 #   PREFIX/share/gst-mcvd/models/default-predict.safetensors  (prediction's and mcvdsrc's, when installed)
 #   PREFIX/bin/mcvd
 # usage: tools/install-plugin.sh [PREFIX]
 # Builds the release plugin and command first (swift build -c release), unless PLUGIN=<libgstmcvd.so>
 # names a plugin already built (then MCVD=<mcvd> installs that command; without it none is installed).
 # MODEL=<file> installs that file as the default model (default: the checkout's models/default.safetensors);
-# PREDICT_MODEL=<file> as mode=predict's (default: without MODEL the checkout's
-# models/default-predict.safetensors; with MODEL none, and one an earlier install left is removed, so that
-# MODEL answers for every mode); NO_MODEL=1 installs no model. The plugin loads the Swift runtime of the toolchain that built it
+# PREDICT_MODEL=<file> as the one for prediction and generation (mode=predict, mcvdsrc; default: without
+# MODEL the checkout's models/default-predict.safetensors; with MODEL none, and one an earlier install left
+# is removed, so that MODEL answers for every use); NO_MODEL=1 installs no model. The plugin loads the
+# Swift runtime of the toolchain that built it
 # (RUNPATH /opt/swift/usr/lib/swift/linux); PLUGIN= a -static-stdlib build (README "Tests and benchmarks")
 # does without it. PREFIX=/usr puts the plugin in GStreamer's own folder; elsewhere the script prints the
 # GST_PLUGIN_PATH to set.
@@ -28,7 +29,7 @@ fi
 predict_model=${PREDICT_MODEL:-}
 [ -n "$predict_model" ] || [ -n "${MODEL:-}" ] || predict_model=$mcvd_root/models/default-predict.safetensors
 if [ -z "${NO_MODEL:-}" ] && [ -n "$predict_model" ] && [ ! -f "$predict_model" ]; then
-  mcvd_die "no model file $predict_model (mode=predict's default model ships as models/default-predict.safetensors; set PREDICT_MODEL=FILE, or NO_MODEL=1 to install without one)"
+  mcvd_die "no model file $predict_model (the default model for prediction and generation ships as models/default-predict.safetensors; set PREDICT_MODEL=FILE, or NO_MODEL=1 to install without one)"
 fi
 
 plugin=${PLUGIN:-}
@@ -54,10 +55,10 @@ if [ -z "${NO_MODEL:-}" ]; then
   own=$prefix/share/gst-mcvd/models/default-predict.safetensors
   if [ -n "$predict_model" ]; then
     install -D -m 644 "$predict_model" "$own"
-    echo "default model for mode=predict: $own"
+    echo "default model for prediction and generation: $own"
   elif [ -f "$own" ]; then
     rm -f "$own"
-    echo "removed $own (an earlier install's): mode=predict takes the default model"
+    echo "removed $own (an earlier install's): prediction and generation take the default model"
   fi
 fi
 if [ -n "$mcvd" ]; then

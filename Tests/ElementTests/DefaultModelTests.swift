@@ -176,15 +176,15 @@ import Training
         #expect(plugin.hasPrefix("\(prefix)/lib/") && plugin.hasSuffix("/gstreamer-1.0/libgstmcvd.so"), "\(plugin)")
         #expect(text.contains("default model: \(prefix)/share/gst-mcvd/models/default.safetensors"), "\(text)")
         #expect(text.contains("export GST_PLUGIN_PATH="), "\(text)")
-        #expect(!text.contains("mode=predict"), "MODEL alone installs no prediction model: \(text)")
+        #expect(!text.contains("prediction and generation"), "MODEL alone installs no prediction model: \(text)")
         let pluginDir = (plugin as NSString).deletingLastPathComponent
         let run = try Self.launch(Self.diffusion, pluginDir: pluginDir, env: Self.skip)
         #expect(run.0 == 0, "\(run.1)")
         #expect(run.2 == reference)
-        // PREDICT_MODEL installs mode=predict's own file; a later install with MODEL alone removes it.
+        // PREDICT_MODEL installs the prediction file; a later install with MODEL alone removes it.
         let own = "\(prefix)/share/gst-mcvd/models/default-predict.safetensors"
         (status, text) = try runTool(["bash", script, prefix], env: ["PLUGIN": try Self.builtPlugin(), "MODEL": tinyConcat, "PREDICT_MODEL": tinyConcat])
-        #expect(status == 0 && text.contains("default model for mode=predict: \(own)") && FileManager.default.fileExists(atPath: own), "\(text)")
+        #expect(status == 0 && text.contains("default model for prediction and generation: \(own)") && FileManager.default.fileExists(atPath: own), "\(text)")
         (status, text) = try runTool(["bash", script, prefix], env: ["PLUGIN": try Self.builtPlugin(), "MODEL": tinyConcat])
         #expect(status == 0 && text.contains("removed \(own)") && !FileManager.default.fileExists(atPath: own), "\(text)")
         // Without a model file the script refuses, saying what to do.
