@@ -111,9 +111,8 @@ struct ModelRunner {
             print("# note: the model was trained on conditioning frames \(conditionStride) apart; interpolation conditions on the "
                   + "kept frames, 2 apart (train with --condition-stride 2 for this task)")
         }
-        let steps = settings.steps ?? model.defaultSteps, start = settings.start ?? model.defaultStart(steps: steps)
-        let ensemble = settings.ensemble ?? model.defaultEnsemble(task: o.task.task, sampler: settings.sampler, steps: steps, start: start,
-                                                                  warmStart: settings.warmStart)
+        let steps = settings.steps(for: model), start = settings.start(for: model)
+        let ensemble = settings.ensemble(for: model, task: o.task.task)
         print("# model: \(model.summary), "
               + "\(settings.sampler.rawValue) \(steps) step(s) ensemble \(ensemble)\(settings.ensemble == nil ? " (default)" : "") eta \(settings.eta)\(settings.warmStart.map { " warm start \($0)" } ?? "") start \(start.rawValue) seed \(settings.seed), "
               + "processing size \(processingSize == 0 ? "native" : "\(processingSize) rows")"

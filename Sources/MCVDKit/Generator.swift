@@ -35,6 +35,17 @@ public struct SamplingSettings: Sendable, Equatable {
     }
 }
 
+extension SamplingSettings {
+    /// What these settings come to for `model`, its defaults filling what they leave open: the sampler
+    /// steps, the start and the test-time ensemble of `task` (Generator's and `mcvd eval`'s one rule).
+    public func steps(for model: Model) -> Int { steps ?? model.defaultSteps }
+    public func start(for model: Model) -> StartPoint { start ?? model.defaultStart(steps: steps(for: model)) }
+    public func ensemble(for model: Model, task: Task) -> Int {
+        ensemble ?? model.defaultEnsemble(task: task, sampler: sampler, steps: steps(for: model), start: start(for: model),
+                                          warmStart: warmStart)
+    }
+}
+
 /// One block's given frames, planar: the k past frames oldest first, the f future frames nearest first.
 public struct BlockCondition {
     public var past: [[Float]]
@@ -99,13 +110,10 @@ public final class Generator {
         network = model.network(height: height, width: width)
     }
 
-    public var steps: Int { settings.steps ?? model.defaultSteps }
-    public var start: StartPoint { settings.start ?? model.defaultStart(steps: steps) }
+    public var steps: Int { settings.steps(for: model) }
+    public var start: StartPoint { settings.start(for: model) }
     /// The views a sample of `task` averages over: the settings' count, else the model's default.
-    public func ensemble(for task: Task) -> Int {
-        settings.ensemble ?? model.defaultEnsemble(task: task, sampler: settings.sampler, steps: steps, start: start,
-                                                     warmStart: settings.warmStart)
-    }
+    public func ensemble(for task: Task) -> Int { settings.ensemble(for: model, task: task) }
 
     /// Samples one batch: for each condition, the model's n frames for `task`. The noise is stream
     /// `noiseBlock` of the seed (one stream per sample within it).
